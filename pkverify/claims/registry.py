@@ -1,0 +1,228 @@
+"""The claim registry: one place that every consumer (properties, CLI, report) reads.
+
+A *claim* is one statement of the theory with the check that measures it::
+
+    @claim("linear.reduction", title=..., statement=r"K^p = T\\,\\phi(x)\\cdot\\phi(x')",
+           source="Domingos 2020, §3 (linear models)",
+           tolerance="1e-12 relative — float64 rounding of a dot product")
+    def check_linear_reduction(cfg: CheckConfig) -> Outcome:
+        ...
+        return Outcome(passed=err <= 1e-12, metrics={"rel_err": err})
+
+A check returns an :class:`Outcome` (``passed`` True/False, or None for a figure that is only
+reported); :func:`run` turns it into a :class:`Result` carrying the claim's id, tolerance and
+source. A check that raises becomes status ``"error"``, which counts as a failure.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ..errors import unknown_name
+
+__all__ = [
+    "CheckConfig",
+    "Outcome",
+    "Result",
+    "Claim",
+    "claim",
+    "all_claims",
+    "get",
+    "run",
+    "Status",
+]
+
+Status = Literal["pass", "fail", "report", "error"]
+
+
+@dataclass(frozen=True)
+class CheckConfig:
+    """How a check runs: ``seed`` feeds every Generator; ``quick`` shrinks sizes for a fast run."""
+
+    seed: int = 0
+    quick: bool = False
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a check measured.
+
+    passed:  True / False against the claim's tolerance; None when the claim only reports.
+    metrics: scalar figures (floats, ints, strings) shown in tables and JSON.
+    data:    larger arrays or lists for plots (ε grid, errors, ...), JSON-serialisable.
+    message: one sentence saying what was found.
+    """
+
+    passed: bool | None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Result:
+    """A claim's result: ``status`` is "pass", "fail", "report" (figures only) or "error"."""
+
+    id: str
+    status: Status
+    metrics: dict[str, Any]
+    tolerance: str
+    source: str
+    title: str = ""
+    statement: str = ""
+    message: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True unless the claim failed or its check raised."""
+        return self.status in ("pass", "report")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form used by ``pkverify verify --json``."""
+        return {
+            "id": self.id,
+            "status": self.status,
+            "metrics": self.metrics,
+            "tolerance": self.tolerance,
+            "source": self.source,
+            "title": self.title,
+            "statement": self.statement,
+            "message": self.message,
+            "seconds": round(self.seconds, 3),
+            "data": self.data,
+        }
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One named claim: its statement (LaTeX), source, tolerance with reason, and check."""
+
+    id: str
+    title: str
+    statement: str
+    source: str
+    tolerance: str
+    check: Callable[[CheckConfig], Outcome]
+
+    @property
+    def family(self) -> str:
+        return self.id.split(".", 1)[0]
+
+    def run(self, cfg: CheckConfig | None = None) -> Result:
+        """Run the check and wrap its outcome (or its exception) as a Result."""
+        cfg = cfg or CheckConfig()
+        start = time.perf_counter()
+        try:
+            out = self.check(cfg)
+        except Exception as exc:  # a check that crashes is an error, never a silent pass
+            return Result(
+                id=self.id,
+                status="error",
+                metrics={},
+                tolerance=self.tolerance,
+                source=self.source,
+                title=self.title,
+                statement=self.statement,
+                message=f"{type(exc).__name__}: {exc}",
+                data={"traceback": traceback.format_exc()},
+                seconds=time.perf_counter() - start,
+            )
+        if out.passed is None:
+            status: Status = "report"
+        else:
+            status = "pass" if bool(out.passed) else "fail"
+        return Result(
+            id=self.id,
+            status=status,
+            metrics=_plain(out.metrics),
+            tolerance=self.tolerance,
+            source=self.source,
+            title=self.title,
+            statement=self.statement,
+            message=out.message,
+            data=_plain(out.data),
+            seconds=time.perf_counter() - start,
+        )
+
+
+_REGISTRY: dict[str, Claim] = {}
+
+
+def claim(
+    id: str, *, title: str, statement: str, source: str, tolerance: str
+) -> Callable[[Callable[[CheckConfig], Outcome]], Callable[[CheckConfig], Outcome]]:
+    """Decorator registering ``check(cfg) -> Outcome`` as the claim ``id``."""
+
+    def register(fn: Callable[[CheckConfig], Outcome]) -> Callable[[CheckConfig], Outcome]:
+        if id in _REGISTRY:
+            raise ValueError(f"claim {id!r} registered twice")
+        _REGISTRY[id] = Claim(id, title, statement, source, tolerance, fn)
+        return fn
+
+    return register
+
+
+def all_claims() -> list[Claim]:
+    """Every registered claim, in registration order."""
+    _load_families()
+    return list(_REGISTRY.values())
+
+
+def get(id: str) -> Claim:
+    """The claim called ``id``; UnknownNameError listing the known ids otherwise."""
+    _load_families()
+    if id not in _REGISTRY:
+        raise unknown_name("claim", id, sorted(_REGISTRY))
+    return _REGISTRY[id]
+
+
+def run(ids: Iterable[str] | None = None, *, seed: int = 0, quick: bool = False) -> list[Result]:
+    """Run the named claims (all when ``ids`` is None) and return their Results.
+
+    An id may name a whole family ("theorem1") or one claim ("theorem1.exact").
+    """
+    claims = select(ids)
+    cfg = CheckConfig(seed=seed, quick=quick)
+    return [c.run(cfg) for c in claims]
+
+
+def select(ids: Iterable[str] | None) -> list[Claim]:
+    """Resolve ids and family names to claims, validating them all before anything runs."""
+    everything = all_claims()
+    if ids is None:
+        return everything
+    chosen: list[Claim] = []
+    for name in ids:
+        matched = [c for c in everything if c.id == name or c.family == name]
+        if not matched:
+            raise unknown_name("claim", name, sorted(c.id for c in everything))
+        chosen.extend(c for c in matched if c not in chosen)
+    return chosen
+
+
+def _load_families() -> None:
+    # Importing the family modules registers their claims (once).
+    from . import families  # noqa: F401
+
+
+def _plain(obj: Any) -> Any:
+    """Make metrics/data JSON-friendly: numpy scalars and arrays become Python values."""
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _plain(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, float) and (obj != obj or obj in (float("inf"), float("-inf"))):
+        return str(obj)  # JSON has no NaN/inf; keep them visible as strings
+    return obj

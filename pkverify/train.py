@@ -1,0 +1,207 @@
+"""Training paths: gradient descent, seeded SGD, and gradient flow (the ε → 0 limit).
+
+Gradient descent on ``L(w) = Σ_i ℓ(y*_i, f(w, x_i)) + R(w)``::
+
+    w_{s+1} = w_s − ε_s ( Σ_i I_i(s) ℓ'_i(w_s) ∇_w f(w_s, x_i) + ∇R(w_s) )
+
+with ``I_i(s) = 1`` for every i (full batch) or for a seeded mini-batch of ``batch_size``
+points (SGD, Remark 5; the batch sum is not rescaled, so the indicators enter the theorem
+exactly). Gradient flow solves ``dw/dt = −∇L(w)`` with ``scipy.integrate.solve_ivp``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from autograd import make_vjp
+from scipy.integrate import solve_ivp
+
+from .errors import DivergenceError, InvalidArgumentError, NonFiniteError
+from .losses import Loss, Regularizer, as_regularizer, get_loss
+from .models import Model, check_output
+from .trajectory import Trajectory
+from .validation import as_data, as_targets, as_weights, positive_float, positive_int
+
+__all__ = ["train", "gradient_flow", "DIVERGENCE_FACTOR"]
+
+DIVERGENCE_FACTOR = 1e6
+"""A run whose loss exceeds this factor times its starting loss is declared diverged."""
+
+
+def _prepare(model, X, Y, loss, regularizer, w0, seed):
+    if not isinstance(model, Model):
+        raise InvalidArgumentError(
+            f"model must be a pkverify Model (pk.models.mlp(...), pk.models.custom(f, w0), ...); "
+            f"got {type(model).__name__}."
+        )
+    X = as_data(X, model.input_dim)
+    Y = as_targets(Y, X.shape[0])
+    loss = get_loss(loss)
+    reg = as_regularizer(regularizer)
+    w = model.init(seed) if w0 is None else as_weights(w0, model.n_params, "w0")
+    y0 = check_output(model.f(w, X), X.shape[0], model.name)
+    Y = loss.prepare(Y, y0)
+    return X, Y, loss, reg, np.array(w, dtype=np.float64)
+
+
+def _total_loss(loss: Loss, reg: Regularizer | None, y: np.ndarray, Y: np.ndarray, w) -> float:
+    value = float(loss.total(y, Y))
+    if reg is not None:
+        value += float(reg.value(w))
+    return value
+
+
+def _diverged(value: float, start: float) -> bool:
+    return (not np.isfinite(value)) or value > DIVERGENCE_FACTOR * max(abs(start), 1e-8)
+
+
+def _divergence(step: int, value: float, start: float, lr_hint: str) -> DivergenceError:
+    return DivergenceError(
+        f"training diverged at step {step}: loss {value:.4g} (started at {start:.4g}); {lr_hint}",
+        step=step,
+    )
+
+
+def train(
+    model: Model,
+    X: Any,
+    Y: Any,
+    loss: str | Loss = "mse",
+    lr: float | Sequence[float] = 0.01,
+    steps: int = 100,
+    batch_size: int | None = None,
+    regularizer: Regularizer | Any | None = None,
+    seed: int = 0,
+    w0: Any | None = None,
+) -> Trajectory:
+    """Run gradient descent (or SGD with ``batch_size``) and record the path.
+
+    lr:          step size ε > 0, or a sequence of ``steps`` step sizes (a schedule).
+    batch_size:  None for full-batch GD; else SGD over batches drawn without replacement
+                 from ``numpy.random.default_rng(seed)``.
+    seed:        seeds ``model.init`` (unless ``w0`` is given) and the batch draws.
+
+    Raises DivergenceError naming the step where the loss became non-finite or exceeded
+    1e6 × its starting value.
+    """
+    steps = positive_int(steps, "steps")
+    if np.ndim(lr) == 0:
+        eps = np.full(steps, positive_float(lr, "lr", " Use a small step size such as 0.01."))
+    else:
+        eps = np.asarray(lr, dtype=np.float64)
+        if eps.shape != (steps,):
+            raise InvalidArgumentError(
+                f"a step-size schedule must have one entry per step, shape ({steps},); "
+                f"got {eps.shape}."
+            )
+        if not np.all(np.isfinite(eps)) or np.any(eps <= 0):
+            raise InvalidArgumentError("every step size in lr must be finite and > 0.")
+    X, Y, loss, reg, w = _prepare(model, X, Y, loss, regularizer, w0, seed)
+    n = X.shape[0]
+    if batch_size is not None:
+        batch_size = positive_int(batch_size, "batch_size")
+        if batch_size > n:
+            raise InvalidArgumentError(
+                f"batch_size must be ≤ n = {n} (the number of data points); got {batch_size}."
+            )
+    rng = np.random.default_rng(seed)
+    P = model.n_params
+    ws = np.empty((steps + 1, P))
+    losses = np.empty(steps + 1)
+    batches = np.ones((steps, n), dtype=bool)
+    f = model.f
+    hint = f"try a smaller step size than lr = {eps.max():.3g}."
+
+    for s in range(steps + 1):
+        ws[s] = w
+        vjp, y = make_vjp(lambda v: f(v, X))(w)
+        y = np.asarray(y)
+        if not np.all(np.isfinite(y)):
+            raise _divergence(s, float("nan"), losses[0] if s else float("nan"), hint)
+        loss.check_outputs(y)
+        losses[s] = _total_loss(loss, reg, y, Y, w)
+        if _diverged(losses[s], losses[0]):
+            raise _divergence(s, losses[s], losses[0], hint)
+        if s == steps:
+            break
+        dl = loss.deriv(y, Y)
+        if batch_size is not None:
+            mask = np.zeros(n, dtype=bool)
+            mask[rng.choice(n, size=batch_size, replace=False)] = True
+            batches[s] = mask
+            dl = dl * (mask if dl.ndim == 1 else mask[:, None])
+        g = np.asarray(vjp(dl))
+        if reg is not None:
+            g = g + reg.grad(w)
+        w = w - eps[s] * g
+
+    kind = "gd" if batch_size is None or batch_size == n else "sgd"
+    times = np.concatenate([[0.0], np.cumsum(eps)])
+    return Trajectory(model, X, Y, loss, ws, eps, batches, losses, times, reg, kind)
+
+
+def gradient_flow(
+    model: Model,
+    X: Any,
+    Y: Any,
+    loss: str | Loss = "mse",
+    T: float = 1.0,
+    samples: int = 201,
+    rtol: float = 1e-10,
+    atol: float = 1e-12,
+    regularizer: Regularizer | Any | None = None,
+    seed: int = 0,
+    w0: Any | None = None,
+    method: str = "DOP853",
+) -> Trajectory:
+    """Solve the gradient flow ``dw/dt = −∇L(w)`` on ``[0, T]`` and sample it.
+
+    The path is recorded at ``samples`` equally spaced times (``samples − 1`` intervals, so
+    ``step_sizes`` are ``T/(samples−1)``); kernels on a flow path use node rules in time
+    (riemann, trapezoid, simpson), whose error shrinks as ``samples`` grows. ``rtol``/``atol``
+    go to ``scipy.integrate.solve_ivp`` (default: DOP853, 8th order).
+    """
+    T = positive_float(T, "T")
+    samples = positive_int(samples, "samples")
+    if samples < 2:
+        raise InvalidArgumentError(f"samples must be ≥ 2 (start and end); got {samples}.")
+    rtol = positive_float(rtol, "rtol")
+    atol = positive_float(atol, "atol")
+    X, Y, loss, reg, w = _prepare(model, X, Y, loss, regularizer, w0, seed)
+    f = model.f
+    start = _total_loss(loss, reg, np.asarray(f(w, X)), Y, w)
+
+    def rhs(t, v):
+        vjp, y = make_vjp(lambda u: f(u, X))(v)
+        y = np.asarray(y)
+        if not np.all(np.isfinite(y)):
+            raise NonFiniteError("model output became non-finite during the flow")
+        loss.check_outputs(y)
+        g = np.asarray(vjp(loss.deriv(y, Y)))
+        if reg is not None:
+            g = g + reg.grad(v)
+        return -g
+
+    times = np.linspace(0.0, T, samples)
+    try:
+        sol = solve_ivp(rhs, (0.0, T), w, method=method, t_eval=times, rtol=rtol, atol=atol)
+    except NonFiniteError as exc:
+        raise DivergenceError(
+            f"gradient flow diverged before T = {T}: {exc}; try a smaller T.", step=None
+        ) from exc
+    if sol.status != 0 or sol.y.shape[1] != samples:
+        raise DivergenceError(
+            f"gradient flow could not be integrated to T = {T}: {sol.message} "
+            "Try a smaller T or looser rtol.",
+            step=None,
+        )
+    ws = np.ascontiguousarray(sol.y.T)
+    losses = np.array([_total_loss(loss, reg, np.asarray(f(v, X)), Y, v) for v in ws])
+    for s, value in enumerate(losses):
+        if _diverged(value, start):
+            raise _divergence(s, value, start, "try a smaller T.")
+    eps = np.diff(times)
+    batches = np.ones((samples - 1, X.shape[0]), dtype=bool)
+    return Trajectory(model, X, Y, loss, ws, eps, batches, losses, times, reg, "flow")

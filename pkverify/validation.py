@@ -1,0 +1,96 @@
+"""Input checks shared by every public function. Each failure says expected / got / fix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .errors import EmptyDataError, InvalidArgumentError, NonFiniteError, ShapeError
+
+__all__ = ["as_data", "as_weights", "as_targets", "positive_float", "positive_int"]
+
+
+def as_data(X: Any, dim: int | None = None, name: str = "X") -> np.ndarray:
+    """``X`` as a finite float64 array of shape ``(n, d)`` with ``n ≥ 1`` (and ``d == dim``)."""
+    try:
+        arr = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentError(
+            f"{name} must be a numeric array of shape (n, d); could not convert {type(X).__name__}."
+        ) from exc
+    if arr.ndim != 2:
+        hint = " For one feature per point use X.reshape(-1, 1)." if arr.ndim == 1 else ""
+        raise ShapeError(f"{name} must be 2-D with shape (n, d); got shape {arr.shape}.{hint}")
+    if arr.shape[0] == 0:
+        raise EmptyDataError(f"{name} is empty (shape {arr.shape}); pass at least one data point.")
+    if dim is not None and arr.shape[1] != dim:
+        raise ShapeError(
+            f"{name} must have d = {dim} columns to match the model's input dimension; "
+            f"got shape {arr.shape}. Build the model with dim={arr.shape[1]} or fix the data."
+        )
+    if not np.all(np.isfinite(arr)):
+        bad = int(np.count_nonzero(~np.isfinite(arr)))
+        raise NonFiniteError(
+            f"{name} contains {bad} NaN or inf value(s); remove or impute them before training."
+        )
+    return arr
+
+
+def as_weights(w: Any, n_params: int, what: str = "weights w") -> Any:
+    """``w`` as a finite float64 vector of length P. autograd boxes pass with a shape check."""
+    if not isinstance(w, (np.ndarray, list, tuple, float, int, np.generic)):
+        shape = getattr(w, "shape", None)  # an autograd ArrayBox during differentiation
+        if shape is not None and tuple(shape) != (n_params,):
+            raise ShapeError(f"{what} must have shape ({n_params},); got {tuple(shape)}.")
+        return w
+    arr = np.asarray(w, dtype=np.float64)
+    if arr.shape != (n_params,):
+        raise ShapeError(
+            f"{what} must be a flat vector of shape ({n_params},) (the model's P); "
+            f"got shape {arr.shape}. Use model.init(seed) for a valid vector."
+        )
+    if not np.all(np.isfinite(arr)):
+        raise NonFiniteError(f"{what} contain NaN or inf; pass finite weights.")
+    return arr
+
+
+def as_targets(Y: Any, n: int, name: str = "Y") -> np.ndarray:
+    """``Y`` as a finite float64 array with ``n`` rows, shape ``(n,)`` or ``(n, k)``."""
+    try:
+        arr = np.asarray(Y, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentError(
+            f"{name} must be numeric targets of shape (n,) or (n, k); "
+            f"could not convert {type(Y).__name__}."
+        ) from exc
+    if arr.ndim not in (1, 2):
+        raise ShapeError(f"{name} must have shape (n,) or (n, k); got shape {arr.shape}.")
+    if arr.shape[0] != n:
+        raise ShapeError(
+            f"X and {name} must have the same number of rows; X has {n}, {name} has "
+            f"{arr.shape[0]}. Pass one target per data point."
+        )
+    if not np.all(np.isfinite(arr)):
+        raise NonFiniteError(f"{name} contains NaN or inf; pass finite targets.")
+    return arr
+
+
+def positive_float(value: Any, name: str, hint: str = "") -> float:
+    """A finite float > 0."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentError(f"{name} must be a positive number; got {value!r}.") from exc
+    if not np.isfinite(v) or v <= 0.0:
+        raise InvalidArgumentError(f"{name} must be a finite number > 0; got {value!r}.{hint}")
+    return v
+
+
+def positive_int(value: Any, name: str, hint: str = "") -> int:
+    """An integer ≥ 1."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise InvalidArgumentError(f"{name} must be a positive integer; got {value!r}.{hint}")
+    if value < 1:
+        raise InvalidArgumentError(f"{name} must be ≥ 1; got {value}.{hint}")
+    return int(value)
