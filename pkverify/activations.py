@@ -19,7 +19,15 @@ from scipy import integrate
 
 from .errors import unknown_name
 
-__all__ = ["ACTIVATIONS", "activation", "c_sigma", "check_activation", "SMOOTH", "KINKED"]
+__all__ = [
+    "ACTIVATIONS",
+    "DERIVATIVES",
+    "activation",
+    "c_sigma",
+    "check_activation",
+    "SMOOTH",
+    "KINKED",
+]
 
 
 def _relu(z):
@@ -51,6 +59,27 @@ ACTIVATIONS: dict[str, Callable] = {
     "identity": _identity,
 }
 """The activations the numeric models accept, by name."""
+
+
+def _d_relu(z):
+    # autograd's convention for max(z, 0) at the tie z = 0 is ½; keep it so both agree
+    return np.where(z > 0, 1.0, np.where(z < 0, 0.0, 0.5))
+
+
+def _d_sigmoid(z):
+    s = 0.5 * (np.tanh(0.5 * z) + 1.0)
+    return s * (1.0 - s)
+
+
+DERIVATIVES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "relu": _d_relu,
+    "tanh": lambda z: 1.0 - np.tanh(z) ** 2,
+    "softplus": lambda z: 0.5 * (np.tanh(0.5 * z) + 1.0),
+    "erf": lambda z: (2.0 / math.sqrt(math.pi)) * np.exp(-z * z),
+    "sigmoid": _d_sigmoid,
+    "identity": lambda z: np.ones_like(z),
+}
+"""σ' in closed form (plain NumPy), for the layer-wise Jacobians of the built-in models."""
 
 KINKED = frozenset({"relu"})
 """Activations whose derivative jumps (at z = 0): exact quadrature must split there."""

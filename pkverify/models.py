@@ -23,7 +23,7 @@ from typing import Any
 import autograd.numpy as anp
 import numpy as np
 
-from .activations import KINKED, activation, c_sigma, check_activation
+from .activations import DERIVATIVES, KINKED, activation, c_sigma, check_activation
 from .errors import InvalidArgumentError, NonFiniteError, ShapeError
 from .validation import as_data, as_weights
 
@@ -48,6 +48,8 @@ class Model:
                  straight segment ``w + τΔ`` can be located: ``kinks(w, Δ, X) -> τ values in
                  (0, 1)``; the exact path-kernel rule splits each step there.
     smooth:      False when the gradient jumps (relu); exactness is then only reported.
+    jac:         optional closed-form per-example Jacobian ``(w, X) -> (n, k, P)`` (the
+                 layer-wise fast path of the built-in models); tested against autograd.
     """
 
     name: str
@@ -59,6 +61,7 @@ class Model:
     spec: dict[str, Any] | None = None
     kinks: KinkFn | None = None
     smooth: bool = True
+    jac: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
     def init(self, seed: int = 0) -> np.ndarray:
@@ -135,6 +138,11 @@ def linear(
     def init(seed: int) -> np.ndarray:
         return np.random.default_rng(seed).standard_normal(n_params)
 
+    def jac(w: np.ndarray, X: np.ndarray) -> np.ndarray:
+        Phi = np.asarray(phi(X), dtype=np.float64)
+        J = np.concatenate([Phi, np.ones((X.shape[0], 1))], axis=1) if bias else Phi
+        return J[:, None, :]
+
     spec = None if features is not None else {"kind": "linear", "dim": dim, "bias": bias}
     return Model(
         "linear",
@@ -144,6 +152,7 @@ def linear(
         None,
         init,
         spec=spec,
+        jac=jac,
         info={"features": p, "bias": bias, "phi": phi},
     )
 
@@ -195,6 +204,18 @@ def two_layer(
         dZ = X @ delta[:n_w].reshape(m, d).T
         return _linear_zero_crossings(Z0, dZ)
 
+    dsigma = DERIVATIVES[act_name]
+
+    def jac(w: np.ndarray, X: np.ndarray) -> np.ndarray:
+        # ∂f/∂w_r = m^{-1/2} a_r σ'(w_rᵀx) x   and   ∂f/∂a_r = m^{-1/2} σ(w_rᵀx)   (seed 003)
+        Z = X @ w[:n_w].reshape(m, d).T
+        a = w[n_w:] if train_output else signs
+        JW = (scale * a * dsigma(Z))[:, :, None] * X[:, None, :]
+        parts = [JW.reshape(X.shape[0], n_w)]
+        if train_output:
+            parts.append(scale * np.asarray(sigma(Z)))
+        return np.concatenate(parts, axis=1)[:, None, :]
+
     return Model(
         "two_layer",
         f,
@@ -212,6 +233,7 @@ def two_layer(
         },
         kinks=kinks if act_name in KINKED else None,
         smooth=act_name not in KINKED,
+        jac=jac,
         # between kinks ∇_W f is constant in τ and ∇_a f linear: degree ≤ 1
         info={"signs": signs, "activation": act_name, "piece_degree": 1},
     )
@@ -275,6 +297,38 @@ def mlp(sizes: Sequence[int], activation: str = "tanh", bias: bool = True, seed:
             w0[w_off : w_off + rows * cols] = rng.standard_normal(rows * cols)
         return w0
 
+    dsigma = DERIVATIVES[act_name]
+
+    def jac(w: np.ndarray, X: np.ndarray) -> np.ndarray:
+        # Layer-wise backpropagation, seed 003 eqs. 19-20: ∂f_a/∂W^h = b^h_a (g^{h-1})ᵀ with
+        # b^{L+1} = e_a and b^h = sqrt(c_σ/d_h) σ'(f^h) ⊙ (W^{h+1})ᵀ b^{h+1}.
+        n = X.shape[0]
+        gs, pres, Ws = [X], [], []
+        g = X
+        for h, (w_off, rows, cols, b_off) in enumerate(layers):
+            W = w[w_off : w_off + rows * cols].reshape(rows, cols)
+            pre = g @ W.T
+            if b_off >= 0:
+                pre = pre + w[b_off : b_off + rows]
+            Ws.append(W)
+            pres.append(pre)
+            if h < n_layers - 1:
+                g = math.sqrt(cs / rows) * np.asarray(sigma(pre))
+                gs.append(g)
+        J = np.empty((n, k, n_params))
+        B = np.broadcast_to(np.eye(k), (n, k, k))  # b^{L+1}: (n, outputs, units)
+        for h in range(n_layers - 1, -1, -1):
+            w_off, rows, cols, b_off = layers[h]
+            J[:, :, w_off : w_off + rows * cols] = (
+                B[:, :, :, None] * gs[h][:, None, None, :]
+            ).reshape(n, k, rows * cols)
+            if b_off >= 0:
+                J[:, :, b_off : b_off + rows] = B
+            if h > 0:
+                scale_h = math.sqrt(cs / cols) * dsigma(pres[h - 1])
+                B = (B @ Ws[h]) * scale_h[:, None, :]
+        return J
+
     kinks = None
     if act_name in KINKED and n_layers == 2:
         # one hidden layer: pre-activations are linear in τ along a step (when no bias
@@ -305,6 +359,7 @@ def mlp(sizes: Sequence[int], activation: str = "tanh", bias: bool = True, seed:
         },
         kinks=kinks,
         smooth=act_name not in KINKED,
+        jac=jac,
         info={
             "c_sigma": cs,
             "activation": act_name,

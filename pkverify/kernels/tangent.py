@@ -16,15 +16,24 @@ from autograd import make_vjp
 from ..models import Model, check_output
 from ..validation import as_data, as_weights
 
-__all__ = ["jacobian", "tangent_kernel", "contract"]
+__all__ = ["jacobian", "reference_jacobian", "tangent_kernel", "contract"]
 
 
-def jacobian(model: Model, w: np.ndarray, X: np.ndarray) -> np.ndarray:
+def jacobian(model: Model, w: np.ndarray, X: np.ndarray, reference: bool = False) -> np.ndarray:
     """``J[i, a, p] = ∂f_a(w, x_i)/∂w_p`` of shape ``(n, k, P)`` (k = 1 for scalar models).
 
-    One forward pass and one reverse pass per output (n·k vector–Jacobian products).
-    Inputs are assumed validated (internal hot path).
+    Uses the model's closed-form layer-wise Jacobian when it has one (built-in models) unless
+    ``reference=True``; otherwise autograd: one forward pass and one reverse pass per output
+    (n·k vector–Jacobian products), the slow, obvious reference. Inputs are assumed
+    validated (internal hot path).
     """
+    if model.jac is not None and not reference:
+        return model.jac(w, X)
+    return reference_jacobian(model, w, X)
+
+
+def reference_jacobian(model: Model, w: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """The autograd Jacobian ``(n, k, P)``: n·k reverse passes through ``model.f``."""
     vjp, out = make_vjp(lambda v: model.f(v, X))(w)
     out = np.asarray(out)
     shape = out.shape
@@ -49,20 +58,23 @@ def contract(J1: np.ndarray, J2: np.ndarray) -> np.ndarray:
     return K.reshape(n1, k, n2, k).transpose(0, 2, 1, 3)
 
 
-def tangent_kernel(model: Model, w: Any, X1: Any, X2: Any | None = None) -> np.ndarray:
+def tangent_kernel(
+    model: Model, w: Any, X1: Any, X2: Any | None = None, reference: bool = False
+) -> np.ndarray:
     """``K^g_w(X1, X2)``: ``(n1, n2)`` for scalar models, ``(n1, n2, k, k)`` for k outputs.
 
-    ``X2 = None`` gives the Gram matrix of ``X1`` with itself.
+    ``X2 = None`` gives the Gram matrix of ``X1`` with itself. ``reference=True`` forces the
+    plain autograd Jacobian instead of a model's layer-wise fast path.
     """
     w = as_weights(w, model.n_params)
     X1 = as_data(X1, model.input_dim, "X1")
     check_output(model.f(w, X1), X1.shape[0], model.name)
-    J1 = jacobian(model, w, X1)
+    J1 = jacobian(model, w, X1, reference)
     if X2 is None:
         J2 = J1
     else:
         X2 = as_data(X2, model.input_dim, "X2")
-        J2 = jacobian(model, w, X2)
+        J2 = jacobian(model, w, X2, reference)
     K = contract(J1, J2)
     return K[:, :, 0, 0] if model_is_scalar(model, w, X1) else K
 

@@ -1,0 +1,258 @@
+"""Remarks 1–5 of Domingos (2020), each measured on a trained model."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import autograd.numpy as anp
+import numpy as np
+from autograd import elementwise_grad
+
+from ..losses import get_loss, l2
+from ..machine import kernel_machine
+from ..models import custom, linear, mlp
+from ..train import train
+from .problems import binary_data, class_data, regression_data, rel_change_error
+from .registry import CheckConfig, Outcome, claim
+
+EXACT_TOL = 1e-10  # float64 rounding accumulated over the steps of the exact rule
+DERIV_TOL = 1e-12  # two float64 evaluations of the same closed form
+
+
+@claim(
+    "remark1.a_depends_on_x",
+    title="The coefficients a_i(x) depend on the query x (but not for a linear model)",
+    statement=(
+        r"a_i(x) = -\bar\ell'_i(x) = "
+        r"-\frac{\int K^g(x,x_i)\,\ell'_i\,dt}{\int K^g(x,x_i)\,dt}"
+    ),
+    source="Domingos 2020 Remark 1",
+    tolerance=(
+        "spread reported; passes when a nonlinear model's spread exceeds 1e-6 and the "
+        "linear model's stays ≤ 1e-12 (rounding of a ratio of sums)"
+    ),
+)
+def check_remark1(cfg: CheckConfig) -> Outcome:
+    X, Y = regression_data(cfg.seed)
+    Xq, _ = regression_data(cfg.seed + 1, n=6)
+    steps = 15 if cfg.quick else 40
+
+    def spread(model) -> float:
+        traj = train(model, X, Y, lr=0.05, steps=steps, seed=cfg.seed)
+        a = kernel_machine(traj).a(Xq)
+        return float(np.median(np.ptp(a, axis=0) / np.maximum(np.mean(np.abs(a), axis=0), 1e-300)))
+
+    nonlinear = spread(mlp([3, 16, 1], "tanh", seed=cfg.seed))
+    lin = spread(linear(3))
+    return Outcome(
+        passed=nonlinear > 1e-6 and lin <= 1e-12,
+        metrics={"mlp_tanh_median_rel_spread": nonlinear, "linear_median_rel_spread": lin},
+        message=f"median relative spread of a_i(x) over queries: mlp {nonlinear:.2e}, "
+        f"linear {lin:.1e}",
+    )
+
+
+@claim(
+    "remark2.loss_weighted",
+    title="With the loss-weighted path kernel every a_i = −1",
+    statement=(
+        r"y(x) = y_0(x) - \sum_i K^{lp}(x,x_i),\quad "
+        r"K^{lp}(x,x_i) = \int \ell'_i\,K^g(x,x_i)\,dt;\quad \text{and} "
+        r"\ \sum_i a_i(x) K^p(x,x_i) = -\sum_i K^{lp}(x,x_i)"
+    ),
+    source="Domingos 2020 Remark 2",
+    tolerance="1e-10 relative to max|y − y0| — float64 rounding over the steps",
+)
+def check_remark2(cfg: CheckConfig) -> Outcome:
+    X, Y = regression_data(cfg.seed)
+    Xq, _ = regression_data(cfg.seed + 2, n=6)
+    traj = train(
+        mlp([3, 16, 1], "softplus", seed=cfg.seed),
+        X,
+        Y,
+        lr=0.1,
+        steps=10 if cfg.quick else 30,
+        seed=cfg.seed,
+    )
+    km = kernel_machine(traj)
+    y, y0 = traj.predict(Xq), traj.predict_initial(Xq)
+    lw = y0 - km.loss_weighted_kernel(Xq).sum(axis=1)
+    ak = km.b(Xq) + (km.a(Xq) * km.kernel(Xq)).sum(axis=1)
+    err_lw = rel_change_error(lw, y, y0)
+    err_ak = rel_change_error(ak, y, y0)
+    return Outcome(
+        passed=max(err_lw, err_ak) <= EXACT_TOL,
+        metrics={"loss_weighted_rel_err": err_lw, "a_times_Kp_rel_err": err_ak},
+        message=f"loss-weighted form {err_lw:.1e}, a·K^p form {err_ak:.1e}",
+    )
+
+
+@claim(
+    "remark3.cross_entropy",
+    title="Loss derivatives: y − y* for least squares, −1/p_i for cross-entropy",
+    statement=(
+        r"\ell = \tfrac12(y-y^*)^2 \Rightarrow \ell' = y - y^*;\quad "
+        r"\ell = -\ln p_i \Rightarrow \ell' = -1/p_i"
+    ),
+    source="Domingos 2020 Remark 3",
+    tolerance=(
+        "ℓ' vs autograd's derivative of ℓ and vs the hand formula ≤ 1e-12 (rounding); the "
+        "kernel machine of a cross-entropy-trained model ≤ 1e-10 relative (rounding over steps)"
+    ),
+)
+def check_remark3(cfg: CheckConfig) -> Outcome:
+    rng = np.random.default_rng(cfg.seed)
+    y = rng.uniform(0.05, 0.95, 12)
+    ystar = (rng.random(12) < 0.5).astype(float)
+    figures: dict[str, float] = {}
+    for name in ("mse", "logistic", "neg_log"):
+        loss = get_loss(name)
+        auto = elementwise_grad(lambda v, lo=loss: lo.value(v, ystar))(y)
+        figures[f"{name}_vs_autograd"] = float(np.max(np.abs(loss.deriv(y, ystar) - auto)))
+    logits = rng.standard_normal((6, 3))
+    onehot = np.eye(3)[rng.integers(0, 3, 6)]
+    sce = get_loss("softmax_ce")
+    auto = elementwise_grad(lambda v: sce.value(v, onehot))(logits)
+    figures["softmax_ce_vs_autograd"] = float(np.max(np.abs(sce.deriv(logits, onehot) - auto)))
+    figures["mse_vs_remark"] = float(np.max(np.abs(get_loss("mse").deriv(y, ystar) - (y - ystar))))
+    pos = ystar == 1.0
+    figures["neg_log_vs_remark"] = float(
+        np.max(np.abs(get_loss("neg_log").deriv(y[pos], ystar[pos]) + 1.0 / y[pos]))
+    )
+
+    # A probability model trained on −ln p_i, rebuilt as a kernel machine.
+    X, Yb = binary_data(cfg.seed)
+    base = mlp([3, 8, 1], "tanh", seed=cfg.seed)
+
+    def prob(w, Xa):
+        return 0.5 * (anp.tanh(0.5 * base.f(w, Xa)) + 1.0)
+
+    model = custom(prob, base.init(cfg.seed), input_dim=3, name="sigmoid_mlp")
+    traj = train(model, X, Yb, loss="neg_log", lr=0.1, steps=8 if cfg.quick else 20, seed=cfg.seed)
+    km = kernel_machine(traj)
+    machine_err = rel_change_error(km.predict(X), traj.predict(X), traj.predict_initial(X))
+    a_pos = np.diag(km.a(X))[Yb == 1.0]  # a_i(x_i) = mean of 1/p_i along the path: > 1
+    worst_deriv = max(figures.values())
+    return Outcome(
+        passed=worst_deriv <= DERIV_TOL and machine_err <= EXACT_TOL and bool(np.all(a_pos > 1.0)),
+        metrics={
+            "worst_deriv_err": worst_deriv,
+            **figures,
+            "neg_log_machine_rel_err": machine_err,
+            "min_a_positive_class": float(a_pos.min()),
+        },
+        message=f"ℓ' agrees to {worst_deriv:.1e}; cross-entropy model rebuilt to {machine_err:.1e}",
+    )
+
+
+@claim(
+    "remark4.regularizer",
+    title="A regulariser only changes b(x)",
+    statement=r"b(x) = y_0(x) - \int \nabla_w f(x)\cdot\nabla_w R(w)\,dt",
+    source="Domingos 2020 Remark 4",
+    tolerance="1e-10 relative to max|y − y0| — float64 rounding over the steps",
+)
+def check_remark4(cfg: CheckConfig) -> Outcome:
+    X, Y = regression_data(cfg.seed)
+    traj = train(
+        mlp([3, 16, 1], "tanh", seed=cfg.seed),
+        X,
+        Y,
+        lr=0.05,
+        steps=10 if cfg.quick else 30,
+        regularizer=l2(0.5),
+        seed=cfg.seed,
+    )
+    km = kernel_machine(traj)
+    y, y0 = traj.predict(X), traj.predict_initial(X)
+    err = rel_change_error(km.predict(X), y, y0)
+    reg_term = float(np.max(np.abs(km.b(X) - y0)))
+    without = rel_change_error(km.predict(X) + (km.b(X) - y0), y, y0)  # dropping the term
+    return Outcome(
+        passed=err <= EXACT_TOL and without > 1e3 * EXACT_TOL,
+        metrics={"rel_err": err, "max_reg_term_in_b": reg_term, "rel_err_without_term": without},
+        message=f"rebuilt to {err:.1e}; the regulariser's share of b is {reg_term:.2e}",
+    )
+
+
+@claim(
+    "remark5.sgd",
+    title="SGD: each term carries the mini-batch indicator I_i(t)",
+    statement=(r"y(x) = y_0(x) - \sum_i\int I_i(t)\,\ell'_i\,K^g(x,x_i)\,dt"),
+    source="Domingos 2020 Remark 5",
+    tolerance=(
+        "1e-10 relative to max|y − y0| with the indicators (rounding over steps); the same "
+        "machine without them must be off by more than 1e-3 (it describes a different path)"
+    ),
+)
+def check_remark5(cfg: CheckConfig) -> Outcome:
+    X, Y = regression_data(cfg.seed, n=10)
+    traj = train(
+        mlp([3, 16, 1], "tanh", seed=cfg.seed),
+        X,
+        Y,
+        lr=0.1,
+        batch_size=4,
+        steps=15 if cfg.quick else 40,
+        seed=cfg.seed,
+    )
+    y, y0 = traj.predict(X), traj.predict_initial(X)
+    err = rel_change_error(kernel_machine(traj).predict(X), y, y0)
+    ignored = dataclasses.replace(traj, batches=np.ones_like(traj.batches))
+    err_ignored = rel_change_error(kernel_machine(ignored).predict(X), y, y0)
+    return Outcome(
+        passed=err <= EXACT_TOL and err_ignored > 1e-3,
+        metrics={
+            "rel_err": err,
+            "rel_err_ignoring_batches": err_ignored,
+            "batch_size": 4,
+            "n": X.shape[0],
+        },
+        message=f"with indicators {err:.1e}; ignoring them {err_ignored:.2e}",
+    )
+
+
+@claim(
+    "vector_output",
+    title="Vector outputs: a k×k path kernel per pair rebuilds a k-output model",
+    statement=(
+        r"y_a(x) = b_a(x) - \sum_i\sum_b \int K^g_{ab}(x,x_i)\,\ell'_{i,b}\,dt,\quad "
+        r"K^g_{ab} = \nabla f_a(x)\cdot\nabla f_b(x_i)"
+    ),
+    source="seed 001 (vector-output kernel); Domingos 2020 Thm. 1",
+    tolerance="1e-10 relative to max|y − y0| — float64 rounding over the steps",
+)
+def check_vector_output(cfg: CheckConfig) -> Outcome:
+    X, C = class_data(cfg.seed, n=9, k=3)
+    Xr, Yr = regression_data(cfg.seed, n=9)
+    steps = 10 if cfg.quick else 30
+    figures: dict[str, float] = {}
+    for name, loss, targets in (
+        ("softmax_ce", "softmax_ce", C),
+        ("mse", "mse", np.stack([Yr, -Yr, Yr**2], axis=1)),
+    ):
+        model = mlp([3, 12, 3], "tanh", seed=cfg.seed)
+        traj = train(
+            model,
+            X if name == "softmax_ce" else Xr,
+            targets,
+            loss=loss,
+            lr=0.1,
+            steps=steps,
+            seed=cfg.seed,
+        )
+        Xt = traj.X
+        km = kernel_machine(traj)
+        y, y0 = traj.predict(Xt), traj.predict_initial(Xt)
+        figures[f"{name}_rel_err"] = rel_change_error(km.predict(Xt), y, y0)
+        K = km.kernel(Xt)
+        recon = km.b(Xt) + np.einsum("qiab,qib->qa", K, km.a(Xt))
+        figures[f"{name}_a_times_Kp_rel_err"] = rel_change_error(recon, y, y0)
+        figures[f"{name}_kernel_shape_ok"] = float(K.shape == (Xt.shape[0],) * 2 + (3, 3))
+    worst = max(v for k, v in figures.items() if k.endswith("rel_err"))
+    shapes_ok = all(v == 1.0 for k, v in figures.items() if k.endswith("shape_ok"))
+    return Outcome(
+        passed=worst <= EXACT_TOL and shapes_ok,
+        metrics={"worst_rel_err": worst, **figures},
+        message=f"k = 3 outputs rebuilt to {worst:.1e}",
+    )
