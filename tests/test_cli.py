@@ -1,0 +1,63 @@
+"""The command line: exit codes, the table, the JSON file."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pkverify.cli import main
+
+
+def test_verify_selected_claims_prints_table_and_exits_0(capsys):
+    assert main(["verify", "--quick", "--claims", "linear.reduction", "remark2"]) == 0
+    out = capsys.readouterr().out
+    assert "linear.reduction" in out and "remark2.loss_weighted" in out
+    assert "2 passed, 0 failed" in out
+
+
+def test_verify_json_has_the_documented_fields(tmp_path):
+    path = tmp_path / "sub" / "out.json"
+    assert main(["verify", "--quick", "--claims", "kernel.psd", "--json", str(path)]) == 0
+    payload = json.loads(path.read_text())
+    assert set(payload) == {"claims", "environment"}
+    (entry,) = payload["claims"]
+    assert {"id", "status", "metrics", "tolerance", "source"} <= set(entry)
+    assert entry["id"] == "kernel.psd" and entry["status"] == "pass"
+    assert payload["environment"]["seed"] == 0
+    assert payload["environment"]["versions"]["numpy"]
+
+
+def test_unknown_claim_is_a_bad_argument(capsys):
+    assert main(["verify", "--claims", "no.such.claim"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown claim 'no.such.claim'" in err and "theorem1.exact" in err
+
+
+@pytest.mark.parametrize("argv", [["verify", "--bogus"], ["verify", "--seed", "x"], []])
+def test_bad_arguments_exit_2(argv):
+    assert main(argv) == 2
+
+
+def test_list_names_every_claim(capsys):
+    assert main(["verify", "--list"]) == 0
+    out = capsys.readouterr().out
+    for cid in ("theorem1.exact", "theorem1.rate", "theorem1.flow", "vector_output"):
+        assert cid in out
+
+
+def test_a_failing_claim_exits_1(capsys):
+    from pkverify.claims import registry
+
+    @registry.claim(
+        "test.always_fails", title="t", statement="0=1", source="test", tolerance="none"
+    )
+    def _fails(cfg):
+        return registry.Outcome(passed=False, metrics={"x": 1.0}, message="fails on purpose")
+
+    try:
+        assert main(["verify", "--claims", "test.always_fails"]) == 1
+        out = capsys.readouterr().out
+        assert "FAIL" in out and "fails on purpose" in out and "x = 1.0" in out
+    finally:
+        del registry._REGISTRY["test.always_fails"]
