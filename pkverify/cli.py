@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("--seed", type=int, default=0, help="seed for every generator (default 0)")
     verify.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
+    verify.add_argument(
+        "--markdown", metavar="PATH", help="also write a Markdown correctness report to PATH"
+    )
     verify.add_argument("--list", action="store_true", help="list the claims and exit")
     try:
         from .symbolic.cli import add_derive_parser
@@ -90,13 +93,14 @@ def _print_table(results: list[Result], out) -> None:
                 print(f"  {key} = {value}", file=out)
 
 
-def _write_json(path: str, payload: dict[str, Any]) -> None:
+def _write_text(path: str, text: str) -> None:
+    """Write atomically: a failure leaves no half-written file."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, indent=2, ensure_ascii=False)
+            fh.write(text)
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
@@ -111,13 +115,16 @@ def _verify(args: argparse.Namespace) -> int:
         return 0
     results = run([c.id for c in claims], seed=args.seed, quick=args.quick)
     _print_table(results, sys.stdout)
+    env = environment(args.seed, args.quick)
     if args.json:
-        payload = {
-            "claims": [r.to_dict() for r in results],
-            "environment": environment(args.seed, args.quick),
-        }
-        _write_json(args.json, payload)
+        payload = {"claims": [r.to_dict() for r in results], "environment": env}
+        _write_text(args.json, json.dumps(payload, indent=2, ensure_ascii=False))
         print(f"\nwrote {args.json}")
+    if args.markdown:
+        from .report import render_markdown
+
+        _write_text(args.markdown, render_markdown(results, env))
+        print(f"wrote {args.markdown}")
     return 0 if all(r.ok for r in results) else 1
 
 

@@ -61,3 +61,12 @@ def test_a_failing_claim_exits_1(capsys):
         assert "FAIL" in out and "fails on purpose" in out and "x = 1.0" in out
     finally:
         del registry._REGISTRY["test.always_fails"]
+
+
+def test_markdown_report_lists_each_claim_with_its_tolerance(tmp_path):
+    path = tmp_path / "report.md"
+    assert main(["verify", "--quick", "--claims", "remark4", "--markdown", str(path)]) == 0
+    text = path.read_text()
+    assert text.startswith("# pkverify correctness report")
+    assert "`remark4.regularizer`" in text and "Remark 4" in text
+    assert "*Tolerance:* 1e-10 relative" in text
