@@ -147,10 +147,16 @@ class Trajectory:
                 f"{exc}); it may be truncated or from another program. Re-run training and save."
             ) from exc
         needed = {"X", "Y", "ws", "step_sizes", "batches", "losses", "times"}
-        if meta.get("format") != _FORMAT or not needed <= set(arrays):
+        meta_keys = {"format", "kind", "model", "loss", "regularizer"}
+        if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
             raise TrajectoryFileError(
-                f"{str(path)!r} is an .npz file but not a pkverify trajectory "
-                f"(missing {sorted(needed - set(arrays)) or 'format tag'})."
+                f"{str(path)!r} is an .npz file but not a pkverify trajectory (no format tag)."
+            )
+        missing = sorted((needed - set(arrays)) | (meta_keys - set(meta)))
+        if missing:
+            raise TrajectoryFileError(
+                f"{str(path)!r} is an incomplete pkverify trajectory (missing {missing}); "
+                "re-run training and save it again."
             )
         if model is None:
             if meta["model"] is None:
