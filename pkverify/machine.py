@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from .backend import get_namespace
 from .errors import InvalidArgumentError
 from .kernels.path import DEFAULT_NODES, PathSums, Rule, accumulate, parse_rule
 from .trajectory import Trajectory
@@ -42,6 +43,7 @@ class KernelMachine:
     traj: Trajectory
     rule: Rule
     nodes: int | None = DEFAULT_NODES
+    backend: str = "numpy"
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     # ----- the one pass ------------------------------------------------------------------
@@ -59,6 +61,7 @@ class KernelMachine:
                 indicators=True,
                 weighted=True,
                 with_reg=True,
+                backend=self.backend,
             )
             self._cache.clear()
             self._cache.update(key=key, sums=sums)
@@ -153,13 +156,17 @@ class KernelMachine:
 
 
 def kernel_machine(
-    traj: Trajectory, rule: str | Rule = "exact", nodes: int | None = DEFAULT_NODES
+    traj: Trajectory,
+    rule: str | Rule = "exact",
+    nodes: int | None = DEFAULT_NODES,
+    backend: str = "numpy",
 ) -> KernelMachine:
     """Rebuild a trained model as Theorem 1's kernel machine.
 
     rule:   "exact" (default; GD/SGD paths: reproduces the trained model to rounding),
             "riemann", "trapezoid", or "simpson" (full-batch/flow paths).
     nodes:  Gauss–Legendre nodes per step for the exact rule (None: chosen per step).
+    backend: "numpy", or "cupy" to run the kernel contractions on a GPU.
     """
     if not isinstance(traj, Trajectory):
         raise InvalidArgumentError(
@@ -172,4 +179,6 @@ def kernel_machine(
             "rule 'exact' is the discrete-step form of gradient descent; for a gradient-flow "
             "path use rule='simpson' (or 'trapezoid')."
         )
-    return KernelMachine(traj, rule, None if nodes is None else positive_int(nodes, "nodes"))
+    get_namespace(backend)  # fail now, not at the first query, if the backend is missing
+    nodes = None if nodes is None else positive_int(nodes, "nodes")
+    return KernelMachine(traj, rule, nodes, backend)

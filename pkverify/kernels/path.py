@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from scipy.integrate import simpson
 
+from ..backend import get_namespace, to_numpy
 from ..errors import InvalidArgumentError, unknown_name
 from ..trajectory import Trajectory
 from ..validation import as_data, positive_int
@@ -135,11 +136,15 @@ def accumulate(
     indicators: bool = True,
     weighted: bool = False,
     with_reg: bool = False,
+    backend: str = "numpy",
 ) -> PathSums:
     """One pass over the path. ``X2 = None`` means the training set (indicators and ℓ' apply).
 
+    Jacobians are taken with NumPy (autograd or the layer-wise path); the kernel
+    contractions and sums run in ``backend``'s namespace and come back as NumPy arrays.
     Inputs are assumed validated.
     """
+    xp = get_namespace(backend)
     model = traj.model
     training = X2 is None
     X2v = traj.X if training else X2
@@ -151,15 +156,20 @@ def accumulate(
     y0 = y0[:, None] if scalar else y0
     q, k = y0.shape
     n2 = X2v.shape[0]
-    kernel = np.zeros((q, n2, k, k))
-    wsum = np.zeros((q, n2, k)) if weighted else None
+    kernel = xp.zeros((q, n2, k, k))
+    wsum = xp.zeros((q, n2, k)) if weighted else None
     reg_sum = np.zeros((q, k)) if with_reg and traj.regularizer is not None else None
     use_ind = indicators and training
 
-    def loss_deriv(w: np.ndarray) -> np.ndarray:
+    def loss_deriv(w: np.ndarray) -> Any:
         y = np.asarray(model.f(w, traj.X))
         d = traj.loss.deriv(y, traj.Y)
-        return d[:, None] if d.ndim == 1 else d
+        return xp.asarray(d[:, None] if d.ndim == 1 else d)
+
+    def result() -> PathSums:
+        return PathSums(
+            to_numpy(kernel), None if wsum is None else to_numpy(wsum), reg_sum, y0, scalar
+        )
 
     if rule is Rule.EXACT:
         if traj.kind == "flow":
@@ -175,14 +185,14 @@ def accumulate(
                 continue
             G = _mean_gradient(model, w, w_next - w, Xq, nodes)
             J2 = jacobian(model, w, X2v)
-            K = contract(G, J2)
-            c = eps * ind.astype(np.float64)
+            K = contract(G, J2, xp)
+            c = xp.asarray(eps * ind.astype(np.float64))
             kernel += K * c[None, :, None, None]
             if wsum is not None:
-                wsum += np.einsum("qiab,ib->qia", K, loss_deriv(w)) * c[None, :, None]
+                wsum += xp.einsum("qiab,ib->qia", K, loss_deriv(w)) * c[None, :, None]
             if reg_sum is not None:
                 reg_sum += eps * np.einsum("qap,p->qa", G, traj.regularizer.grad(w))
-        return PathSums(kernel, wsum, reg_sum, y0, scalar)
+        return result()
 
     C = node_weights(traj, rule, use_ind)
     c_plain = node_weights(traj, rule, False)[:, 0] if reg_sum is not None else None
@@ -195,13 +205,14 @@ def accumulate(
         w = traj.ws[s]
         Jq = jacobian(model, w, Xq)
         J2 = Jq if same else jacobian(model, w, X2v)
-        K = contract(Jq, J2)
-        kernel += K * c[None, :, None, None]
+        K = contract(Jq, J2, xp)
+        cx = xp.asarray(c)
+        kernel += K * cx[None, :, None, None]
         if wsum is not None:
-            wsum += np.einsum("qiab,ib->qia", K, loss_deriv(w)) * c[None, :, None]
+            wsum += xp.einsum("qiab,ib->qia", K, loss_deriv(w)) * cx[None, :, None]
         if reg_sum is not None:
             reg_sum += c_plain[s] * np.einsum("qap,p->qa", Jq, traj.regularizer.grad(w))
-    return PathSums(kernel, wsum, reg_sum, y0, scalar)
+    return result()
 
 
 def _mean_gradient(
@@ -263,6 +274,7 @@ def path_kernel(
     rule: str | Rule = "riemann",
     weighted: bool = False,
     nodes: int | None = DEFAULT_NODES,
+    backend: str = "numpy",
 ) -> np.ndarray:
     """The path kernel ``K^p(X1, X2) ≈ ∫_0^T K^g_{w(t)}(X1, X2) dt`` along ``traj``.
 
@@ -270,7 +282,9 @@ def path_kernel(
     gives the Gram matrix of X1. With ``weighted=True`` it is Remark 2's loss-weighted kernel
     ``K^{lp}(x, x_i) = ∫ I_i(t) ℓ'_i(t) K^g(x, x_i) dt`` against the training points (then
     X2 must be None), shape ``(n1, n)`` or ``(n1, n, k)`` (the k×k kernel applied to ℓ').
+    ``backend="cupy"`` runs the contractions on the GPU; the result is a NumPy array.
     """
+    get_namespace(backend)  # fail before any work if the backend is missing
     rule = parse_rule(rule)
     nodes = None if nodes is None else positive_int(nodes, "nodes")
     X1 = as_data(X1, traj.model.input_dim, "X1")
@@ -280,8 +294,10 @@ def path_kernel(
                 "weighted=True gives the loss-weighted kernel against the training points; "
                 "leave X2=None."
             )
-        sums = accumulate(traj, X1, None, rule, nodes, indicators=True, weighted=True)
+        sums = accumulate(
+            traj, X1, None, rule, nodes, indicators=True, weighted=True, backend=backend
+        )
         return sums.weighted[:, :, 0] if sums.scalar else sums.weighted
     X2v = X1 if X2 is None else as_data(X2, traj.model.input_dim, "X2")
-    sums = accumulate(traj, X1, X2v, rule, nodes, indicators=False)
+    sums = accumulate(traj, X1, X2v, rule, nodes, indicators=False, backend=backend)
     return sums.kernel[:, :, 0, 0] if sums.scalar else sums.kernel

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from autograd import make_vjp
 
+from ..backend import get_namespace, to_numpy
 from ..models import Model, check_output
 from ..validation import as_data, as_weights
 
@@ -50,22 +51,35 @@ def reference_jacobian(model: Model, w: np.ndarray, X: np.ndarray) -> np.ndarray
     return J
 
 
-def contract(J1: np.ndarray, J2: np.ndarray) -> np.ndarray:
-    """``K[i, j, a, b] = Σ_p J1[i, a, p] J2[j, b, p]``, shape ``(n1, n2, k, k)``."""
+def contract(J1: np.ndarray, J2: np.ndarray, xp: Any = np) -> Any:
+    """``K[i, j, a, b] = Σ_p J1[i, a, p] J2[j, b, p]``, shape ``(n1, n2, k, k)``.
+
+    ``xp`` is the array namespace the product runs in (NumPy, or CuPy on a GPU); the result
+    stays in that namespace.
+    """
     n1, k, P = J1.shape
     n2 = J2.shape[0]
-    K = J1.reshape(n1 * k, P) @ J2.reshape(n2 * k, P).T
+    A = xp.asarray(J1).reshape(n1 * k, P)
+    B = A if J2 is J1 else xp.asarray(J2).reshape(n2 * k, P)
+    K = A @ B.T
     return K.reshape(n1, k, n2, k).transpose(0, 2, 1, 3)
 
 
 def tangent_kernel(
-    model: Model, w: Any, X1: Any, X2: Any | None = None, reference: bool = False
+    model: Model,
+    w: Any,
+    X1: Any,
+    X2: Any | None = None,
+    reference: bool = False,
+    backend: str = "numpy",
 ) -> np.ndarray:
     """``K^g_w(X1, X2)``: ``(n1, n2)`` for scalar models, ``(n1, n2, k, k)`` for k outputs.
 
     ``X2 = None`` gives the Gram matrix of ``X1`` with itself. ``reference=True`` forces the
-    plain autograd Jacobian instead of a model's layer-wise fast path.
+    plain autograd Jacobian instead of a model's layer-wise fast path. ``backend="cupy"``
+    contracts the Jacobians on the GPU (the result comes back as a NumPy array).
     """
+    xp = get_namespace(backend)
     w = as_weights(w, model.n_params)
     X1 = as_data(X1, model.input_dim, "X1")
     check_output(model.f(w, X1), X1.shape[0], model.name)
@@ -75,7 +89,7 @@ def tangent_kernel(
     else:
         X2 = as_data(X2, model.input_dim, "X2")
         J2 = jacobian(model, w, X2, reference)
-    K = contract(J1, J2)
+    K = to_numpy(contract(J1, J2, xp))
     return K[:, :, 0, 0] if model_is_scalar(model, w, X1) else K
 
 
