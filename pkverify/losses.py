@@ -109,7 +109,9 @@ def _neg_log_check(y):
         bad = y[(y <= 0.0) | (y >= 1.0)][:3]
         raise DomainError(
             "loss 'neg_log' needs model outputs that are probabilities in (0, 1); got "
-            f"{bad.tolist()}. End the model with a sigmoid, or use 'logistic' on logits."
+            f"{bad.tolist()}. End the model with a sigmoid; if it already does, it has "
+            "saturated to 0 or 1 in float64: use a smaller step size, or train the logit "
+            "with loss='logistic'."
         )
 
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from .backend import get_namespace
 from .errors import InvalidArgumentError
-from .kernels.path import DEFAULT_NODES, PathSums, Rule, accumulate, parse_rule
+from .kernels.path import DEFAULT_NODES, PathSums, Rule, accumulate, node_weights, parse_rule
 from .trajectory import Trajectory
 from .validation import as_data, positive_int
 
@@ -29,7 +29,8 @@ __all__ = ["KernelMachine", "kernel_machine"]
 
 _DEGENERATE = 1e-13
 """|K^p(x, x_i)| below this × max|K^p| makes ℓ̄'_i(x) a 0/0; a_i(x) there falls back to the
-step-averaged −ℓ'_i (the term a_i K^p is ≈ 0 either way; predict never divides)."""
+time-averaged −ℓ'_i with the rule's weights, the value of the ratio when K^g(x, x_i) is
+constant along the path (the term a_i K^p is ≈ 0 either way; predict never divides)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -139,18 +140,20 @@ class KernelMachine:
     # ----- helpers -------------------------------------------------------------------------
 
     def _mean_loss_deriv(self) -> np.ndarray:
-        """Step-averaged ℓ'_i over the steps where i was in the batch, (n, k)."""
+        """``Σ_s C[s,i] ℓ'_i(w_s) / Σ_s C[s,i]``, (n, k): ℓ̄'_i(x) in the limit where
+        ``K^g(x, x_i)`` is constant along the path, with the rule's own time weights C (the
+        exact rule weighs step s by ε_s I_i(s), as Riemann does)."""
         if "mean_ld" not in self._cache:
             tr = self.traj
-            total = np.zeros((tr.X.shape[0], 1))
-            acc = None
-            for s in range(tr.steps):
-                y = np.asarray(tr.model.f(tr.ws[s], tr.X))
-                d = tr.loss.deriv(y, tr.Y)
-                d = d[:, None] if d.ndim == 1 else d
-                c = tr.step_sizes[s] * tr.batches[s][:, None]
-                acc = c * d if acc is None else acc + c * d
-                total += c
+            node_rule = Rule.RIEMANN if self.rule is Rule.EXACT else self.rule
+            C = node_weights(tr, node_rule, indicators=True)  # (S+1, n)
+            acc = 0.0
+            for s in range(tr.steps + 1):
+                if not C[s].any():
+                    continue
+                d = tr.loss.deriv(np.asarray(tr.model.f(tr.ws[s], tr.X)), tr.Y)
+                acc = acc + C[s][:, None] * (d[:, None] if d.ndim == 1 else d)
+            total = C.sum(axis=0)[:, None]
             self._cache["mean_ld"] = acc / np.maximum(total, np.finfo(float).tiny)
         return self._cache["mean_ld"]
 

@@ -24,10 +24,14 @@ from .models import Model, check_output
 from .trajectory import Trajectory
 from .validation import as_data, as_targets, as_weights, positive_float, positive_int
 
-__all__ = ["train", "gradient_flow", "DIVERGENCE_FACTOR"]
+__all__ = ["train", "gradient_flow", "DIVERGENCE_FACTOR", "DIVERGENCE_FLOOR"]
 
 DIVERGENCE_FACTOR = 1e6
 """A run whose loss exceeds this factor times its starting loss is declared diverged."""
+
+DIVERGENCE_FLOOR = 1e-2
+"""The starting loss is floored here before the factor applies, so a run that starts at a
+near-perfect fit is not called diverged when its loss drifts up to a small value."""
 
 
 def _prepare(model, X, Y, loss, regularizer, w0, seed):
@@ -54,7 +58,7 @@ def _total_loss(loss: Loss, reg: Regularizer | None, y: np.ndarray, Y: np.ndarra
 
 
 def _diverged(value: float, start: float) -> bool:
-    return (not np.isfinite(value)) or value > DIVERGENCE_FACTOR * max(abs(start), 1e-8)
+    return (not np.isfinite(value)) or value > DIVERGENCE_FACTOR * max(abs(start), DIVERGENCE_FLOOR)
 
 
 def _divergence(step: int, value: float, start: float, lr_hint: str) -> DivergenceError:
@@ -84,7 +88,7 @@ def train(
     seed:        seeds ``model.init`` (unless ``w0`` is given) and the batch draws.
 
     Raises DivergenceError naming the step where the loss became non-finite or exceeded
-    1e6 × its starting value.
+    1e6 × its starting value (the start floored at 1e-2).
     """
     steps = positive_int(steps, "steps")
     if np.ndim(lr) == 0:

@@ -12,7 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InvalidArgumentError, TrajectoryFileError
+from .errors import (
+    InvalidArgumentError,
+    NonFiniteError,
+    PkVerifyError,
+    ShapeError,
+    TrajectoryFileError,
+)
 from .losses import Loss, Regularizer, as_regularizer, get_loss, l2
 from .models import Model, from_spec
 from .validation import as_data
@@ -158,37 +164,69 @@ class Trajectory:
                 f"{str(path)!r} is an incomplete pkverify trajectory (missing {missing}); "
                 "re-run training and save it again."
             )
-        if model is None:
-            if meta["model"] is None:
-                raise InvalidArgumentError(
-                    "this trajectory was trained on a custom model; pass it back: "
-                    "Trajectory.load(path, model=pk.models.custom(f, w0))."
-                )
-            model = from_spec(meta["model"])
-        reg_meta = meta.get("regularizer")
-        if regularizer is None and reg_meta is not None:
-            if reg_meta == "custom":
-                raise InvalidArgumentError(
-                    "this trajectory used a custom regulariser R(w); pass it back: "
-                    "Trajectory.load(path, regularizer=R)."
-                )
-            regularizer = l2(reg_meta["lam"])
-        ws = np.asarray(arrays["ws"], dtype=np.float64)
-        if ws.ndim != 2 or ws.shape[1] != model.n_params:
-            raise TrajectoryFileError(
-                f"{str(path)!r} holds weights of shape {ws.shape}, which do not fit "
-                f"{model!r} (P = {model.n_params})."
+        if model is None and meta["model"] is None:
+            raise InvalidArgumentError(
+                "this trajectory was trained on a custom model; pass it back: "
+                "Trajectory.load(path, model=pk.models.custom(f, w0))."
             )
-        return cls(
-            model=model,
-            X=as_data(arrays["X"], model.input_dim),
-            Y=np.asarray(arrays["Y"], dtype=np.float64),
-            loss=get_loss(meta["loss"]),
-            ws=ws,
-            step_sizes=np.asarray(arrays["step_sizes"], dtype=np.float64),
-            batches=np.asarray(arrays["batches"], dtype=bool),
-            losses=np.asarray(arrays["losses"], dtype=np.float64),
-            times=np.asarray(arrays["times"], dtype=np.float64),
-            regularizer=as_regularizer(regularizer),
-            kind=meta["kind"],
-        )
+        reg_meta = meta["regularizer"]
+        if regularizer is None and reg_meta == "custom":
+            raise InvalidArgumentError(
+                "this trajectory used a custom regulariser R(w); pass it back: "
+                "Trajectory.load(path, regularizer=R)."
+            )
+        try:
+            if model is None:
+                model = from_spec(meta["model"])
+            if regularizer is None and reg_meta is not None:
+                regularizer = l2(reg_meta["lam"])
+            traj = cls(
+                model=model,
+                X=as_data(arrays["X"], model.input_dim),
+                Y=np.asarray(arrays["Y"], dtype=np.float64),
+                loss=get_loss(meta["loss"]),
+                ws=np.asarray(arrays["ws"], dtype=np.float64),
+                step_sizes=np.asarray(arrays["step_sizes"], dtype=np.float64),
+                batches=np.asarray(arrays["batches"], dtype=bool),
+                losses=np.asarray(arrays["losses"], dtype=np.float64),
+                times=np.asarray(arrays["times"], dtype=np.float64),
+                regularizer=as_regularizer(regularizer),
+                kind=str(meta["kind"]),
+            )
+            traj.check_consistent()
+        except (PkVerifyError, TypeError, KeyError, ValueError) as exc:
+            raise TrajectoryFileError(
+                f"{str(path)!r} holds an inconsistent pkverify trajectory: {exc}"
+            ) from exc
+        return traj
+
+    def check_consistent(self) -> None:
+        """Check that every array fits the others: ws (S+1, P), step_sizes (S,), batches
+        (S, n), losses and times (S+1,), X (n, d), Y with n rows, all finite."""
+        S1, n = self.ws.shape[0], self.X.shape[0]
+        if self.ws.ndim != 2 or self.ws.shape[1] != self.model.n_params:
+            raise ShapeError(
+                f"weights of shape {self.ws.shape} do not fit {self.model!r} "
+                f"(P = {self.model.n_params})"
+            )
+        expected = {
+            "step_sizes": (self.step_sizes.shape, (S1 - 1,)),
+            "batches": (self.batches.shape, (S1 - 1, n)),
+            "losses": (self.losses.shape, (S1,)),
+            "times": (self.times.shape, (S1,)),
+            "Y rows": (self.Y.shape[:1], (n,)),
+        }
+        bad = [
+            f"{k} has shape {got}, expected {want}"
+            for k, (got, want) in expected.items()
+            if got != want
+        ]
+        if S1 < 2:
+            bad.append("a path needs at least one step")
+        if self.kind not in ("gd", "sgd", "flow"):
+            bad.append(f"kind {self.kind!r} is not one of 'gd', 'sgd', 'flow'")
+        if bad:
+            raise ShapeError("; ".join(bad))
+        for name in ("ws", "step_sizes", "times"):
+            if not np.all(np.isfinite(getattr(self, name))):
+                raise NonFiniteError(f"{name} contains NaN or inf")

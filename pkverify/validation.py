@@ -77,7 +77,9 @@ def as_targets(Y: Any, n: int, name: str = "Y") -> np.ndarray:
 
 
 def positive_float(value: Any, name: str, hint: str = "") -> float:
-    """A finite float > 0."""
+    """A finite float > 0 (booleans are refused: ``lr=True`` is a mistake, not 1.0)."""
+    if isinstance(value, (bool, np.bool_)):
+        raise InvalidArgumentError(f"{name} must be a positive number; got {value!r}.{hint}")
     try:
         v = float(value)
     except (TypeError, ValueError) as exc:

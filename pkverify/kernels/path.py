@@ -279,7 +279,11 @@ def path_kernel(
     """The path kernel ``K^p(X1, X2) ≈ ∫_0^T K^g_{w(t)}(X1, X2) dt`` along ``traj``.
 
     Returns ``(n1, n2)`` for scalar models, ``(n1, n2, k, k)`` for k outputs. ``X2 = None``
-    gives the Gram matrix of X1. With ``weighted=True`` it is Remark 2's loss-weighted kernel
+    gives the Gram matrix of X1. This kernel between arbitrary points carries no mini-batch
+    indicators; on an SGD path the kernel machine's ``km.kernel(Xq)`` (and ``weighted=True``
+    here) weight each training point's terms by ``I_i(t)`` (Remark 5). For relu models whose
+    kinks are located (see :func:`_mean_gradient`) the exact rule sets its own node count per
+    piece and ``nodes`` is not used. With ``weighted=True`` it is Remark 2's loss-weighted kernel
     ``K^{lp}(x, x_i) = ∫ I_i(t) ℓ'_i(t) K^g(x, x_i) dt`` against the training points (then
     X2 must be None), shape ``(n1, n)`` or ``(n1, n, k)`` (the k×k kernel applied to ℓ').
     ``backend="cupy"`` runs the contractions on the GPU; the result is a NumPy array.
