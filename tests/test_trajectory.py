@@ -1,0 +1,262 @@
+"""The recorded path: shapes, bookkeeping, and .npz persistence (atomic, validated)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import autograd.numpy as anp
+import numpy as np
+import pytest
+
+import pkverify as pk
+from pkverify.errors import InvalidArgumentError, TrajectoryFileError
+
+
+@pytest.fixture
+def mlp_traj(data2d):
+    X, Y = data2d
+    return pk.train(pk.models.mlp([2, 4, 1], activation="tanh"), X, Y, lr=0.1, steps=5)
+
+
+def test_shapes(mlp_traj):
+    t = mlp_traj
+    S, P, n = 5, t.model.n_params, 6
+    assert t.ws.shape == (S + 1, P)
+    assert t.step_sizes.shape == (S,)
+    assert t.batches.shape == (S, n) and t.batches.dtype == bool
+    assert t.losses.shape == (S + 1,)
+    assert t.times.shape == (S + 1,)
+    assert t.steps == S
+    assert t.T == pytest.approx(0.5, rel=1e-15)
+    np.testing.assert_array_equal(t.w0, t.ws[0])
+    np.testing.assert_array_equal(t.w_final, t.ws[-1])
+    assert t.kind == "gd"
+
+
+def test_losses_are_the_full_training_loss(mlp_traj):
+    t = mlp_traj
+    for w, value in zip(t.ws, t.losses):
+        y = t.model.apply(w, t.X)
+        assert value == pytest.approx(0.5 * np.sum((y - t.Y) ** 2), rel=1e-13)
+
+
+def test_predict_uses_the_final_and_initial_weights(mlp_traj, queries2d):
+    t = mlp_traj
+    np.testing.assert_array_equal(t.predict(queries2d), t.model.apply(t.ws[-1], queries2d))
+    np.testing.assert_array_equal(t.predict_initial(queries2d), t.model.apply(t.ws[0], queries2d))
+
+
+def test_losses_non_increasing_for_small_step_on_convex_problem(data2d):
+    X, Y = data2d
+    A = np.hstack([X, np.ones((6, 1))])
+    lam_max = np.linalg.eigvalsh(A.T @ A).max()
+    lr = 0.9 / lam_max  # < 1/λ_max: each GD step on a convex quadratic cannot raise the loss
+    traj = pk.train(pk.models.linear(2), X, Y, lr=lr, steps=40)
+    assert np.all(np.diff(traj.losses) <= 0.0)
+    assert traj.losses[-1] < 0.5 * traj.losses[0]
+
+
+def test_trajectory_is_frozen(mlp_traj):
+    with pytest.raises(AttributeError):
+        mlp_traj.kind = "sgd"
+
+
+def _assert_same(a, b):
+    for name in ("X", "Y", "ws", "step_sizes", "batches", "losses", "times"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    assert a.kind == b.kind
+    assert a.loss.name == b.loss.name
+
+
+class TestSaveLoad:
+    def test_round_trip_builtin_model(self, tmp_path, mlp_traj, queries2d):
+        path = mlp_traj.save(tmp_path / "run.npz")
+        assert path == tmp_path / "run.npz" and path.exists()
+        back = pk.Trajectory.load(path)
+        _assert_same(back, mlp_traj)
+        assert back.model.spec == mlp_traj.model.spec
+        np.testing.assert_array_equal(back.predict(queries2d), mlp_traj.predict(queries2d))
+
+    def test_loaded_path_still_rebuilds_the_model(self, tmp_path, mlp_traj, queries2d):
+        back = pk.Trajectory.load(mlp_traj.save(tmp_path / "run.npz"))
+        pred = pk.kernel_machine(back).predict(queries2d)
+        # exact rule: float64 rounding over 5 steps (see tests/test_machine.py)
+        assert np.max(np.abs(pred - mlp_traj.predict(queries2d))) < 1e-10
+
+    def test_save_adds_the_suffix(self, tmp_path, mlp_traj):
+        path = mlp_traj.save(tmp_path / "run")
+        assert path.name == "run.npz" and path.exists()
+        _assert_same(pk.Trajectory.load(path), mlp_traj)
+
+    def test_round_trip_sgd_logistic_two_layer(self, tmp_path, labels2d):
+        X, Y = labels2d
+        model = pk.models.two_layer(2, 5, activation="tanh", train_output=True, seed=4)
+        traj = pk.train(model, X, Y, loss="logistic", lr=0.1, steps=4, batch_size=3)
+        back = pk.Trajectory.load(traj.save(tmp_path / "sgd.npz"))
+        _assert_same(back, traj)
+        assert back.kind == "sgd"
+        np.testing.assert_array_equal(back.predict(X), traj.predict(X))
+
+    def test_round_trip_custom_model_passed_back(self, tmp_path, data2d):
+        X, Y = data2d
+
+        def f(w, X):
+            return anp.tanh(X @ w[:2]) * w[2]
+
+        model = pk.models.custom(f, [0.5, -0.5, 1.0])
+        traj = pk.train(model, X, Y, lr=0.1, steps=3)
+        path = traj.save(tmp_path / "custom.npz")
+        with pytest.raises(InvalidArgumentError, match="custom model; pass it back"):
+            pk.Trajectory.load(path)
+        back = pk.Trajectory.load(path, model=model)
+        _assert_same(back, traj)
+        np.testing.assert_array_equal(back.predict(X), traj.predict(X))
+
+    def test_round_trip_l2_regularizer(self, tmp_path, data2d):
+        X, Y = data2d
+        traj = pk.train(pk.models.linear(2), X, Y, lr=0.05, steps=3, regularizer=pk.l2(0.25))
+        back = pk.Trajectory.load(traj.save(tmp_path / "l2.npz"))
+        _assert_same(back, traj)
+        assert back.regularizer is not None and back.regularizer.spec == {"kind": "l2", "lam": 0.25}
+        w = np.array([1.0, 2.0, 3.0])
+        np.testing.assert_allclose(back.regularizer.grad(w), 0.25 * w)
+
+    def test_custom_regularizer_must_be_passed_back(self, tmp_path, data2d):
+        X, Y = data2d
+
+        def R(w):
+            return anp.sum(w**4)
+
+        traj = pk.train(pk.models.linear(2), X, Y, lr=0.01, steps=2, regularizer=R)
+        path = traj.save(tmp_path / "r.npz")
+        with pytest.raises(InvalidArgumentError, match="custom regulariser"):
+            pk.Trajectory.load(path)
+        back = pk.Trajectory.load(path, regularizer=R)
+        assert back.regularizer.value(np.ones(3)) == pytest.approx(3.0)
+
+    def test_round_trip_flow(self, tmp_path, data2d):
+        X, Y = data2d
+        flow = pk.gradient_flow(pk.models.linear(2), X, Y, T=0.5, samples=4)
+        back = pk.Trajectory.load(flow.save(tmp_path / "flow.npz"))
+        _assert_same(back, flow)
+        assert back.kind == "flow"
+
+    def test_save_creates_parent_directories(self, tmp_path, mlp_traj):
+        path = mlp_traj.save(tmp_path / "a" / "b" / "run.npz")
+        assert path.exists()
+
+    def test_failed_save_leaves_no_file(self, tmp_path, mlp_traj, monkeypatch):
+        def broken_savez(file, **arrays):
+            with open(file, "wb") as fh:
+                fh.write(b"PK\x03\x04 half a zip")  # a partial write, then the disk fills up
+            raise OSError("No space left on device")
+
+        monkeypatch.setattr(np, "savez", broken_savez)
+        with pytest.raises(OSError, match="No space left"):
+            mlp_traj.save(tmp_path / "run.npz")
+        assert os.listdir(tmp_path) == []
+
+    def test_failed_save_keeps_the_previous_file(self, tmp_path, mlp_traj, monkeypatch):
+        path = mlp_traj.save(tmp_path / "run.npz")
+        before = path.read_bytes()
+
+        def broken_savez(file, **arrays):
+            raise OSError("disk error")
+
+        monkeypatch.setattr(np, "savez", broken_savez)
+        with pytest.raises(OSError):
+            mlp_traj.save(path)
+        assert path.read_bytes() == before
+        assert os.listdir(tmp_path) == ["run.npz"]
+
+
+class TestLoadErrors:
+    def test_missing_file(self, tmp_path):
+        with pytest.raises(TrajectoryFileError, match="no trajectory file"):
+            pk.Trajectory.load(tmp_path / "nope.npz")
+
+    def test_truncated_file(self, tmp_path, mlp_traj):
+        path = mlp_traj.save(tmp_path / "run.npz")
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+        with pytest.raises(TrajectoryFileError, match="truncated or from another program"):
+            pk.Trajectory.load(path)
+
+    def test_garbage_file(self, tmp_path):
+        path = tmp_path / "junk.npz"
+        path.write_bytes(b"this is not a zip archive at all")
+        with pytest.raises(TrajectoryFileError, match="not a readable pkverify trajectory"):
+            pk.Trajectory.load(path)
+
+    def test_empty_file(self, tmp_path):
+        path = tmp_path / "empty.npz"
+        path.write_bytes(b"")
+        with pytest.raises(TrajectoryFileError, match="pkverify trajectory"):
+            pk.Trajectory.load(path)
+
+    def test_other_programs_npz(self, tmp_path):
+        path = tmp_path / "other.npz"
+        np.savez(path, a=np.arange(3), b=np.ones(2))
+        with pytest.raises(TrajectoryFileError, match="pkverify trajectory"):
+            pk.Trajectory.load(path)
+
+    def test_npz_with_a_foreign_meta_tag(self, tmp_path):
+        path = tmp_path / "other.npz"
+        np.savez(path, meta=np.array(json.dumps({"format": "something-else"})), ws=np.ones((2, 2)))
+        with pytest.raises(TrajectoryFileError, match="not a pkverify trajectory"):
+            pk.Trajectory.load(path)
+
+    def test_npz_with_pickled_objects(self, tmp_path):
+        path = tmp_path / "pickled.npz"
+        np.savez(path, meta=np.array([{"format": "pkverify-trajectory"}], dtype=object))
+        with pytest.raises(TrajectoryFileError, match="pkverify trajectory"):
+            pk.Trajectory.load(path)
+
+    def test_meta_that_is_json_but_not_an_object(self, tmp_path, mlp_traj):
+        # a damaged meta entry that still parses as JSON (here a list) is a corrupt file
+        path = mlp_traj.save(tmp_path / "run.npz")
+        with np.load(path) as data:
+            arrays = {k: data[k] for k in data.files}
+        arrays["meta"] = np.array("[1, 2, 3]")
+        np.savez(path, **arrays)
+        with pytest.raises(TrajectoryFileError, match="pkverify trajectory"):
+            pk.Trajectory.load(path)
+
+    def test_meta_missing_its_keys(self, tmp_path, mlp_traj):
+        # right format tag, every array present, but the model/loss/kind entries lost
+        path = mlp_traj.save(tmp_path / "run.npz")
+        with np.load(path) as data:
+            arrays = {k: data[k] for k in data.files}
+        arrays["meta"] = np.array(json.dumps({"format": "pkverify-trajectory", "version": 1}))
+        np.savez(path, **arrays)
+        with pytest.raises(TrajectoryFileError, match="pkverify trajectory"):
+            pk.Trajectory.load(path)
+
+    def test_arrays_that_disagree_in_length(self, tmp_path, mlp_traj):
+        # ws lost rows: S + 1 = 3 weight vectors but 5 step sizes, (5, n) batches, 6 losses.
+        # Loading it silently would give a path whose kernels are wrong, so it is corrupt.
+        path = mlp_traj.save(tmp_path / "run.npz")
+        with np.load(path) as data:
+            arrays = {k: data[k] for k in data.files}
+        arrays["ws"] = arrays["ws"][:3]
+        np.savez(path, **arrays)
+        with pytest.raises(TrajectoryFileError, match="pkverify trajectory"):
+            pk.Trajectory.load(path)
+
+    def test_model_spec_with_unknown_arguments(self, tmp_path, mlp_traj):
+        path = mlp_traj.save(tmp_path / "run.npz")
+        with np.load(path) as data:
+            arrays = {k: data[k] for k in data.files}
+        meta = json.loads(str(arrays["meta"]))
+        meta["model"]["depth_multiplier"] = 3  # a spec no pkverify model accepts
+        arrays["meta"] = np.array(json.dumps(meta))
+        np.savez(path, **arrays)
+        with pytest.raises(TrajectoryFileError, match="pkverify trajectory"):
+            pk.Trajectory.load(path)
+
+    def test_weights_that_do_not_fit_the_model(self, tmp_path, mlp_traj):
+        path = mlp_traj.save(tmp_path / "run.npz")
+        other = pk.models.mlp([2, 7, 1])
+        with pytest.raises(TrajectoryFileError, match=r"do not fit Model\(mlp, P=29"):
+            pk.Trajectory.load(path, model=other)
