@@ -324,3 +324,19 @@ class TestGradientFlow:
                     regularizer=lambda w: -anp.sum(w**4),
                     w0=np.ones(3),
                 )
+
+
+def test_boolean_step_size_is_refused():
+    X = np.array([[0.0], [1.0]])
+    with pytest.raises(pk.errors.InvalidArgumentError, match="positive number"):
+        pk.train(pk.models.linear(1), X, np.zeros(2), lr=True, steps=2)
+
+
+def test_divergence_threshold_floors_a_near_zero_start():
+    from pkverify.train import DIVERGENCE_FACTOR, DIVERGENCE_FLOOR, _diverged
+
+    # a run that starts at a perfect fit may drift up a little without being "diverged"
+    assert not _diverged(1e-3, 0.0)
+    assert _diverged(DIVERGENCE_FACTOR * DIVERGENCE_FLOOR * 1.01, 0.0)
+    assert _diverged(DIVERGENCE_FACTOR * 5.0 * 1.01, 5.0) and not _diverged(4e6, 5.0)
+    assert _diverged(float("nan"), 1.0) and _diverged(float("inf"), 1.0)
