@@ -64,8 +64,13 @@ class Model:
     jac: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
-    def init(self, seed: int = 0) -> np.ndarray:
-        """Draw initial weights ``w0 (P,)`` from ``numpy.random.default_rng(seed)``."""
+    def init(self, seed: int | None = None) -> np.ndarray:
+        """Draw initial weights ``w0 (P,)`` from ``numpy.random.default_rng(seed)``.
+
+        ``seed=None`` uses the seed the model was built with (0 when it has none).
+        """
+        if seed is None:
+            seed = (self.spec or {}).get("seed", 0)
         w0 = np.asarray(self.init_fn(int(seed)), dtype=np.float64)
         return as_weights(w0, self.n_params, what="initial weights")
 

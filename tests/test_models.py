@@ -298,3 +298,10 @@ def test_from_spec_rebuilds_the_same_function(model):
 def test_from_spec_rejects_unknown_kinds():
     with pytest.raises(InvalidArgumentError, match="cannot rebuild a model of kind 'resnet'"):
         from_spec({"kind": "resnet"})
+
+
+def test_init_without_a_seed_uses_the_constructor_seed():
+    model = pk.models.mlp([2, 3, 1], seed=4)
+    np.testing.assert_array_equal(model.init(), model.init(4))
+    assert not np.array_equal(model.init(), model.init(5))
+    np.testing.assert_array_equal(pk.models.linear(2).init(), pk.models.linear(2).init(0))
