@@ -27,8 +27,10 @@ from .validation import as_data, positive_int
 
 __all__ = ["KernelMachine", "kernel_machine"]
 
-_DEGENERATE = 1e-13
-"""|K^p(x, x_i)| below this × max|K^p| makes ℓ̄'_i(x) a 0/0; a_i(x) there falls back to the
+_DEGENERATE = 1e-12
+"""|K^p(x, x_i)| below this × Σ_s |c_s K^g_s(x, x_i)| (the size of the terms it sums) is
+cancellation down to rounding noise (2.2e-16 per term, over up to thousands of steps), which
+makes ℓ̄'_i(x) a 0/0; a_i(x) there falls back to the
 time-averaged −ℓ'_i with the rule's weights, the value of the ratio when K^g(x, x_i) is
 constant along the path (the term a_i K^p is ≈ 0 either way; predict never divides)."""
 
@@ -103,16 +105,17 @@ class KernelMachine:
         q, n, k, _ = K.shape
         fallback = -self._mean_loss_deriv()  # (n, k)
         out = np.empty((q, n, k))
-        scale = max(float(np.max(np.abs(K))), np.finfo(float).tiny)
+        terms = s.kernel_abs
         if k == 1:
             den = K[:, :, 0, 0]
-            ok = np.abs(den) > _DEGENERATE * scale
+            ok = (np.abs(den) > _DEGENERATE * terms[:, :, 0, 0]) & (den != 0.0)
             out[:, :, 0] = np.where(ok, -W[:, :, 0] / np.where(ok, den, 1.0), fallback[None, :, 0])
         else:
             for qi in range(q):
                 for i in range(n):
                     M = K[qi, i]
-                    if np.max(np.abs(M)) <= _DEGENERATE * scale:
+                    size = np.max(terms[qi, i])
+                    if size == 0.0 or np.max(np.abs(M)) <= _DEGENERATE * size:
                         out[qi, i] = fallback[i]
                     else:
                         out[qi, i] = -np.linalg.lstsq(M, W[qi, i], rcond=None)[0]

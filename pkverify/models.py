@@ -430,8 +430,8 @@ def _activation(name: str) -> Callable:
 
 def _linear_zero_crossings(Z0: np.ndarray, dZ: np.ndarray) -> np.ndarray:
     """τ ∈ (0, 1) where ``Z0 + τ dZ`` crosses zero, for every entry; sorted and unique."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        tau = -Z0 / dZ
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        tau = -Z0 / dZ  # inf/nan where dZ is 0 or subnormal: filtered out below
     tau = tau[np.isfinite(tau)]
     tau = tau[(tau > 0.0) & (tau < 1.0)]
     return np.unique(tau)

@@ -315,3 +315,24 @@ class TestMachineMechanics:
             km.predict(np.ones((2, 3)))
         with pytest.raises(pk.errors.NonFiniteError):
             km.predict(np.array([[np.nan, 0.0]]))
+
+
+def test_a_uses_the_ratio_for_a_small_kernel_that_does_not_cancel():
+    # f = x0·w0·w2 + x1·tanh(w1). Against the query (1, 0) the point (1e-16, 1) has
+    # K^g = 1e-16 (w0² + w2²): tiny (below 1e-13 of the largest kernel), positive at every step (no cancellation), and varying
+    # along the path while ℓ'_i varies too. a_i(x) must be the ratio ∫ℓ'K / ∫K, which then
+    # differs from the degenerate-case fallback (the plain time average of −ℓ'_i).
+    def f(w, X):
+        return X[:, 0] * w[0] * w[2] + X[:, 1] * anp.tanh(w[1])
+
+    model = pk.models.custom(f, np.array([0.3, -0.2, 0.5]), input_dim=2)
+    X = np.array([[1.0, 0.0], [1e-16, 1.0]])
+    traj = pk.train(model, X, np.array([2.0, 0.5]), lr=0.1, steps=20)
+    Xq = np.array([[1.0, 0.0], [0.7, 0.0]])
+    km = pk.kernel_machine(traj, rule="riemann")
+    K = pk.path_kernel(traj, Xq, X, rule="riemann")
+    assert np.all(np.abs(K[:, 1]) < 1e-14) and np.all(K[:, 1] > 0)
+    ratio = -pk.path_kernel(traj, Xq, weighted=True, rule="riemann") / K
+    np.testing.assert_allclose(km.a(Xq), ratio, rtol=1e-12)  # rounding of two sums
+    fallback = -km._mean_loss_deriv()[1, 0]
+    assert np.all(np.abs(km.a(Xq)[:, 1] - fallback) > 1e-4)

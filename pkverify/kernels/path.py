@@ -118,6 +118,8 @@ class PathSums:
     reg:      (q, k) or None  ``Σ c ∇f(x)·∇R``: the regulariser's term (Remark 4).
     y0:       (q, k) the initial model at the queries.
     scalar:   True when the model's output is (n,) (k = 1 then squeezed by callers).
+    kernel_abs: (q, n2, k, k)  ``Σ |C K_s|``: the size of the terms behind ``kernel``, so that
+              callers can tell a kernel that cancels to rounding noise from a small one.
     """
 
     kernel: np.ndarray
@@ -125,6 +127,7 @@ class PathSums:
     reg: np.ndarray | None
     y0: np.ndarray
     scalar: bool
+    kernel_abs: np.ndarray | None = None
 
 
 def accumulate(
@@ -157,6 +160,7 @@ def accumulate(
     q, k = y0.shape
     n2 = X2v.shape[0]
     kernel = xp.zeros((q, n2, k, k))
+    kernel_abs = xp.zeros((q, n2, k, k))
     wsum = xp.zeros((q, n2, k)) if weighted else None
     reg_sum = np.zeros((q, k)) if with_reg and traj.regularizer is not None else None
     use_ind = indicators and training
@@ -168,7 +172,12 @@ def accumulate(
 
     def result() -> PathSums:
         return PathSums(
-            to_numpy(kernel), None if wsum is None else to_numpy(wsum), reg_sum, y0, scalar
+            to_numpy(kernel),
+            None if wsum is None else to_numpy(wsum),
+            reg_sum,
+            y0,
+            scalar,
+            to_numpy(kernel_abs),
         )
 
     if rule is Rule.EXACT:
@@ -188,6 +197,7 @@ def accumulate(
             K = contract(G, J2, xp)
             c = xp.asarray(eps * ind.astype(np.float64))
             kernel += K * c[None, :, None, None]
+            kernel_abs += xp.abs(K * c[None, :, None, None])
             if wsum is not None:
                 wsum += xp.einsum("qiab,ib->qia", K, loss_deriv(w)) * c[None, :, None]
             if reg_sum is not None:
@@ -208,6 +218,7 @@ def accumulate(
         K = contract(Jq, J2, xp)
         cx = xp.asarray(c)
         kernel += K * cx[None, :, None, None]
+        kernel_abs += xp.abs(K * cx[None, :, None, None])
         if wsum is not None:
             wsum += xp.einsum("qiab,ib->qia", K, loss_deriv(w)) * cx[None, :, None]
         if reg_sum is not None:
