@@ -44,7 +44,13 @@ def as_weights(w: Any, n_params: int, what: str = "weights w") -> Any:
         if shape is not None and tuple(shape) != (n_params,):
             raise ShapeError(f"{what} must have shape ({n_params},); got {tuple(shape)}.")
         return w
-    arr = np.asarray(w, dtype=np.float64)
+    try:
+        arr = np.asarray(w, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentError(
+            f"{what} must be numbers, a flat float vector of shape ({n_params},); could not "
+            f"convert {type(w).__name__} ({exc}). Use model.init(seed) for a valid vector."
+        ) from exc
     if arr.shape != (n_params,):
         raise ShapeError(
             f"{what} must be a flat vector of shape ({n_params},) (the model's P); "

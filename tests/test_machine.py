@@ -319,9 +319,10 @@ class TestMachineMechanics:
 
 def test_a_uses_the_ratio_for_a_small_kernel_that_does_not_cancel():
     # f = x0·w0·w2 + x1·tanh(w1). Against the query (1, 0) the point (1e-16, 1) has
-    # K^g = 1e-16 (w0² + w2²): tiny (below 1e-13 of the largest kernel), positive at every step (no cancellation), and varying
-    # along the path while ℓ'_i varies too. a_i(x) must be the ratio ∫ℓ'K / ∫K, which then
-    # differs from the degenerate-case fallback (the plain time average of −ℓ'_i).
+    # K^g = 1e-16 (w0² + w2²): tiny (below 1e-13 of the largest kernel), positive at every
+    # step (no cancellation), and varying along the path while ℓ'_i varies too. a_i(x) must
+    # be the ratio ∫ℓ'K / ∫K, which then differs from the degenerate-case fallback (the plain
+    # time average of −ℓ'_i).
     def f(w, X):
         return X[:, 0] * w[0] * w[2] + X[:, 1] * anp.tanh(w[1])
 

@@ -111,3 +111,11 @@ class TestPositive:
     def test_positive_int_accepts_numpy_integers(self):
         v = positive_int(np.int64(4), "steps")
         assert v == 4 and type(v) is int
+
+
+def test_weights_that_are_not_numbers_raise_a_pkverify_error():
+    import pkverify as pk
+
+    model = pk.models.linear(2)
+    with pytest.raises(pk.errors.InvalidArgumentError, match="must be numbers"):
+        pk.tangent_kernel(model, ["a", "b", "c"], np.zeros((1, 2)))

@@ -5,3 +5,4 @@ from . import theorem1
 from . import linear
 from . import psd
 from . import remarks
+from . import symbolic
