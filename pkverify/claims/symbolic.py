@@ -1,0 +1,255 @@
+"""Claims of the symbolic engine: closed forms against numerics, proofs as identities.
+
+* ``symbolic.tangent_agrees`` — SymPy's closed-form K^g, lambdified, equals autograd's.
+* ``symbolic.ntk_infinite`` — H* (seed 003 eq. 9) against Monte Carlo and quadrature; the
+  deep NTK recursion against wide networks (error shrinking like m^{-1/2}).
+* ``symbolic.proof_steps`` — every step of Theorem 1 and Lemma 1 verified; a flipped sign fails.
+* ``symbolic.linear_path_kernel`` — the linear flow solved exactly; K^p = T φ·φ'.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .registry import CheckConfig, Outcome, claim
+
+TANGENT_TOL = 1e-12
+QUAD_TOL = 1e-8
+MC_SIGMAS = 4.0
+
+
+def _rel(A: np.ndarray, B: np.ndarray) -> float:
+    return float(np.linalg.norm(A - B) / max(np.linalg.norm(B), 1e-300))
+
+
+@claim(
+    "symbolic.tangent_agrees",
+    title="Closed-form tangent kernels equal the autograd tangent kernel",
+    statement=r"K^g_w(x,x') = \nabla_w f(w,x)\cdot\nabla_w f(w,x')\ \text{(SymPy, lambdified)}"
+    r" = J(x) J(x')^\top\ \text{(autograd)}",
+    source="Domingos 2020, Def. 1; seed 003 (the sum before eq. 9); eqs. 16–17",
+    tolerance="1e-12 relative Frobenius — both are float64 evaluations of the same sums "
+    "(rounding ~1e-16 per operation, a few hundred operations)",
+)
+def check_tangent_agrees(cfg: CheckConfig) -> Outcome:
+    from ..kernels.tangent import tangent_kernel as numeric_kernel
+    from ..symbolic import models as sm
+    from ..symbolic.tangent import tangent_kernel
+
+    rng = np.random.default_rng(cfg.seed)
+    acts = ["relu", "tanh", "softplus", "erf", "sigmoid", "identity"]
+    cases = [sm.two_layer(2, 4 if not cfg.quick else 3, a, seed=cfg.seed) for a in acts]
+    cases += [sm.linear(2, bias=True, degree=2), sm.mlp([2, 3, 1], "tanh", bias=True)]
+    if not cfg.quick:
+        cases += [sm.mlp([2, 3, 3, 1], "relu", bias=True), sm.mlp([3, 2, 2, 1], "erf")]
+    errors = {}
+    for model in cases:
+        tk = tangent_kernel(model)
+        w = rng.standard_normal(model.n_params)
+        X1 = rng.standard_normal((5, model.dim))
+        X2 = rng.standard_normal((4, model.dim))
+        K_sym = tk(w, X1, X2)
+        numeric = model.numeric()
+        K_num = numeric_kernel(numeric, w, X1, X2)  # the public path (layer-wise when fast)
+        K_ref = numeric_kernel(numeric, w, X1, X2, reference=True)  # plain autograd Jacobian
+        errors[f"{model.name}/{model.activation or 'phi'}/P={model.n_params}"] = max(
+            _rel(K_sym, K_num), _rel(K_sym, K_ref))
+    worst = max(errors.values())
+    return Outcome(
+        passed=worst <= TANGENT_TOL,
+        metrics={"max_rel_err": worst, "cases": len(errors)},
+        data={"rel_err": errors},
+        message=f"{len(errors)} architectures: worst relative Frobenius error {worst:.1e}.",
+    )
+
+
+def _relu_quad(a: float, b: float, c: float) -> float:
+    """E[H(u)H(v)] by 1-D adaptive quadrature: P(z1 > 0, ρ z1 + s z2 > 0)."""
+    from scipy import integrate, special
+
+    rho = c / math.sqrt(a * b)
+    s = math.sqrt(max(1 - rho * rho, 0.0))
+
+    def inner(z: float) -> float:
+        arg = rho * z / s if s > 0 else (math.inf if rho * z > 0 else -math.inf)
+        return math.exp(-z * z / 2) / math.sqrt(2 * math.pi) * special.ndtr(arg)
+
+    val, _ = integrate.quad(inner, 0, np.inf, epsabs=1e-14, epsrel=1e-13)
+    return val
+
+
+def _erf_quad(a: float, b: float, c: float) -> float:
+    """E[erf'(u) erf'(v)] by 2-D adaptive quadrature over the whitened pair."""
+    from scipy import integrate
+
+    sa = math.sqrt(a)
+    beta = c / sa
+    gamma = math.sqrt(max(b - beta * beta, 0.0))
+
+    def f(z2: float, z1: float) -> float:
+        u, v = sa * z1, beta * z1 + gamma * z2
+        return (4 / math.pi) * math.exp(-u * u - v * v - (z1 * z1 + z2 * z2) / 2) / (2 * math.pi)
+
+    val, _ = integrate.dblquad(f, -12, 12, -12, 12, epsabs=1e-13, epsrel=1e-12)
+    return val
+
+
+@claim(
+    "symbolic.ntk_infinite",
+    title="Infinite-width kernels: closed forms against Monte Carlo, quadrature, wide nets",
+    statement=r"H^*_{ij} = x_i^\top x_j\,\mathbb{E}_{w\sim N(0,I)}[\sigma'(w^\top x_i)"
+    r"\sigma'(w^\top x_j)],\ \ \mathrm{ReLU:}\ x_i^\top x_j\frac{\pi-\arccos\rho_{ij}}{2\pi}",
+    source="seed 003 eq. 9 and eqs. 16–23; Lemma 2 (rate m^{-1/2})",
+    tolerance="Monte Carlo: 4 standard errors per entry (≥1e5 draws; a false alarm per entry "
+    "has probability 6e-5); quadrature: 1e-8 absolute (adaptive-quadrature accuracy); wide "
+    "nets: relative error ≤ 0.15 at the largest width and (full run) log-log slope of error "
+    "vs width in [-0.8, -0.25] — the Monte-Carlo rate m^{-1/2}, averaged over a few seeds",
+)
+def check_ntk_infinite(cfg: CheckConfig) -> Outcome:
+    from .. import ntk
+
+    rng = np.random.default_rng(cfg.seed)
+    X = rng.standard_normal((4, 3)) * np.array([[1.0], [0.5], [2.0], [1.3]])  # mixed norms
+    draws = 100_000
+    metrics: dict[str, float] = {}
+    ok = True
+    for act, dsig in (("relu", lambda z: (z > 0).astype(float)),
+                      ("erf", lambda z: 2 / math.sqrt(math.pi) * np.exp(-z * z))):
+        H = ntk.two_layer_limit(X, X, act)
+        W = rng.standard_normal((draws, 3))
+        S = dsig(W @ X.T)  # (draws, n)
+        G = X @ X.T
+        prods = S[:, :, None] * S[:, None, :] * G  # (draws, n, n)
+        mean = prods.mean(axis=0)
+        se = prods.std(axis=0, ddof=1) / math.sqrt(draws)
+        z = np.abs(mean - H) / np.maximum(se, 1e-300)
+        metrics[f"{act}_mc_max_z"] = float(z.max())
+        ok &= bool(np.all(np.abs(mean - H) <= MC_SIGMAS * se + 1e-15))
+        quad = _relu_quad if act == "relu" else _erf_quad
+        pairs = [(0, 1), (1, 2), (2, 3), (0, 0)] if cfg.quick else [
+            (i, j) for i in range(4) for j in range(i, 4)]
+        qerr = 0.0
+        for i, j in pairs:
+            a, b, c = G[i, i], G[j, j], G[i, j]
+            qerr = max(qerr, abs(c * quad(a, b, c) - H[i, j]))
+        metrics[f"{act}_quad_max_abs_err"] = qerr
+        ok &= qerr <= QUAD_TOL
+    data: dict[str, object] = {}
+    widths = [200, 800] if cfg.quick else [250, 1000, 4000]
+    seeds = 3 if cfg.quick else 12
+    slope = _wide_net_slope(X, widths, seeds, data, depth=1)
+    metrics["wide_net_slope"] = slope
+    metrics["wide_net_err_at_max_width"] = data["errors"][-1]
+    # the width error is Monte-Carlo-like: ~ m^{-1/2}; at m ≥ 800 it is a few percent
+    ok &= data["errors"][-1] <= 0.15
+    if not cfg.quick:
+        ok &= -0.8 <= slope <= -0.25
+        deep: dict[str, object] = {}
+        slope2 = _wide_net_slope(X, [128, 512, 2048], 8, deep, depth=2)
+        metrics["wide_net_depth2_slope"] = slope2
+        data["depth2"] = deep
+        ok &= -0.8 <= slope2 <= -0.25
+    return Outcome(
+        passed=ok,
+        metrics=metrics,
+        data=data,
+        message=(
+            "H* matches Monte Carlo (max |z| "
+            f"{max(metrics['relu_mc_max_z'], metrics['erf_mc_max_z']):.2f}) and quadrature; "
+            f"wide relu MLP error ∝ m^{slope:.2f}."
+        ),
+    )
+
+
+def _wide_net_slope(
+    X: np.ndarray, widths: list[int], seeds: int, data: dict, depth: int = 1
+) -> float:
+    """Mean relative error of a relu MLP's empirical NTK vs mlp_limit, and its log-log slope."""
+    from .. import models, ntk
+    from ..kernels.tangent import tangent_kernel as numeric_kernel
+
+    Th = ntk.mlp_limit(X, X, depth, "relu")
+    errs = []
+    for m in widths:
+        e = []
+        for s in range(seeds):
+            model = models.mlp([X.shape[1]] + [m] * depth + [1], "relu", bias=False)
+            e.append(_rel(numeric_kernel(model, model.init(s), X), Th))
+        errs.append(float(np.mean(e)))
+    slope = float(np.polyfit(np.log(widths), np.log(errs), 1)[0])
+    data.update(widths=widths, errors=errs)
+    return slope
+
+
+@claim(
+    "symbolic.proof_steps",
+    title="Theorem 1 and Lemma 1 hold step by step on a concrete model",
+    statement=r"y = y_0 - \sum_i \bar\ell'_i K^p(x, x_i)\ \ (a_i = -\bar\ell'_i,\ b = y_0);"
+    r"\quad \frac{du}{dt} = -H(t)(u-y)",
+    source="Domingos 2020, Theorem 1 and its proof (§2); seed 003 Lemma 1 (eqs. 3–6)",
+    tolerance="exact — each residual simplifies to 0 or vanishes at rational points "
+    "(50-digit evaluation for transcendental values); a flipped sign must fail",
+)
+def check_proof_steps(cfg: CheckConfig) -> Outcome:
+    from ..symbolic import infinite
+    from ..symbolic.linear_flow import verify_linear_flow
+    from ..symbolic.proof import verify_proof
+
+    results = {
+        "theorem1": verify_proof("theorem1"),
+        "lemma1": verify_proof("lemma1"),
+        "relu_kernel": infinite.derivation("relu"),
+        "erf_kernel": infinite.derivation("erf"),
+    }
+    if not cfg.quick:
+        results["linear_flow"] = verify_linear_flow()
+    flipped = verify_proof("theorem1", flip="coefficients")
+    flipped_fails = not next(r for r in flipped if r.key == "coefficients").ok
+    steps = {f"{name}.{r.key}": f"{r.mark} ({r.method})" for name, rs in results.items()
+             for r in rs}
+    all_ok = all(r.ok for rs in results.values() for r in rs)
+    return Outcome(
+        passed=all_ok and flipped_fails,
+        metrics={"steps": len(steps), "verified": sum(v.startswith("✓") for v in steps.values()),
+                 "flipped_sign_fails": flipped_fails},
+        data={"steps": steps},
+        message=f"{sum(v.startswith('✓') for v in steps.values())}/{len(steps)} steps verified; "
+        f"a_i = +ℓ̄'_i {'is rejected' if flipped_fails else 'WAS ACCEPTED'}.",
+    )
+
+
+@claim(
+    "symbolic.linear_path_kernel",
+    title="Linear model: the gradient flow solved exactly gives K^p = T φ(x)·φ(x')",
+    statement=r"K^p(x,x') = \int_0^T \tilde\phi(x)\cdot\tilde\phi(x')\,dt = T\,\tilde\phi(x)"
+    r"\cdot\tilde\phi(x'),\quad f(w(T),x) = f(w_0,x) - \sum_i \bar\ell'_i K^p(x,x_i)",
+    source="Domingos 2020 §3 (linear models, Remark 1); design.md §1",
+    tolerance="exact — symbolic identities; 1e-9 relative between the closed-form w(T) "
+    "and scipy's solve_ivp (rtol 1e-12: the ODE solver's error, not the formula's)",
+)
+def check_linear_path_kernel(cfg: CheckConfig) -> Outcome:
+    from scipy.integrate import solve_ivp
+
+    from ..symbolic.linear_flow import solve_linear_flow, verify_linear_flow
+
+    results = verify_linear_flow()
+    fl = solve_linear_flow()
+    A = np.array(fl.A.tolist(), dtype=float)
+    r = np.array(fl.rhs.tolist(), dtype=float).ravel()
+    rng = np.random.default_rng(cfg.seed)
+    w0 = rng.standard_normal(len(fl.w0))
+    T = 1.5
+    sol = solve_ivp(lambda t, w: -A @ w + r, (0, T), w0, rtol=1e-12, atol=1e-14, method="DOP853")
+    w_closed = fl.weights_function()(T, w0)
+    err = _rel(w_closed, sol.y[:, -1])
+    ok = all(x.ok for x in results) and err <= 1e-9
+    return Outcome(
+        passed=ok,
+        metrics={"steps_verified": sum(x.ok for x in results), "steps": len(results),
+                 "w_T_rel_err_vs_solve_ivp": err},
+        data={"steps": {x.key: f"{x.mark} ({x.method})" for x in results}},
+        message=f"{sum(x.ok for x in results)}/{len(results)} identities verified; closed-form "
+        f"w(T) matches solve_ivp to {err:.1e}.",
+    )
