@@ -7,7 +7,7 @@ km = pk.kernel_machine(traj)               # y(x) = b(x) + Σ_i a_i(x) K^p(x, x_
 km.predict(X) - traj.predict(X)            # ≈ 0 to rounding with the exact rule
 """
 
-from . import claims, errors, losses, models
+from . import claims, errors, losses, models, ntk
 from .errors import DivergenceError, PkVerifyError
 from .kernels import Rule, path_kernel, tangent_kernel
 from .losses import l2
@@ -17,11 +17,21 @@ from .trajectory import Trajectory
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    # the SymPy engine loads on first use: `pk.symbolic` costs nothing until touched
+    if name == "symbolic":
+        import importlib
+
+        return importlib.import_module(".symbolic", __name__)
+    raise AttributeError(f"module 'pkverify' has no attribute {name!r}")
+
 __all__ = [
     "models",
     "losses",
     "errors",
     "claims",
+    "ntk",
     "train",
     "gradient_flow",
     "Trajectory",

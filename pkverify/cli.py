@@ -144,6 +144,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PkVerifyError as exc:
         print(f"pkverify: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and closed early: not an error
+        sys.stderr.close()
+        return 0
     parser.error(f"unknown command {args.command!r}")
     return 2
 
