@@ -70,3 +70,20 @@ def test_markdown_report_lists_each_claim_with_its_tolerance(tmp_path):
     assert text.startswith("# pkverify correctness report")
     assert "`remark4.regularizer`" in text and "Remark 4" in text
     assert "*Tolerance:* 1e-10 relative" in text
+
+
+def test_markdown_escapes_pipes_in_table_cells():
+    from pkverify.claims.registry import Result
+    from pkverify.report import render_markdown
+
+    r = Result(
+        id="x",
+        status="pass",
+        metrics={"m": "a|b"},
+        tolerance="t",
+        source="s",
+        message="max |z| 1.7",
+    )
+    text = render_markdown([r], {"seed": 0, "versions": {}})
+    assert "| `x` | ✅ pass | max \\|z\\| 1.7 | s |" in text
+    assert "| m | a\\|b |" in text

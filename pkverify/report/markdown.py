@@ -11,10 +11,15 @@ __all__ = ["render_markdown"]
 _BADGE = {"pass": "✅ pass", "fail": "❌ fail", "report": "ℹ️ reported", "error": "💥 error"}
 
 
+def _cell(text: Any) -> str:
+    """Text safe inside a Markdown table cell (a bare | would end the cell)."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
 def _figure(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.3g}"
-    return str(value)
+    return _cell(value)
 
 
 def render_markdown(results: list[Result], environment: dict[str, Any]) -> str:
@@ -33,7 +38,7 @@ def render_markdown(results: list[Result], environment: dict[str, Any]) -> str:
         "|---|---|---|---|",
     ]
     for r in results:
-        lines.append(f"| `{r.id}` | {_BADGE[r.status]} | {r.message} | {r.source} |")
+        lines.append(f"| `{r.id}` | {_BADGE[r.status]} | {_cell(r.message)} | {_cell(r.source)} |")
     for r in results:
         lines += [
             "",
