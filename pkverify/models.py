@@ -25,7 +25,7 @@ import numpy as np
 
 from .activations import DERIVATIVES, KINKED, activation, c_sigma, check_activation
 from .errors import InvalidArgumentError, NonFiniteError, ShapeError
-from .validation import as_data, as_weights
+from .validation import as_data, as_weights, positive_int
 
 __all__ = ["Model", "linear", "two_layer", "mlp", "custom", "from_spec"]
 
@@ -438,14 +438,8 @@ def _linear_zero_crossings(Z0: np.ndarray, dZ: np.ndarray) -> np.ndarray:
 
 
 def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise InvalidArgumentError(f"{name} must be a positive integer; got {value!r}.")
-    if value < 1:
-        raise InvalidArgumentError(
-            f"{name} must be ≥ 1; got {value}. A model needs at least one "
-            f"{'unit' if name == 'width' else 'dimension'}."
-        )
-    return int(value)
+    unit = "unit" if name == "width" else "dimension"
+    return positive_int(value, name, f" A model needs at least one {unit}.")
 
 
 def _check_sizes(sizes: Sequence[int]) -> list[int]:

@@ -50,6 +50,7 @@ from .activations import ACTIVATIONS, KINKED
 from .errors import InvalidArgumentError
 from .kernels.tangent import jacobian
 from .models import Model
+from .validation import positive_float
 
 __all__ = [
     "ACTIVATION_NAMES",
@@ -151,16 +152,6 @@ def _activation_strategy(choice: ActivationChoice, default: Sequence[str]) -> Se
     return st.sampled_from(list(names))
 
 
-def _positive_finite(value: float, name: str) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError) as exc:
-        raise InvalidArgumentError(f"{name} must be a positive number; got {value!r}.") from exc
-    if not math.isfinite(v) or v <= 0.0:
-        raise InvalidArgumentError(f"{name} must be a finite number > 0; got {value!r}.")
-    return v
-
-
 # ---------------------------------------------------------------------------------------
 # small strategies
 # ---------------------------------------------------------------------------------------
@@ -181,8 +172,8 @@ def step_sizes(min_value: float = 1e-3, max_value: float = 1e-1) -> SearchStrate
 
     Step sizes matter by their order of magnitude, so each decade is drawn equally often.
     """
-    lo = _positive_finite(min_value, "min_value")
-    hi = _positive_finite(max_value, "max_value")
+    lo = positive_float(min_value, "min_value")
+    hi = positive_float(max_value, "max_value")
     if hi < lo:
         raise InvalidArgumentError(
             f"step_sizes needs min_value ≤ max_value; got {min_value!r} > {max_value!r}."
@@ -358,7 +349,7 @@ def datasets(
     """
     n_range = _range(n, "n")
     d_range = _range(dim, "dim")
-    scale = _positive_finite(scale, "scale")
+    scale = positive_float(scale, "scale")
     if targets not in ("real", "binary"):
         raise InvalidArgumentError(f"targets must be 'real' or 'binary'; got {targets!r}.")
     return _datasets(n_range, d_range, bool(duplicates), bool(collinear), scale, targets)
@@ -496,16 +487,16 @@ def training_problems(
     kernel-machine rebuild take tens of milliseconds.
     """
     lo, hi = relative_lr
-    max_lr = _positive_finite(max_lr, "max_lr")
-    _positive_finite(lo, "relative_lr min")
-    _positive_finite(hi, "relative_lr max")
+    max_lr = positive_float(max_lr, "max_lr")
+    positive_float(lo, "relative_lr min")
+    positive_float(hi, "relative_lr max")
     if hi < lo:
         raise InvalidArgumentError(
             f"relative_lr must be (min, max) with min ≤ max; got {relative_lr}."
         )
     n_range, d_range = _range(n, "n"), _range(dim, "dim")
     steps_range = _range(steps, "steps")
-    scale = _positive_finite(scale, "scale")
+    scale = positive_float(scale, "scale")
     if targets not in ("real", "binary"):
         raise InvalidArgumentError(f"targets must be 'real' or 'binary'; got {targets!r}.")
     if models is None:
