@@ -52,6 +52,10 @@ RATE_MAX_SHIFT = 4  # the window may start at most 4 halvings in (ε0/16, 512 st
 RATE_ENTRY = (1.7, 2.35)  # e(ε)/e(ε/2) that opens the window: local order 0.77–1.23
 MIN_CHANGE = 1e-8  # below this the outputs did not move: nothing to reconstruct or rate
 RATE_MIN_RELATIVE_ERROR = 1e-6  # see test_riemann_error_shrinks_like_epsilon
+SERIES_LEVELS = 5  # ε0 … ε0/16 for the cubic fit (the rate window may go further)
+SERIES_TOL = 1e-3  # extrapolated error at ε = 0, relative to the largest error: the fit's
+# truncated O(ε⁴) term at ε0·λ_max = 0.02 is ~1e-5 of the O(ε) term (1e-8–4e-5 seen);
+# an O(1) bias would give ~1
 
 
 def _examples(fraction: float, minimum: int = 3) -> settings:
@@ -132,20 +136,28 @@ def test_exact_rule_rebuilds_sgd_paths(data, problem):
 # ----- ε → 0 -----------------------------------------------------------------------------
 
 
-@_examples(0.5)
+@_examples(0.2)  # each example trains 5–7 paths of up to 512 steps
 @given(st.data(), training_problems(activations=SMOOTH_ACTIVATIONS, steps=1))
 def test_riemann_error_shrinks_like_epsilon(data, problem):
-    """At fixed T the left-Riemann machine's error against GD is O(ε): slope ≈ 1.
+    """At fixed T the left-Riemann machine's error against GD vanishes as ε → 0, at order ≥ 1.
 
-    Protocol (observed order of convergence): T = 8 ε0 with ε0·λ_max(K^g_{w0}) = 0.02;
-    errors at ε0/2^k. The O(ε) term dominates only once ε is small against the problem's
-    own O(ε²)/O(ε) ratio, which λ_max does not bound (width-1 nets reached it only at
-    ε0/4–ε0/16, with the error changing sign on the way; a bias-only net at x = 0 showed
-    ratios 3.3, 3.0, 2.6, 2.4 → 2). So the three-level window starts at the first k whose
-    ratio e_k / e_{k+1} is in RATE_ENTRY (local order 0.77–1.23), at most RATE_MAX_SHIFT
-    halvings in; on that window errors must decrease and the fitted
-    slope lie in RATE_BAND. A rule of the wrong order never shows a ratio near 2 and fails
-    at the last window.
+    Protocol: T = 8 ε0 with ε0·λ_max(K^g_{w0}) = 0.02; signed errors e_k(x) at ε0/2^k,
+    k = 0..SERIES_LEVELS−1.
+
+    1. Limit. e(ε) is a power series in ε for a smooth model. A least-squares fit of the
+       signed errors to ``c0 + c1 ε + c2 ε² + c3 ε³`` (Richardson extrapolation) must give
+       ``|c0| ≤ SERIES_TOL · max|e|``: the error extrapolates to zero. A rule with an O(1)
+       bias gives c0 of the size of the errors themselves.
+    2. Rate. The O(ε) term dominates only once ε is small against the problem's own
+       O(ε²)/O(ε) ratio, which λ_max does not bound (width-1 nets reached it only at
+       ε0/4–ε0/16, with the error changing sign on the way; a bias-only net at x = 0 showed
+       ratios 3.3, 3.0, 2.6, 2.4 → 2). So a three-level window starts at the first k whose
+       ratio e_k / e_{k+1} is in RATE_ENTRY (local order 0.77–1.23), at most RATE_MAX_SHIFT
+       halvings in; on that window the errors must decrease and the fitted slope lie in
+       RATE_BAND. On some draws the first-order coefficient vanishes (a width-1 tanh net on
+       data with repeated and zero rows gave ratios ≈ 4: second order throughout); then no
+       first-order window exists and the limit check (1) carries the property, with the
+       observed ratios noted.
     """
     model, X, Y = problem.model, problem.X, problem.Y
     Xq = np.vstack([X, queries(data, X.shape[1])])
@@ -153,18 +165,18 @@ def test_riemann_error_shrinks_like_epsilon(data, problem):
     lam = float(np.linalg.norm(J.reshape(-1, J.shape[-1]), 2) ** 2)
     eps0 = min(RATE_RELATIVE_STEP / lam, 0.1) if lam > 1e-12 else 0.1
     T = RATE_STEPS * eps0
-    errors: list[float] = []
+    signed: list[np.ndarray] = []
     changes: list[float] = []
 
     def level(k: int) -> float:
-        while len(errors) <= k:
-            steps = RATE_STEPS * 2 ** len(errors)
+        while len(signed) <= k:
+            steps = RATE_STEPS * 2 ** len(signed)
             traj = pk.train(model, X, Y, lr=T / steps, steps=steps, seed=problem.seed)
             y = traj.predict(Xq)
             km = pk.kernel_machine(traj, "riemann")
-            errors.append(float(np.max(np.abs(km.predict(Xq) - y))))
+            signed.append(km.predict(Xq) - y)
             changes.append(float(np.max(np.abs(y - traj.predict_initial(Xq)))))
-        return errors[k]
+        return float(np.max(np.abs(signed[k])))
 
     level(0)
     # Degenerate draws only: outputs that do not move (e.g. all-zero data and targets), or
@@ -174,15 +186,29 @@ def test_riemann_error_shrinks_like_epsilon(data, problem):
     # then at the level of the O(ε²) term and rounding, and there is no rate to read off.
     # linear.reduction covers that regime.
     assume(changes[0] > MIN_CHANGE)
-    assume(errors[0] > RATE_MIN_RELATIVE_ERROR * changes[0])
+    assume(level(0) > RATE_MIN_RELATIVE_ERROR * changes[0])
+
+    # 1. the limit: extrapolate the signed errors to ε = 0
+    levels = [level(k) for k in range(SERIES_LEVELS)]
+    eps = T / (RATE_STEPS * 2.0 ** np.arange(SERIES_LEVELS))
+    basis = np.stack([np.ones_like(eps), eps, eps**2, eps**3], axis=1)
+    coef = np.linalg.lstsq(basis, np.array(signed[:SERIES_LEVELS]), rcond=None)[0]
+    c0 = float(np.max(np.abs(coef[0])))
+    note(f"ε0 = {eps0:.4g}, T = {T:.4g}, max errors {levels}, extrapolated c0 = {c0:.3g}")
+    assert c0 <= SERIES_TOL * max(levels)
+
+    # 2. the rate, where a first-order window exists (levels beyond the fit computed lazily)
     start = 0
-    while (
-        start < RATE_MAX_SHIFT
-        and not RATE_ENTRY[0] <= level(start) / level(start + 1) <= RATE_ENTRY[1]
+    while start <= RATE_MAX_SHIFT and not (
+        RATE_ENTRY[0] <= level(start) / level(start + 1) <= RATE_ENTRY[1]
     ):
         start += 1
+    if start > RATE_MAX_SHIFT:
+        ratios = [level(k) / level(k + 1) for k in range(RATE_MAX_SHIFT + 1)]
+        note(f"no first-order window: ratios {np.round(ratios, 2).tolist()}")
+        return
     window = [level(start + j) for j in range(3)]
-    note(f"ε0 = {eps0:.4g}, T = {T:.4g}, errors {errors}, window from ε0/2^{start}")
+    note(f"window from ε0/2^{start}")
     assert window[0] > window[1] > window[2]
     slope = np.polyfit(np.log([1.0, 0.5, 0.25]), np.log(window), 1)[0]
     note(f"fitted slope {slope:.3f}")
