@@ -263,7 +263,7 @@ def mlp(sizes: Sequence[int], activation: str = "tanh", bias: bool = True, seed:
     ``k > 1`` gives ``(n, k)``. Parameters are ``W^1, b^1, W^2, b^2, ...`` flattened
     row-major.
     """
-    sizes = _check_sizes(sizes)
+    sizes = check_sizes(sizes)
     act_name = check_activation(activation)
     sigma = _activation(act_name)
     cs = c_sigma(act_name)
@@ -442,7 +442,8 @@ def _positive_int(value: Any, name: str) -> int:
     return positive_int(value, name, f" A model needs at least one {unit}.")
 
 
-def _check_sizes(sizes: Sequence[int]) -> list[int]:
+def check_sizes(sizes: Sequence[int]) -> list[int]:
+    """``sizes`` as a list of positive ints ``[d, d_1, ..., k]`` (at least input and output)."""
     try:
         sizes = list(sizes)
     except TypeError as exc:

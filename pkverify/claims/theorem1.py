@@ -64,6 +64,13 @@ def _exact_error(traj, X) -> float:
     return rel_change_error(km.predict(X), traj.predict(X), traj.predict_initial(X))
 
 
+def _rate_problem(cfg: CheckConfig):
+    """The smooth problem both rate claims share: a tanh [3, 16, 1] net, flow time T = 1."""
+    X, Y = regression_data(cfg.seed)
+    model = mlp([X.shape[1], 8 if cfg.quick else 16, 1], "tanh", seed=cfg.seed)
+    return X, Y, model, 1.0
+
+
 @claim(
     "theorem1.rate",
     title="With the Riemann path kernel the error shrinks like ε",
@@ -79,9 +86,7 @@ def _exact_error(traj, X) -> float:
     ),
 )
 def check_theorem1_rate(cfg: CheckConfig) -> Outcome:
-    X, Y = regression_data(cfg.seed)
-    model = mlp([X.shape[1], 8 if cfg.quick else 16, 1], "tanh", seed=cfg.seed)
-    T = 1.0
+    X, Y, model, T = _rate_problem(cfg)
     eps = 0.05 / 2.0 ** np.arange(5)
     riemann, trapezoid = [], []
     for e in eps:
@@ -119,9 +124,7 @@ def check_theorem1_rate(cfg: CheckConfig) -> Outcome:
     ),
 )
 def check_theorem1_flow(cfg: CheckConfig) -> Outcome:
-    X, Y = regression_data(cfg.seed)
-    model = mlp([X.shape[1], 8 if cfg.quick else 16, 1], "tanh", seed=cfg.seed)
-    T = 1.0
+    X, Y, model, T = _rate_problem(cfg)
     flow = gradient_flow(model, X, Y, T=T, samples=201, seed=cfg.seed)
     y_flow, y0 = flow.predict(X), flow.predict_initial(X)
     eps = 0.05 / 2.0 ** np.arange(4)

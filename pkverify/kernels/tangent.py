@@ -82,7 +82,7 @@ def tangent_kernel(
     xp = get_namespace(backend)
     w = as_weights(w, model.n_params)
     X1 = as_data(X1, model.input_dim, "X1")
-    check_output(model.f(w, X1), X1.shape[0], model.name)
+    scalar = check_output(model.f(w, X1), X1.shape[0], model.name).ndim == 1
     J1 = jacobian(model, w, X1, reference)
     if X2 is None:
         J2 = J1
@@ -90,13 +90,4 @@ def tangent_kernel(
         X2 = as_data(X2, model.input_dim, "X2")
         J2 = jacobian(model, w, X2, reference)
     K = to_numpy(contract(J1, J2, xp))
-    return K[:, :, 0, 0] if model_is_scalar(model, w, X1) else K
-
-
-def model_is_scalar(model: Model, w: np.ndarray, X: np.ndarray) -> bool:
-    """True when the model returns ``(n,)`` (decided by its declared output_dim or one call)."""
-    if model.output_dim is not None:
-        return False
-    if model.spec is not None:
-        return True
-    return np.ndim(model.f(w, X[:1])) == 1
+    return K[:, :, 0, 0] if scalar else K

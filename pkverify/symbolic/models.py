@@ -28,6 +28,8 @@ import numpy as np
 import sympy as sp
 
 from ..errors import InvalidArgumentError, SymbolicError
+from ..models import check_sizes
+from ..validation import positive_int
 from .activations import sym_activation
 
 __all__ = [
@@ -130,17 +132,14 @@ def input_symbols(dim: int) -> tuple[tuple[sp.Symbol, ...], tuple[sp.Symbol, ...
 
 
 def _size(value: Any, name: str, limit: int | None = None, key: str = "") -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise InvalidArgumentError(f"{name} must be a positive integer; got {value!r}.")
-    if value < 1:
-        raise InvalidArgumentError(f"{name} must be ≥ 1; got {value}.")
+    value = positive_int(value, name)
     if limit is not None and value > limit:
         raise SymbolicError(
             f"{name} = {value} is too large for the symbolic engine (at most {limit}; "
             f"LIMITS[{key!r}]). SymPy cost grows fast with size: use the numeric "
             "pkverify.tangent_kernel for bigger models."
         )
-    return int(value)
+    return value
 
 
 # ---------------------------------------------------------------------------------------
@@ -328,12 +327,7 @@ def mlp(sizes: Sequence[int], activation: str = "tanh", bias: bool = True) -> Sy
     ``f = W^{L+1} g^L (+ b^{L+1})``. Parameters ``W^1, b^1, W^2, b^2, ...`` row-major, as in
     :func:`pkverify.models.mlp`. ``c_σ`` is exact for relu, erf, identity and square.
     """
-    try:
-        sizes = list(sizes)
-    except TypeError as exc:
-        raise InvalidArgumentError(
-            f"sizes must be a list [d, d_1, ..., 1]; got {sizes!r}."
-        ) from exc
+    sizes = check_sizes(sizes)  # the numeric model's checks: a list of positive ints
     if len(sizes) < 3:
         raise InvalidArgumentError(
             f"sizes must be [d, d_1, (d_2,) 1] with at least one hidden layer; got {sizes}."
