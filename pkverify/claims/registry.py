@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -33,6 +33,7 @@ __all__ = [
     "all_claims",
     "get",
     "run",
+    "iter_run",
     "Status",
 ]
 
@@ -187,9 +188,18 @@ def run(ids: Iterable[str] | None = None, *, seed: int = 0, quick: bool = False)
 
     An id may name a whole family ("theorem1") or one claim ("theorem1.exact").
     """
+    return list(iter_run(ids, seed=seed, quick=quick))
+
+
+def iter_run(
+    ids: Iterable[str] | None = None, *, seed: int = 0, quick: bool = False
+) -> Iterator[Result]:
+    """Like :func:`run`, but yield each Result as soon as its claim finishes (ids are all
+    validated first, before any claim runs)."""
     claims = select(ids)
     cfg = CheckConfig(seed=seed, quick=quick)
-    return [c.run(cfg) for c in claims]
+    for c in claims:
+        yield c.run(cfg)
 
 
 def select(ids: Iterable[str] | None) -> list[Claim]:
