@@ -107,21 +107,23 @@ def positive_int(value: Any, name: str, hint: str = "") -> int:
 def as_array_in(
     X: Any, xp: Any, dtype: Any, dim: int | None = None, name: str = "X", ndim: int = 2
 ) -> Any:
-    """``X`` validated (like :func:`as_data` for ``ndim=2``, :func:`as_weights`-like for 1)
-    and converted to namespace ``xp`` with ``dtype``. Arrays already in ``xp`` are checked
+    """``X`` validated (:func:`as_data` for ``ndim=2``; :func:`as_weights` with P = ``dim``
+    for ``ndim=1``) and converted to namespace ``xp`` with ``dtype``. Arrays already in ``xp`` are checked
     there (shape, emptiness, finiteness) without a round trip to the host."""
     if isinstance(X, (np.ndarray, np.generic, list, tuple, int, float)) or not hasattr(
         X, "__array_namespace__"
     ):
-        if ndim == 2:
-            arr = as_data(X, dim, name)
-        else:
-            arr = np.asarray(X, dtype=np.float64)
+        arr = as_data(X, dim, name) if ndim == 2 else as_weights(X, dim or 0, name)
         return xp.asarray(arr, dtype=dtype)
     if len(X.shape) != ndim:
         raise ShapeError(f"{name} must be {ndim}-D; got shape {tuple(X.shape)}.")
     if X.shape[0] == 0:
         raise EmptyDataError(f"{name} is empty (shape {tuple(X.shape)}); pass at least one row.")
+    if ndim == 1 and dim is not None and tuple(X.shape) != (dim,):
+        raise ShapeError(
+            f"{name} must be a flat vector of shape ({dim},) (the model's P); got shape "
+            f"{tuple(X.shape)}. Use model.init(seed) for a valid vector."
+        )
     if ndim == 2 and dim is not None and X.shape[1] != dim:
         raise ShapeError(
             f"{name} must have d = {dim} columns to match the model's input dimension; "

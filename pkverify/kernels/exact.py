@@ -35,6 +35,8 @@ from .rules import CC_LEVELS, clenshaw_curtis, gauss_legendre
 
 __all__ = [
     "ADAPTIVE_RTOL",
+    "MAX_BISECTIONS",
+    "warn_inconsistent",
     "StepPlan",
     "PathWarning",
     "integrate_step",
@@ -125,8 +127,35 @@ def _fixed(engine, w, delta, Xq, U, gdelta, pieces, nodes):
     return total, y0, StepPlan(taus, np.concatenate(wts_all), None, float(taus.size), res)
 
 
+MAX_BISECTIONS = 4
+"""After the finest nested level, a step that still misses the target is cut into 2, 4, …,
+2^MAX_BISECTIONS equal pieces, each climbing the nested levels again (very large steps on
+saturating activations, where the integrand is nearly a step function)."""
+
+
 def _nested(engine, w, delta, Xq, U, gdelta, pieces):
-    """Nested Clenshaw–Curtis per piece, one common level, climbing until the identity holds."""
+    """Nested Clenshaw–Curtis per piece, one common level, climbing until the identity holds;
+    then bisection of every piece if the finest level is not enough."""
+    best = None
+    evaluations = 0
+    for depth in range(MAX_BISECTIONS + 1):
+        parts = [
+            (a + (b - a) * j / 2**depth, a + (b - a) * (j + 1) / 2**depth)
+            for a, b in pieces
+            for j in range(2**depth)
+        ]
+        total, y0, plan, count = _climb(engine, w, delta, Xq, U, gdelta, parts)
+        evaluations += count
+        if best is None or plan.residual < best[2].residual:
+            best = (total, y0, plan)
+        if plan.residual <= ADAPTIVE_RTOL:
+            break
+    assert best is not None
+    total, y0, plan = best
+    return total, y0, StepPlan(plan.taus, plan.weights, None, float(evaluations), plan.residual)
+
+
+def _climb(engine, w, delta, Xq, U, gdelta, pieces):
     xp = engine.xp
     finest = CC_LEVELS[-1]
     cache: dict[tuple[int, int], Any] = {}  # (piece, node index at the finest level) -> dY
@@ -153,16 +182,13 @@ def _nested(engine, w, delta, Xq, U, gdelta, pieces):
             taus_all.append(a + (b - a) * taus_n)
             wts_all.append((b - a) * wts_n)
         res = float(xp.max(xp.abs((y1 - y0) - gdelta(total)))) / _scale(y0, y1, xp)
-        plan = StepPlan(
-            np.concatenate(taus_all), np.concatenate(wts_all), None, float(len(cache)), res
-        )
+        plan = StepPlan(np.concatenate(taus_all), np.concatenate(wts_all), None, 0.0, res)
         if best is None or res < best[2].residual:
             best = (total, y0, plan)
         if res <= ADAPTIVE_RTOL:
             break
     assert best is not None
-    total, y0, plan = best
-    return total, y0, StepPlan(plan.taus, plan.weights, None, float(len(cache)), plan.residual)
+    return best[0], best[1], best[2], len(cache)
 
 
 # ---------------------------------------------------------------------------------------
@@ -324,13 +350,26 @@ def warn_unlocated(model_name: str, residual: float, declared: bool = True) -> N
     _WARNED.add(model_name)
     why = (
         "declares kinks but no locator" if declared
-        else "is declared smooth but its gradient jumps inside steps"
+        else "did not reach rounding with 65 nodes a step (its gradient may jump inside "
+        "steps, or the steps are too large for the quadrature)"
     )
     warnings.warn(
         f"model {model_name!r} {why}: the exact rule cannot promise rounding error on it; "
         f"the worst step identity residual measured is {residual:.2e} (relative to max|f|; "
         "see km.diagnostics(Xq)). Pass smooth=False, kinks=... to pk.models.custom to split "
         "steps at the kinks.",
+        PathWarning,
+        stacklevel=4,
+    )
+
+
+def warn_inconsistent(step: int, mismatch: float) -> None:
+    """Warn that a path is not the gradient-descent path of its own model and data."""
+    warnings.warn(
+        f"this path is not the gradient-descent path of its model on its data: at step {step} "
+        f"the recorded step differs from −ε∇L by {mismatch:.2e} (relative). The kernel "
+        "machine rebuilds the path it was given, which no longer equals the one training "
+        "would take (an edited trajectory file, or batches/data changed after training).",
         PathWarning,
         stacklevel=4,
     )

@@ -28,7 +28,14 @@ from ..progress import progress
 from ..trajectory import Trajectory
 from ..validation import as_array_in, batch_rows, positive_int
 from .engines import Engine, Implementation
-from .exact import ADAPTIVE_RTOL, StepPlan, integrate_step, scatter_rows, warn_unlocated
+from .exact import (
+    ADAPTIVE_RTOL,
+    StepPlan,
+    integrate_step,
+    scatter_rows,
+    warn_inconsistent,
+    warn_unlocated,
+)
 from .rules import Rule, node_weights, parse_rule
 from .tangent import prepare
 
@@ -45,6 +52,12 @@ __all__ = [
     "loss_deriv",
 ]
 
+PATH_RTOL = 1e-10
+"""A recorded step Δ_s further than this (relative) from −ε_s ∇L_B(w_s) is not the gradient
+step of the trajectory's own model and data (an edited file, a path from elsewhere): the
+rebuilt machine then describes another path, and a PathWarning says so. pk.train's own steps
+agree to rounding (≈ 1e-16, a few ulps of the same sums)."""
+
 DEFAULT_NODES: int | None = None
 """Nodes per step for the exact rule; None chooses them per step (nested Clenshaw–Curtis until
 the step identity holds to rounding; relu nets: exact Gauss–Legendre between their kinks)."""
@@ -59,12 +72,16 @@ class ProductSums:
                ``b(x) − loss_term``).
     reg:       ``Σ_s c_s ∇f(w_s, x)·∇R(w_s)`` (Remark 4), or None without a regulariser.
     plans:     the exact rule's per-step plans (None for node rules).
+    mismatch:  the exact rule's per-step ``‖Δ_s + ε_s ∇L_B(w_s)‖ / ‖Δ_s‖``: how far the
+               recorded step is from the gradient step of this model on this data (rounding,
+               ≈ 1e-16, for a path that pk.train recorded; large for an edited path).
     """
 
     y0: Any
     loss_term: Any
     reg: Any | None
     plans: list[StepPlan] | None = None
+    mismatch: np.ndarray | None = None
 
     @property
     def evaluations(self) -> np.ndarray:
@@ -140,6 +157,7 @@ def product_sums(
                 "on a gradient-flow path; use rule='simpson' or 'trapezoid' there."
             )
         plans = []
+        mismatch = np.zeros(traj.steps)
         model = traj.model
         for s in progress(range(traj.steps), total=traj.steps, desc="exact rule", enabled=show):
             w = xp.asarray(traj.ws[s], dtype=dt)
@@ -147,9 +165,18 @@ def product_sums(
             eps = float(traj.step_sizes[s])
             mask = xp.asarray(traj.batches[s].astype(np.float64), dtype=dt)[:, None]
             _, _, g = engine.value_and_vjp(w, X, lambda y: mask * loss_deriv(traj, y, xp))
-            U = xp.stack([g, _reg_grad(traj, w, xp)]) if reg else g[None, :]
+            r = _reg_grad(traj, w, xp) if traj.regularizer is not None else None
+            step = g if r is None else g + r
+            size = max(float(xp.sqrt(xp.sum(delta * delta))), float(np.finfo(np.float64).tiny))
+            mismatch[s] = float(xp.sqrt(xp.sum((delta + eps * step) ** 2))) / size
+            tangents = [g] + ([r] if reg else [])
+            if mismatch[s] > PATH_RTOL:  # not a gradient step: integrate along Δ itself
+                tangents.append(delta)
+            U = xp.stack(tangents)
 
-            def gdelta(I, eps=eps):
+            def gdelta(I, eps=eps, direct=mismatch[s] > PATH_RTOL):
+                if direct:
+                    return I[-1]
                 return -eps * (I[0] + I[1]) if reg else -eps * I[0]
 
             cuts = None
@@ -165,9 +192,11 @@ def product_sums(
             if reg:
                 reg_term = add(reg_term, eps * I[1])
         worst = max(p.residual for p in plans)
-        if worst > 1e3 * ADAPTIVE_RTOL:  # far above the target: unlocated kinks cost digits
+        if nodes is None and worst > 1e3 * ADAPTIVE_RTOL:  # unlocated kinks cost digits
             warn_unlocated(model.name, worst, declared=not model.smooth)
-        return ProductSums(y0, loss_term, reg_term, plans)
+        if mismatch.max() > PATH_RTOL:
+            warn_inconsistent(int(np.argmax(mismatch)), float(mismatch.max()))
+        return ProductSums(y0, loss_term, reg_term, plans, mismatch)
 
     C = node_weights(traj, rule, indicators=True)
     c_plain = node_weights(traj, rule, indicators=False)[:, 0] if reg else None

@@ -89,12 +89,7 @@ def tangent_kernel(
     engine, dt = prepare(model, implementation, backend, w, X1, X2, dtype=dtype)
     xp = engine.xp
     rows = batch_rows(batch_size)
-    w = as_array_in(w, xp, dt, name="weights w", ndim=1)
-    if w.shape != (model.n_params,):
-        raise InvalidArgumentError(
-            f"weights w must be a flat vector of shape ({model.n_params},) (the model's P); "
-            f"got shape {tuple(w.shape)}. Use model.init(seed) for a valid vector."
-        )
+    w = as_array_in(w, xp, dt, model.n_params, "weights w", ndim=1)
     X1 = as_array_in(X1, xp, dt, model.input_dim, "X1")
     scalar = is_scalar(model, engine, w, X1)
     if X2 is None:

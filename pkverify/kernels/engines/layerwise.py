@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...activations import elementwise
-from ...models.layers import Network, Trace, forward, layer_bias, layer_weight
+from ...models.layers import Network, Trace, forward, layer_weight
 
 __all__ = [
     "Side",
