@@ -179,7 +179,8 @@ def c_sigma(name: str) -> float:
     sigma = elementwise(name, np)[0]
 
     def integrand(z: float) -> float:
-        return float(sigma(np.asarray(z, dtype=np.float64))) ** 2 * math.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
+        value = float(sigma(np.asarray(z, dtype=np.float64)))
+        return value**2 * math.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
 
     second_moment, _ = integrate.quad(integrand, -np.inf, np.inf, epsabs=1e-14, epsrel=1e-13)
     return 1.0 / second_moment

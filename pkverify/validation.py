@@ -108,8 +108,9 @@ def as_array_in(
     X: Any, xp: Any, dtype: Any, dim: int | None = None, name: str = "X", ndim: int = 2
 ) -> Any:
     """``X`` validated (:func:`as_data` for ``ndim=2``; :func:`as_weights` with P = ``dim``
-    for ``ndim=1``) and converted to namespace ``xp`` with ``dtype``. Arrays already in ``xp`` are checked
-    there (shape, emptiness, finiteness) without a round trip to the host."""
+    for ``ndim=1``) and converted to namespace ``xp`` with ``dtype``. Arrays already in
+    ``xp`` are checked there (shape, emptiness, finiteness) without a round trip to the
+    host."""
     if isinstance(X, (np.ndarray, np.generic, list, tuple, int, float)) or not hasattr(
         X, "__array_namespace__"
     ):

@@ -53,7 +53,8 @@ def check_tangent_agrees(cfg: CheckConfig) -> Outcome:
         K_sym = tk(w, X1, X2)
         numeric = model.numeric()
         K_num = numeric_kernel(numeric, w, X1, X2)  # the public path (layer-wise when fast)
-        K_ref = numeric_kernel(numeric, w, X1, X2, implementation="reference")  # plain autograd Jacobian
+        # plain autograd Jacobians
+        K_ref = numeric_kernel(numeric, w, X1, X2, implementation="reference")
         errors[f"{model.name}/{model.activation or 'phi'}/P={model.n_params}"] = max(
             _rel(K_sym, K_num), _rel(K_sym, K_ref))
     worst = max(errors.values())

@@ -94,7 +94,6 @@ def integrate_step(
     ``gdelta(I)`` maps the integrals to ``∫∇f·Δ`` (q, k) for the identity check. ``cuts``: τ
     where a custom model's gradient jumps (shared by all rows).
     """
-    xp = engine.xp
     net: Network | None = getattr(engine, "net", None)
     if net is not None and net.kinked and engine.supports_along:
         return _per_row(engine, net, w, delta, Xq, U, gdelta)

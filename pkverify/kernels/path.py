@@ -164,7 +164,7 @@ def product_sums(
             delta = xp.asarray(traj.ws[s + 1] - traj.ws[s], dtype=dt)
             eps = float(traj.step_sizes[s])
             mask = xp.asarray(traj.batches[s].astype(np.float64), dtype=dt)[:, None]
-            _, _, g = engine.value_and_vjp(w, X, lambda y: mask * loss_deriv(traj, y, xp))
+            _, _, g = engine.value_and_vjp(w, X, lambda y, m=mask: m * loss_deriv(traj, y, xp))
             r = _reg_grad(traj, w, xp) if traj.regularizer is not None else None
             step = g if r is None else g + r
             size = max(float(xp.sqrt(xp.sum(delta * delta))), float(np.finfo(np.float64).tiny))
@@ -207,7 +207,7 @@ def product_sums(
             continue
         w = xp.asarray(traj.ws[s], dtype=dt)
         cx = xp.asarray(c, dtype=dt)[:, None]
-        _, _, g = engine.value_and_vjp(w, X, lambda y: cx * loss_deriv(traj, y, xp))
+        _, _, g = engine.value_and_vjp(w, X, lambda y, c=cx: c * loss_deriv(traj, y, xp))
         U = xp.stack([g, c_plain[s] * _reg_grad(traj, w, xp)]) if reg else g[None, :]
         f, dY = engine.jvp(w, Xq, U)
         if s == 0:

@@ -8,7 +8,10 @@ sweep of the output's sensitivities ``δ^h_c = ∂f_c/∂f^h`` (NTK notes eqs. 1
 
 every product the theorem needs follows without an ``(n, P)`` Jacobian:
 
-* kernel (eq. 22):  ``K_cd(x, x') = Σ_h (⟨a^h(x), a^h(x')⟩ [W_h trained] + [b_h]) · ⟨δ^h_c(x), δ^h_d(x')⟩``
+* kernel (eq. 22)::
+
+      K_cd(x, x') = Σ_h (⟨a^h(x), a^h(x')⟩ [W_h trained] + [b_h]) · ⟨δ^h_c(x), δ^h_d(x')⟩
+
   — O(n₁ n₂ Σ_h (d_{h−1} + k² d_h)) beyond the two passes; the sides may sit at different
   weights (the exact rule pairs ``w_s + τΔ_s`` with ``w_s``);
 * vector–Jacobian product ``Σ_i v_i·∇f(x_i)``: one backward pass with cotangent v (training's
