@@ -31,11 +31,13 @@ import numpy as np
 from ..activations import KINKED
 from ..backend import to_numpy
 from ..models.layers import Network, forward
-from .rules import CC_LEVELS, clenshaw_curtis, gauss_legendre
+from .rules import CC_LEVELS, clenshaw_curtis, fejer2, gauss_legendre
 
 __all__ = [
     "ADAPTIVE_RTOL",
     "MAX_BISECTIONS",
+    "adaptive_rtol",
+    "unit_roundoff",
     "warn_inconsistent",
     "StepPlan",
     "PathWarning",
@@ -44,8 +46,22 @@ __all__ = [
 ]
 
 ADAPTIVE_RTOL = 1e-14
-"""Target of the adaptive exact rule: the step identity's residual relative to max|f|. A few
-ulps of float64 (2.2e-16) times the handful of operations in ∫∇f·Δ."""
+"""Target of the adaptive exact rule in float64: the step identity's residual relative to
+max|f|. A few ulps of float64 (2.2e-16) times the handful of operations in ∫∇f·Δ; for other
+dtypes :func:`adaptive_rtol` scales it by the unit roundoff."""
+
+
+def unit_roundoff(dtype: Any) -> float:
+    """Machine epsilon of a float dtype of any namespace (by its size)."""
+    from .engines import itemsize
+
+    return float(np.finfo(np.float32 if itemsize(dtype) == 4 else np.float64).eps)
+
+
+def adaptive_rtol(dtype: Any) -> float:
+    """The step-identity target for ``dtype``: 1e-14 in float64 (≈ 45 ulps), as many ulps of
+    float32 (5e-6)."""
+    return ADAPTIVE_RTOL * unit_roundoff(dtype) / float(np.finfo(np.float64).eps)
 
 
 class PathWarning(UserWarning):
@@ -99,9 +115,12 @@ def integrate_step(
         return _per_row(engine, net, w, delta, Xq, U, gdelta)
     edges = [0.0, 1.0] if cuts is None or len(cuts) == 0 else [0.0, *sorted(cuts), 1.0]
     pieces = [(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+    degree = engine.model.piece_degree if cuts is not None else None
+    if nodes is None and degree is not None:  # polynomial pieces: Gauss is exact
+        nodes = max(1, math.ceil((degree + 1) / 2))
     if nodes is not None:
         return _fixed(engine, w, delta, Xq, U, gdelta, pieces, nodes)
-    return _nested(engine, w, delta, Xq, U, gdelta, pieces)
+    return _nested(engine, w, delta, Xq, U, gdelta, pieces, open_rule=cuts is not None)
 
 
 def _at(engine: Any, w: Any, delta: Any, tau: float, Xq: Any, U: Any) -> tuple[Any, Any]:
@@ -132,49 +151,57 @@ MAX_BISECTIONS = 4
 saturating activations, where the integrand is nearly a step function)."""
 
 
-def _nested(engine, w, delta, Xq, U, gdelta, pieces):
+def _nested(engine, w, delta, Xq, U, gdelta, pieces, open_rule=False):
     """Nested Clenshaw–Curtis per piece, one common level, climbing until the identity holds;
-    then bisection of every piece if the finest level is not enough."""
+    then, for smooth models, bisection of every piece if the finest level is not enough
+    (kinks that were not located cannot be resolved by more nodes: no bisection there)."""
     best = None
     evaluations = 0
-    for depth in range(MAX_BISECTIONS + 1):
+    depths = MAX_BISECTIONS if engine.model.smooth else 0
+    for depth in range(depths + 1):
         parts = [
             (a + (b - a) * j / 2**depth, a + (b - a) * (j + 1) / 2**depth)
             for a, b in pieces
             for j in range(2**depth)
         ]
-        total, y0, plan, count = _climb(engine, w, delta, Xq, U, gdelta, parts)
+        total, y0, plan, count = _climb(engine, w, delta, Xq, U, gdelta, parts, open_rule)
         evaluations += count
         if best is None or plan.residual < best[2].residual:
             best = (total, y0, plan)
-        if plan.residual <= ADAPTIVE_RTOL:
+        if plan.residual <= adaptive_rtol(Xq.dtype):
             break
     assert best is not None
     total, y0, plan = best
     return total, y0, StepPlan(plan.taus, plan.weights, None, float(evaluations), plan.residual)
 
 
-def _climb(engine, w, delta, Xq, U, gdelta, pieces):
+def _climb(engine, w, delta, Xq, U, gdelta, pieces, open_rule=False):
+    """Climb the nested levels on fixed pieces. Clenshaw–Curtis (whose end nodes give f(w)
+    and f(w + Δ) for free), or Fejér's second rule (interior nodes only) when the pieces end
+    at located kinks."""
     xp = engine.xp
     finest = CC_LEVELS[-1]
     cache: dict[tuple[int, int], Any] = {}  # (piece, node index at the finest level) -> dY
     y0 = y1 = None
+    if open_rule:
+        y0, y1 = engine.forward(w, Xq), engine.forward(w + delta, Xq)
     best = None
     for N in CC_LEVELS:
         stride = finest // N
-        taus_n, wts_n = clenshaw_curtis(N)
+        taus_n, wts_n = fejer2(N) if open_rule else clenshaw_curtis(N)
+        first = 1 if open_rule else 0
         total = None
         taus_all, wts_all = [], []
         for p, (a, b) in enumerate(pieces):
-            for j in range(N + 1):
-                key = (p, j * stride)
+            for j in range(taus_n.size):
+                key = (p, (j + first) * stride)
                 if key not in cache:
                     tau = a + (b - a) * float(taus_n[j])
                     y, dY = _at(engine, w, delta, tau, Xq, U)
                     cache[key] = dY
-                    if p == 0 and j == 0:
+                    if not open_rule and p == 0 and j == 0:
                         y0 = y
-                    if p == len(pieces) - 1 and j == N:
+                    if not open_rule and p == len(pieces) - 1 and j == N:
                         y1 = y
                 c = (b - a) * float(wts_n[j])
                 total = c * cache[key] if total is None else total + c * cache[key]
@@ -184,7 +211,7 @@ def _climb(engine, w, delta, Xq, U, gdelta, pieces):
         plan = StepPlan(np.concatenate(taus_all), np.concatenate(wts_all), None, 0.0, res)
         if best is None or res < best[2].residual:
             best = (total, y0, plan)
-        if res <= ADAPTIVE_RTOL:
+        if res <= adaptive_rtol(Xq.dtype):
             break
     assert best is not None
     return best[0], best[1], best[2], len(cache)
@@ -342,13 +369,17 @@ def scatter_rows(xp: Any, vals: Any, rows: np.ndarray, weights: np.ndarray, q: i
 _WARNED: set[str] = set()
 
 
-def warn_unlocated(model_name: str, residual: float, declared: bool = True) -> None:
+def warn_unlocated(
+    model_name: str, residual: float, declared: bool = True, located: bool = False
+) -> None:
     """Warn once per model name that the exact rule is not exact on it, with the figure."""
     if model_name in _WARNED:
         return
     _WARNED.add(model_name)
     why = (
-        "declares kinks but no locator" if declared
+        "has a kink locator, but steps still miss the identity (are all kinks returned?)"
+        if located
+        else "declares kinks but no locator" if declared
         else "did not reach rounding with 65 nodes a step (its gradient may jump inside "
         "steps, or the steps are too large for the quadrature)"
     )

@@ -29,10 +29,11 @@ from ..trajectory import Trajectory
 from ..validation import as_array_in, batch_rows, positive_int
 from .engines import Engine, Implementation
 from .exact import (
-    ADAPTIVE_RTOL,
     StepPlan,
+    adaptive_rtol,
     integrate_step,
     scatter_rows,
+    unit_roundoff,
     warn_inconsistent,
     warn_unlocated,
 )
@@ -56,7 +57,11 @@ PATH_RTOL = 1e-10
 """A recorded step Δ_s further than this (relative) from −ε_s ∇L_B(w_s) is not the gradient
 step of the trajectory's own model and data (an edited file, a path from elsewhere): the
 rebuilt machine then describes another path, and a PathWarning says so. pk.train's own steps
-agree to rounding (≈ 1e-16, a few ulps of the same sums)."""
+agree to rounding (≈ 1e-16, a few ulps of the same sums). A float32 machine recomputes ∇L
+to float32 rounding (cancellation in Σ ℓ'_i ∇f_i can cost most of its 7 digits), so it does
+not judge a float64 path's consistency."""
+
+F64_EPS = float(np.finfo(np.float64).eps)
 
 DEFAULT_NODES: int | None = None
 """Nodes per step for the exact rule; None chooses them per step (nested Clenshaw–Curtis until
@@ -158,6 +163,7 @@ def product_sums(
             )
         plans = []
         mismatch = np.zeros(traj.steps)
+        inconsistent = np.zeros(traj.steps, dtype=bool)
         model = traj.model
         for s in progress(range(traj.steps), total=traj.steps, desc="exact rule", enabled=show):
             w = xp.asarray(traj.ws[s], dtype=dt)
@@ -167,14 +173,20 @@ def product_sums(
             _, _, g = engine.value_and_vjp(w, X, lambda y, m=mask: m * loss_deriv(traj, y, xp))
             r = _reg_grad(traj, w, xp) if traj.regularizer is not None else None
             step = g if r is None else g + r
-            size = max(float(xp.sqrt(xp.sum(delta * delta))), float(np.finfo(np.float64).tiny))
-            mismatch[s] = float(xp.sqrt(xp.sum((delta + eps * step) ** 2))) / size
+            gap = float(np.linalg.norm(traj.ws[s + 1] - traj.ws[s] + eps * to_numpy(step)))
+            size = float(np.linalg.norm(traj.ws[s + 1] - traj.ws[s]))
+            mismatch[s] = gap / max(size, float(np.finfo(np.float64).tiny))
+            # storing w_{s+1} = w_s − ε∇L rounds each coordinate by ≤ ½ ulp of w_{s+1}:
+            # a gap within that (plus PATH_RTOL of the step) is rounding, not another path
+            allowed = PATH_RTOL * size + 4.0 * F64_EPS * float(np.linalg.norm(traj.ws[s + 1]))
             tangents = [g] + ([r] if reg else [])
-            if mismatch[s] > PATH_RTOL:  # not a gradient step: integrate along Δ itself
+            direct = bool(gap > allowed) and unit_roundoff(dt) <= F64_EPS
+            inconsistent[s] = direct
+            if direct:  # not a gradient step: integrate along Δ itself
                 tangents.append(delta)
             U = xp.stack(tangents)
 
-            def gdelta(I, eps=eps, direct=mismatch[s] > PATH_RTOL):
+            def gdelta(I, eps=eps, direct=direct):
                 if direct:
                     return I[-1]
                 return -eps * (I[0] + I[1]) if reg else -eps * I[0]
@@ -192,10 +204,12 @@ def product_sums(
             if reg:
                 reg_term = add(reg_term, eps * I[1])
         worst = max(p.residual for p in plans)
-        if nodes is None and worst > 1e3 * ADAPTIVE_RTOL:  # unlocated kinks cost digits
-            warn_unlocated(model.name, worst, declared=not model.smooth)
-        if mismatch.max() > PATH_RTOL:
-            warn_inconsistent(int(np.argmax(mismatch)), float(mismatch.max()))
+        if nodes is None and worst > 1e3 * adaptive_rtol(dt):  # unlocated kinks cost digits
+            warn_unlocated(model.name, worst, declared=not model.smooth,
+                           located=model.kinks is not None)
+        if inconsistent.any():
+            worst_step = int(np.argmax(np.where(inconsistent, mismatch, -1.0)))
+            warn_inconsistent(worst_step, float(mismatch[worst_step]))
         return ProductSums(y0, loss_term, reg_term, plans, mismatch)
 
     C = node_weights(traj, rule, indicators=True)

@@ -17,6 +17,7 @@ __all__ = [
     "node_weights",
     "gauss_legendre",
     "clenshaw_curtis",
+    "fejer2",
     "CC_LEVELS",
 ]
 
@@ -122,3 +123,20 @@ def clenshaw_curtis(N: int) -> tuple[np.ndarray, np.ndarray]:
     c[0] = c[-1] = 1.0
     w = c * w / N  # weights on [-1, 1]
     return 0.5 * (1.0 - np.cos(theta)), 0.5 * w
+
+
+@cache
+def fejer2(N: int) -> tuple[np.ndarray, np.ndarray]:
+    """Fejér's second rule on ``[0, 1]``: the N − 1 interior Clenshaw–Curtis nodes
+    ``(1 − cos(jπ/N))/2``, j = 1..N−1, with weights
+    ``(2/N) sin θ_j Σ_{k=1}^{N/2} sin((2k−1)θ_j)/(2k−1)`` (on [0, 1]). Nested like
+    Clenshaw–Curtis, exact to degree N − 1, and never evaluates at a piece's ends — where a
+    located kink sits and the gradient takes either side's value."""
+    if N < 2 or N % 2:
+        raise InvalidArgumentError(f"Fejér's rule needs an even N ≥ 2; got {N}.")
+    j = np.arange(1, N)
+    theta = j * math.pi / N
+    s = np.zeros(N - 1)
+    for k in range(1, N // 2 + 1):
+        s += np.sin((2 * k - 1) * theta) / (2 * k - 1)
+    return 0.5 * (1.0 - np.cos(theta)), (2.0 / N) * np.sin(theta) * s
