@@ -174,8 +174,10 @@ _PROLOGUE = re.compile(r"^.*?(?=<svg)", re.S)
 
 
 def inline_svg(svg: str, prefix: str) -> str:
-    """The ``<svg>`` element of a document, with every id (and reference to it) prefixed."""
+    """The ``<svg>`` element of a document, with every id (and reference to it) prefixed and
+    matplotlib's RDF ``<metadata>`` block dropped (a page needs no creator record)."""
     body = _PROLOGUE.sub("", svg, count=1)
+    body = re.sub(r"\s*<metadata>.*?</metadata>", "", body, flags=re.S)
     body = re.sub(r'\bid="([^"]+)"', lambda m: f'id="{prefix}-{m.group(1)}"', body)
     body = re.sub(r'href="#([^"]+)"', lambda m: f'href="#{prefix}-{m.group(1)}"', body)
     body = re.sub(r"url\(#([^)]+)\)", lambda m: f"url(#{prefix}-{m.group(1)})", body)
