@@ -173,7 +173,7 @@ def _theorem1_numeric(d: _Demo) -> dict[str, tuple[list[dict[str, Any]], list[di
 
     exact = pk.kernel_machine(tr, rule="exact")
     rec = rel_change_error(exact.predict(X), tr.predict(X), tr.predict_initial(X))
-    steps = [30, 60, 120, 240]
+    steps = [60, 120, 240, 480]
     T = tr.T
     errs_r, errs_e = [], []
     for S in steps:
@@ -182,12 +182,15 @@ def _theorem1_numeric(d: _Demo) -> dict[str, tuple[list[dict[str, Any]], list[di
         errs_r.append(rel_change_error(pk.kernel_machine(t2, "riemann").predict(X), yy, yy0))
         errs_e.append(rel_change_error(pk.kernel_machine(t2, "exact").predict(X), yy, yy0))
     grid = [T / S for S in steps]
-    slope = loglog_slope(grid, errs_r)
+    # the slope is fitted over the three smallest ε: at ε ≥ T/60 some seeds are still
+    # pre-asymptotic (the O(ε²) term is not yet negligible)
+    slope = loglog_slope(grid[1:], errs_r[1:])
     out["reconstruction"] = ([
         _check("max_i |exact-rule machine − trained model| / max|y − y_0| on the training points",
                rec, 1e-10, "float64 rounding accumulated over 30 steps"),
-        _check("fitted log-log slope of the Riemann error against ε (reported; ≈ 1 is "
-               "first order)", slope, None, "the left Riemann sum is first order in ε"),
+        _check("fitted log-log slope of the Riemann error against ε over the three smallest "
+               "ε (reported; ≈ 1 is first order)", slope, None,
+               "the left Riemann sum is first order in ε"),
     ], [fig.loglog_rate(
         f"ε → 0 at fixed T = {T:g}: the Riemann machine converges, the exact one is exact",
         grid, {"riemann": errs_r, "exact": errs_e}, slopes={"riemann": slope},
