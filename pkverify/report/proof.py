@@ -252,9 +252,9 @@ def walkthrough(seed: int = 0) -> dict[str, Any]:
 
     d = _Demo(seed)
     numeric = {"theorem1": _theorem1_numeric(d), "lemma1": _lemma1_numeric(d)}
-    proofs = []
+    proofs: list[dict[str, Any]] = []
     for name in ("theorem1", "lemma1"):
-        steps = []
+        steps: list[dict[str, Any]] = []
         for r in verify_proof(name):
             checks, figures = numeric[name].get(r.key, ([], []))
             steps.append({
