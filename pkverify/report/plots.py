@@ -19,7 +19,7 @@ from typing import Any
 
 __all__ = ["render_svg", "inline_svg", "RENDERERS"]
 
-_RC = {
+_RC: dict[str, Any] = {
     "svg.hashsalt": "pkverify",
     "svg.fonttype": "none",
     "font.size": 9,

@@ -105,3 +105,17 @@ def test_query_of_wrong_dimension_for_a_saved_trajectory(demo, tmp_path, capsys)
     np.save(tmp_path / "q.npy", np.zeros((2, 5)))
     assert main(["explain", "--trajectory", str(path), "--query", str(tmp_path / "q.npy")]) == 2
     assert "shape (2, 5)" in capsys.readouterr().err
+
+
+def test_a_gradient_flow_path_is_explained_with_simpson_and_reported(tmp_path, capsys):
+    import pkverify as pk
+
+    X, Y = problems.regression_data(0)
+    flow = pk.gradient_flow(pk.models.mlp([3, 8, 1], "tanh"), X, Y, T=1.0, samples=101)
+    path = flow.save(tmp_path / "flow.npz")
+    assert main(["explain", "--trajectory", str(path), "--top", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "reported, not judged" in out and "O(h^4)" in out
+    (e,) = explain(flow, X[:1], top=2)
+    # Simpson on 101 samples of a smooth flow: a small quadrature error, well above rounding
+    assert 1e-12 < e.error < 1e-3
