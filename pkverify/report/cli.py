@@ -13,6 +13,7 @@ the prediction within tolerance, 1 otherwise.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from typing import Any
 
@@ -72,21 +73,29 @@ def add_explain_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run_report(args: argparse.Namespace) -> int:
     """``pkverify report``."""
-    from ..progress import set_enabled
+    from contextlib import nullcontext
+
+    from ..progress import disabled, is_enabled
     from .build import build_report
 
-    if args.quiet:
-        set_enabled(False)
     start = time.perf_counter()
 
     def line(r) -> None:
-        if not args.quiet:
-            print(f"{r.id:<28} {_MARK[r.status]:<5} {r.seconds:5.1f}s  {r.message}", flush=True)
+        if args.quiet:
+            return
+        text = f"{r.id:<28} {_MARK[r.status]:<5} {r.seconds:5.1f}s  {r.message}"
+        if is_enabled():  # a bar is drawn on stderr: print above it, not through it
+            from tqdm.auto import tqdm
 
-    payload = build_report(
-        args.out, seed=args.seed, quick=args.quick, claims=args.claims,
-        only_proof=args.proof, argv=_canonical(args), on_result=line,
-    )
+            tqdm.write(text, file=sys.stdout)
+        else:
+            print(text, flush=True)
+
+    with disabled() if args.quiet else nullcontext():  # --quiet: no bars, restored after
+        payload = build_report(
+            args.out, seed=args.seed, quick=args.quick, claims=args.claims,
+            only_proof=args.proof, argv=_canonical(args), on_result=line,
+        )
     s = payload["summary"]
     proof = payload["proof"]
     print(f"\n{s['passed']} passed, {s['failed'] + s['errors']} failed, {s['reported']} reported"
