@@ -3,7 +3,8 @@
     out/index.html      self-contained page (MathML, inline SVG, no network)
     out/report.md       the same for a code host (LaTeX math, figures/*.svg)
     out/figures/*.svg   one file per figure spec
-    out/results.json    the source of truth (schema: pkverify.report.json.SCHEMA)
+    out/results.json    the source of truth
+    out/results.schema.json   its JSON Schema (pkverify.report.json.SCHEMA), for readers
 
 Order of work: every argument is checked first (claim ids, the output folder — see
 :class:`~pkverify.report.output.Staging`), then the claims run with progress shown, then
@@ -21,12 +22,12 @@ from ..claims.registry import CheckConfig, Result, select
 from ..progress import progress
 from .content import figure_slots
 from .environment import environment
-from .json import build_payload, dumps
+from .json import SCHEMA, build_payload, dumps
 from .output import Staging
 
 __all__ = ["build_report", "ENTRIES"]
 
-ENTRIES = ["figures", "results.json", "report.md", "index.html"]
+ENTRIES = ["figures", "results.schema.json", "results.json", "report.md", "index.html"]
 """What a report folder holds; index.html is moved into place last."""
 
 
@@ -76,6 +77,7 @@ def _render(payload: dict[str, Any], folder: Path) -> None:
     for rel, spec in progress(slots, total=len(slots), desc="figures", unit="fig"):
         svgs[rel] = render_svg(spec)
         _write(folder / rel, svgs[rel])
+    _write(folder / "results.schema.json", dumps(SCHEMA))
     _write(folder / "results.json", dumps(payload))
     _write(folder / "report.md", render_report(payload))
     _write(folder / "index.html", render_html(payload, svgs))

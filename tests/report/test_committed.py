@@ -30,6 +30,8 @@ def committed():
 
 def test_committed_results_are_valid_quick_defaults(committed):
     jsonschema.validate(committed, SCHEMA)
+    written = json.loads((REPORTS / "results.schema.json").read_text(encoding="utf-8"))
+    assert written == SCHEMA, f"reports/results.schema.json is stale; {REGENERATE}"
     env = committed["environment"]
     assert env["seed"] == 0 and env["mode"] == "quick", REGENERATE
     assert committed["proof"] is not None and committed["proof"]["ok"] is True

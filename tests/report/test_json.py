@@ -22,6 +22,11 @@ def test_the_schema_is_a_valid_json_schema():
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
 
 
+def test_the_report_folder_carries_its_schema(small_report):
+    written = json.loads((small_report[0] / "results.schema.json").read_text(encoding="utf-8"))
+    assert written == SCHEMA
+
+
 def test_results_json_validates_against_the_schema(small_report):
     folder, _ = small_report
     payload = _load(folder)
