@@ -101,7 +101,7 @@ def run_report(args: argparse.Namespace) -> int:
     print(f"\n{s['passed']} passed, {s['failed'] + s['errors']} failed, {s['reported']} reported"
           + ("" if proof is None else f"; proof {'verified' if proof['ok'] else 'NOT verified'}")
           + f" ({time.perf_counter() - start:.1f} s)")
-    print(f"wrote {args.out}/index.html, report.md, results.json, figures/")
+    print(f"wrote {args.out}/: index.html, report.md, figures/, results.json, results.schema.json")
     return 0 if s["ok"] else 1
 
 
