@@ -75,6 +75,7 @@ def _loglog_rate(fig: Any, spec: dict[str, Any]) -> None:
 
 def _heatmap(fig: Any, spec: dict[str, Any]) -> None:
     import numpy as np
+    from matplotlib.ticker import MaxNLocator
 
     panels = {k: np.asarray([[_num(v) for v in row] for row in m]) for k, m in
               spec.get("panels", {}).items()}
@@ -86,13 +87,20 @@ def _heatmap(fig: Any, spec: dict[str, Any]) -> None:
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     image = None
     for k, (ax, (label, m)) in enumerate(zip(axes, panels.items())):
-        image = ax.imshow(m, vmin=vmin, vmax=vmax, cmap="viridis", interpolation="nearest")
+        # vector cells (pcolormesh), not a raster <image>: the page stays free of data: URIs
+        image = ax.pcolormesh(m, vmin=vmin, vmax=vmax, cmap="viridis")
+        ax.set_aspect("equal")
+        ax.invert_yaxis()  # row 0 at the top, as a matrix is written
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(label)
         ax.set_xlabel(spec.get("xlabel", ""))
         if k == 0:
             ax.set_ylabel(spec.get("ylabel", ""))
     if image is not None:
-        fig.colorbar(image, ax=list(axes), shrink=0.8)
+        bar = fig.colorbar(image, ax=list(axes), shrink=0.8)
+        if bar.solids is not None:
+            bar.solids.set_rasterized(False)  # matplotlib rasterizes the scale by default
 
 
 def _bars(fig: Any, spec: dict[str, Any]) -> None:

@@ -29,6 +29,12 @@ def test_each_kind_renders_to_svg_with_its_title(kind):
     assert render_svg(SPECS[kind]) == svg  # deterministic
 
 
+def test_heatmaps_are_vector_cells_not_raster_images():
+    # a raster would be a data: URI, which the page's Content-Security-Policy blocks
+    svg = render_svg(SPECS["heatmap"])
+    assert "<image" not in svg and "data:" not in svg
+
+
 def test_bars_state_the_sum_they_explain():
     svg = render_svg(SPECS["bars"])
     assert "Σ bars = 1" in svg and "prediction − b(x) = 1" in svg  # 1.5 − 0.5 = 1.25 − 0.25

@@ -20,6 +20,7 @@ def test_html_is_self_contained(small_report):
     assert urls <= {"http://www.w3.org/1998/Math/MathML", "http://www.w3.org/2000/svg",
                     "http://www.w3.org/1999/xlink"}, urls
     assert "default-src 'none'" in text
+    assert "<image" not in text and "data:" not in text  # the policy would block them
 
 
 def test_html_has_the_summary_each_claim_math_and_figures(small_report):
