@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from . import figures as fig
 from .registry import CheckConfig, Outcome, claim
 
 TANGENT_TOL = 1e-12
@@ -45,6 +46,7 @@ def check_tangent_agrees(cfg: CheckConfig) -> Outcome:
     if not cfg.quick:
         cases += [sm.mlp([2, 3, 3, 1], "relu", bias=True), sm.mlp([3, 2, 2, 1], "erf")]
     errors = {}
+    shown: dict[str, np.ndarray] = {}
     for model in cases:
         tk = tangent_kernel(model)
         w = rng.standard_normal(model.n_params)
@@ -55,13 +57,27 @@ def check_tangent_agrees(cfg: CheckConfig) -> Outcome:
         K_num = numeric_kernel(numeric, w, X1, X2)  # the public path (layer-wise when fast)
         # plain autograd Jacobians
         K_ref = numeric_kernel(numeric, w, X1, X2, implementation="reference")
+        if model.name == "mlp" and not shown:  # the figure: one closed form beside autograd
+            shown = {"SymPy closed form": K_sym, "autograd": K_num}
         errors[f"{model.name}/{model.activation or 'phi'}/P={model.n_params}"] = max(
             _rel(K_sym, K_num), _rel(K_sym, K_ref))
     worst = max(errors.values())
     return Outcome(
         passed=worst <= TANGENT_TOL,
         metrics={"max_rel_err": worst, "cases": len(errors)},
-        data={"rel_err": errors},
+        data={
+            "rel_err": errors,
+            "figures": [
+                fig.heatmap("Tangent kernel of a tanh MLP [2, 3, 1]: SymPy vs autograd", shown),
+                fig.bars(
+                    "Relative Frobenius error, symbolic vs numeric, by architecture",
+                    list(errors),
+                    list(errors.values()),
+                    xlabel="architecture",
+                    ylabel="relative error",
+                ),
+            ],
+        },
         message=f"{len(errors)} architectures: worst relative Frobenius error {worst:.1e}.",
     )
 
@@ -143,6 +159,8 @@ def check_ntk_infinite(cfg: CheckConfig) -> Outcome:
     slope = _wide_net_slope(X, widths, seeds, data, depth=1)
     metrics["wide_net_slope"] = slope
     metrics["wide_net_err_at_max_width"] = data["errors"][-1]
+    width_series = {"depth 1": data["errors"]}
+    width_slopes = {"depth 1": slope}
     # the width error is Monte-Carlo-like: ~ m^{-1/2}; at m ≥ 800 it is a few percent
     ok &= data["errors"][-1] <= 0.15
     if not cfg.quick:
@@ -152,6 +170,26 @@ def check_ntk_infinite(cfg: CheckConfig) -> Outcome:
         metrics["wide_net_depth2_slope"] = slope2
         data["depth2"] = deep
         ok &= -0.8 <= slope2 <= -0.25
+    figures = [fig.loglog_rate(
+        "Empirical NTK of a relu MLP vs its infinite-width limit",
+        widths,
+        width_series,
+        slopes=width_slopes,
+        xlabel="width m",
+        ylabel="‖K^g(w0) − Θ‖_F / ‖Θ‖_F (mean over seeds)",
+        reference_slope=-0.5,
+    )]
+    if not cfg.quick:
+        figures.append(fig.loglog_rate(
+            "Empirical NTK of a depth-2 relu MLP vs its infinite-width limit",
+            deep["widths"],
+            {"depth 2": deep["errors"]},
+            slopes={"depth 2": slope2},
+            xlabel="width m",
+            ylabel="‖K^g(w0) − Θ‖_F / ‖Θ‖_F (mean over seeds)",
+            reference_slope=-0.5,
+        ))
+    data["figures"] = figures
     return Outcome(
         passed=ok,
         metrics=metrics,

@@ -10,7 +10,17 @@ from ..kernels.exact import PathWarning
 from ..machine import kernel_machine
 from ..models import custom, mlp, two_layer
 from ..train import gradient_flow, train
-from .problems import binary_data, loglog_slope, regression_data, rel_change_error
+from . import figures as fig
+from .problems import (
+    binary_data,
+    demo_query,
+    demo_trajectory,
+    explain_bars,
+    explain_query,
+    loglog_slope,
+    regression_data,
+    rel_change_error,
+)
 from .registry import CheckConfig, Outcome, claim
 
 EXACT_TOL = 1e-10
@@ -75,6 +85,9 @@ def check_theorem1_exact(cfg: CheckConfig) -> Outcome:
         }
     worst = max(judged.values())
     worst_relu = max(relu.values())
+    # the figure: one prediction of the default demo model, explained term by term
+    demo = demo_trajectory(cfg.seed)
+    expl = explain_query(kernel_machine(demo, rule="exact"), demo_query(cfg.seed))
     return Outcome(
         passed=worst <= EXACT_TOL and worst_relu <= RELU_TOL,
         metrics={
@@ -87,6 +100,7 @@ def check_theorem1_exact(cfg: CheckConfig) -> Outcome:
             "lr": 0.1,
             "steps": steps,
         },
+        data={"figures": [explain_bars(expl, top=5)]},
         message=(
             f"worst relative error {worst:.2e} over {len(judged)} smooth/two-layer models, "
             f"{worst_relu:.2e} over {len(relu)} relu MLPs (depth ≤ 4, split at every kink)"
@@ -123,14 +137,24 @@ def _rate_problem(cfg: CheckConfig):
 def check_theorem1_rate(cfg: CheckConfig) -> Outcome:
     X, Y, model, T = _rate_problem(cfg)
     eps = 0.05 / 2.0 ** np.arange(5)
-    riemann, trapezoid = [], []
+    riemann, trapezoid, exact = [], [], []
     for e in eps:
         traj = train(model, X, Y, lr=e, steps=int(round(T / e)), seed=cfg.seed)
         y, y0 = traj.predict(X), traj.predict_initial(X)
         riemann.append(rel_change_error(kernel_machine(traj, "riemann").predict(X), y, y0))
         trapezoid.append(rel_change_error(kernel_machine(traj, "trapezoid").predict(X), y, y0))
+        exact.append(rel_change_error(kernel_machine(traj, "exact").predict(X), y, y0))
     slope = loglog_slope(eps, riemann)
     slope_t = loglog_slope(eps, trapezoid)
+    figure = fig.loglog_rate(
+        "Kernel machine vs the GD-trained model as ε shrinks (T fixed)",
+        eps,
+        {"riemann": riemann, "trapezoid": trapezoid, "exact (rounding floor)": exact},
+        slopes={"riemann": slope, "trapezoid": slope_t},
+        xlabel="step size ε",
+        ylabel="max error / max |y − y0|",
+        reference_slope=1.0,
+    )
     return Outcome(
         passed=RATE_RANGE[0] <= slope <= RATE_RANGE[1],
         metrics={
@@ -140,7 +164,13 @@ def check_theorem1_rate(cfg: CheckConfig) -> Outcome:
             "err_at_eps_max": riemann[0],
             "err_at_eps_min": riemann[-1],
         },
-        data={"eps": eps, "riemann_err": riemann, "trapezoid_err": trapezoid},
+        data={
+            "eps": eps,
+            "riemann_err": riemann,
+            "trapezoid_err": trapezoid,
+            "exact_err": exact,
+            "figures": [figure],
+        },
         message=f"Riemann error slope {slope:.3f} (trapezoid {slope_t:.3f})",
     )
 
@@ -198,6 +228,26 @@ def check_theorem1_flow(cfg: CheckConfig) -> Outcome:
             "samples": samples,
             "simpson_err": simpson_err,
             "trapezoid_err": trap_err,
+            "figures": [
+                fig.loglog_rate(
+                    "Gradient descent → gradient flow as ε shrinks",
+                    eps,
+                    {"GD vs flow": gd_err},
+                    slopes={"GD vs flow": gd_slope},
+                    xlabel="step size ε",
+                    ylabel="max |y_GD − y_flow| / max |y − y0|",
+                    reference_slope=1.0,
+                ),
+                fig.loglog_rate(
+                    "Path-kernel machine on the flow path vs sample spacing",
+                    h,
+                    {"simpson": simpson_err, "trapezoid": trap_err},
+                    slopes={"simpson": simpson_slope, "trapezoid": trap_slope},
+                    xlabel="sample spacing h = T/(m − 1)",
+                    ylabel="max error / max |y − y0|",
+                    reference_slope=4.0,
+                ),
+            ],
         },
         message=(
             f"GD→flow slope {gd_slope:.3f}; Simpson machine on the flow path "
