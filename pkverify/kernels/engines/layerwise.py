@@ -87,10 +87,12 @@ def backprop(net: Network, trace: Trace, w: Any, xp: Any) -> list[Any]:
             back = sW[None, :, :]
             if dW is not None:
                 back = back + tau * (layer.scale * dW)[None, :, :]
-        else:
-            back = D @ sW
+        else:  # one (n·k, d) product, not n batched (k, d) ones
+            n, k, d = D.shape
+            flat = xp.reshape(D, (n * k, d))
+            back = xp.reshape(flat @ sW, (n, k, sW.shape[1]))
             if dW is not None:
-                back = back + tau * (D @ (layer.scale * dW))
+                back = back + tau * xp.reshape(flat @ (layer.scale * dW), (n, k, sW.shape[1]))
         below = layers[h - 1]
         assert below.activation is not None
         sp = elementwise(below.activation, xp)[1](trace.pres[h - 1])
