@@ -1,6 +1,6 @@
 """Activation functions σ, written with autograd.numpy, and their NTK constants.
 
-``c_σ = 1 / E_{z~N(0,1)}[σ(z)²]`` (seed 003, eq. 16) normalises each hidden layer so that
+``c_σ = 1 / E_{z~N(0,1)}[σ(z)²]`` (ntk-notes, eq. 16) normalises each hidden layer so that
 ``E‖g^h(x)‖² = ‖x‖²`` at initialisation. It is computed by adaptive quadrature against the
 Gaussian density (exact closed forms where they exist: relu 2, identity 1,
 erf ``π / (2 arcsin(2/3))``).
@@ -13,9 +13,7 @@ from collections.abc import Callable
 from functools import cache
 
 import autograd.numpy as anp
-import autograd.scipy.special as asp
 import numpy as np
-from scipy import integrate
 
 from .errors import unknown_name
 
@@ -46,6 +44,13 @@ def _identity(z):
     return z
 
 
+def _erf(z):
+    # autograd.scipy (and with it scipy.stats, ~1 s) loads on the first erf, not at import
+    from autograd.scipy.special import erf
+
+    return erf(z)
+
+
 def _square(z):
     return z * z
 
@@ -54,7 +59,7 @@ ACTIVATIONS: dict[str, Callable] = {
     "relu": _relu,
     "tanh": anp.tanh,
     "softplus": _softplus,
-    "erf": asp.erf,
+    "erf": _erf,
     "sigmoid": _sigmoid,
     "identity": _identity,
 }
@@ -108,7 +113,7 @@ _EXACT_C = {
 
 @cache
 def c_sigma(name: str) -> float:
-    """``c_σ = 1 / E_{z~N(0,1)}[σ(z)²]`` (seed 003 eq. 16)."""
+    """``c_σ = 1 / E_{z~N(0,1)}[σ(z)²]`` (ntk-notes eq. 16)."""
     check_activation(name)
     if name in _EXACT_C:
         return _EXACT_C[name]
@@ -116,6 +121,8 @@ def c_sigma(name: str) -> float:
 
     def integrand(z: float) -> float:
         return float(sigma(np.float64(z))) ** 2 * math.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
+
+    from scipy import integrate
 
     second_moment, _ = integrate.quad(integrand, -np.inf, np.inf, epsabs=1e-14, epsrel=1e-13)
     return 1.0 / second_moment

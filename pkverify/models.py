@@ -25,7 +25,7 @@ import numpy as np
 
 from .activations import DERIVATIVES, KINKED, activation, c_sigma, check_activation
 from .errors import InvalidArgumentError, NonFiniteError, ShapeError
-from .validation import as_data, as_weights, positive_int
+from .validation import as_data, as_flat_weights, as_seed, as_weights, positive_int
 
 __all__ = ["Model", "linear", "two_layer", "mlp", "custom", "from_spec"]
 
@@ -71,7 +71,7 @@ class Model:
         """
         if seed is None:
             seed = (self.spec or {}).get("seed", 0)
-        w0 = np.asarray(self.init_fn(int(seed)), dtype=np.float64)
+        w0 = np.asarray(self.init_fn(as_seed(seed)), dtype=np.float64)
         return as_weights(w0, self.n_params, what="initial weights")
 
     def apply(self, w: Any, X: Any) -> np.ndarray:
@@ -125,6 +125,11 @@ def linear(
     w, so the path kernel over flow time T is ``T (φ(x)·φ(x') + 1)``.
     """
     dim = _positive_int(dim, "dim")
+    if features is not None and not callable(features):
+        raise InvalidArgumentError(
+            f"features must be a function φ(X) -> (n, p) array (or None for φ(x) = x); "
+            f"got {type(features).__name__}."
+        )
     phi = features if features is not None else (lambda X: X)
     probe = np.asarray(phi(np.zeros((2, dim))))
     if probe.ndim != 2 or probe.shape[0] != 2:
@@ -187,6 +192,7 @@ def two_layer(
     """
     dim = _positive_int(dim, "dim")
     width = _positive_int(width, "width")
+    seed = as_seed(seed)
     act_name = check_activation(activation)
     sigma = _activation(act_name)
     signs = np.where(np.random.default_rng(seed).random(width) < 0.5, -1.0, 1.0)
@@ -264,6 +270,7 @@ def mlp(sizes: Sequence[int], activation: str = "tanh", bias: bool = True, seed:
     row-major.
     """
     sizes = check_sizes(sizes)
+    seed = as_seed(seed)
     act_name = check_activation(activation)
     sigma = _activation(act_name)
     cs = c_sigma(act_name)
@@ -397,11 +404,7 @@ def custom(
         raise InvalidArgumentError(
             f"custom(f, w0) needs a callable f(w, X); got {type(f).__name__}."
         )
-    w0 = np.asarray(w0, dtype=np.float64).ravel()
-    if w0.size == 0:
-        raise InvalidArgumentError("custom(f, w0) needs at least one parameter; w0 is empty.")
-    if not np.all(np.isfinite(w0)):
-        raise NonFiniteError("custom(f, w0): w0 contains NaN or inf; pass finite weights.")
+    w0 = as_flat_weights(w0, "custom(f, w0): w0")
     if input_dim is not None:
         input_dim = _positive_int(input_dim, "input_dim")
     frozen = w0.copy()

@@ -16,15 +16,26 @@ from typing import Any
 
 import numpy as np
 from autograd import make_vjp
-from scipy.integrate import solve_ivp
 
 from .errors import DivergenceError, InvalidArgumentError, NonFiniteError
-from .losses import Loss, Regularizer, as_regularizer, get_loss
-from .models import Model, check_output
+from .losses import Loss, Regularizer, as_regularizer, check_initial, get_loss
+from .models import Model
+from .progress import Counter
 from .trajectory import Trajectory
-from .validation import as_data, as_targets, as_weights, positive_float, positive_int
+from .validation import (
+    as_data,
+    as_seed,
+    as_step_sizes,
+    as_targets,
+    as_weights,
+    check_memory,
+    positive_float,
+    positive_int,
+)
 
 __all__ = ["train", "gradient_flow", "DIVERGENCE_FACTOR", "DIVERGENCE_FLOOR"]
+
+_FLOW_METHODS = ("RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA")
 
 DIVERGENCE_FACTOR = 1e6
 """A run whose loss exceeds this factor times its starting loss is declared diverged."""
@@ -44,9 +55,10 @@ def _prepare(model, X, Y, loss, regularizer, w0, seed):
     Y = as_targets(Y, X.shape[0])
     loss = get_loss(loss)
     reg = as_regularizer(regularizer)
+    seed = as_seed(seed)
     w = model.init(seed) if w0 is None else as_weights(w0, model.n_params, "w0")
-    y0 = check_output(model.f(w, X), X.shape[0], model.name)
-    Y = loss.prepare(Y, y0)
+    # the model, its gradient, the regulariser and the starting loss, checked before step 0
+    y0, Y = check_initial(model, loss, reg, w, X, Y)
     return X, Y, loss, reg, np.array(w, dtype=np.float64)
 
 
@@ -91,17 +103,14 @@ def train(
     1e6 × its starting value (the start floored at 1e-2).
     """
     steps = positive_int(steps, "steps")
-    if np.ndim(lr) == 0:
-        eps = np.full(steps, positive_float(lr, "lr", " Use a small step size such as 0.01."))
-    else:
-        eps = np.asarray(lr, dtype=np.float64)
-        if eps.shape != (steps,):
-            raise InvalidArgumentError(
-                f"a step-size schedule must have one entry per step, shape ({steps},); "
-                f"got {eps.shape}."
-            )
-        if not np.all(np.isfinite(eps)) or np.any(eps <= 0):
-            raise InvalidArgumentError("every step size in lr must be finite and > 0.")
+    if isinstance(model, Model):  # the recorded path: (S+1)·P weights, (S+1) losses, S·n flags
+        n_rows = np.shape(X)[0] if np.ndim(X) >= 1 else 1
+        check_memory(
+            (steps + 1) * (model.n_params + 1) * 8.0 + steps * (n_rows + 8.0),
+            f"recording {steps} steps of a model with P = {model.n_params} parameters",
+            "Use fewer steps (a larger lr covers the same flow time), or a smaller model.",
+        )
+    eps = as_step_sizes(lr, steps)
     X, Y, loss, reg, w = _prepare(model, X, Y, loss, regularizer, w0, seed)
     n = X.shape[0]
     if batch_size is not None:
@@ -159,6 +168,7 @@ def gradient_flow(
     seed: int = 0,
     w0: Any | None = None,
     method: str = "DOP853",
+    progress: bool | None = None,
 ) -> Trajectory:
     """Solve the gradient flow ``dw/dt = −∇L(w)`` on ``[0, T]`` and sample it.
 
@@ -166,18 +176,36 @@ def gradient_flow(
     ``step_sizes`` are ``T/(samples−1)``); kernels on a flow path use node rules in time
     (riemann, trapezoid, simpson), whose error shrinks as ``samples`` grows. ``rtol``/``atol``
     go to ``scipy.integrate.solve_ivp`` (default: DOP853, 8th order).
+
+    progress:  a bar over flow time on stderr (None: only on a terminal; False: never).
     """
+    from scipy.integrate import solve_ivp
+
     T = positive_float(T, "T")
     samples = positive_int(samples, "samples")
     if samples < 2:
         raise InvalidArgumentError(f"samples must be ≥ 2 (start and end); got {samples}.")
     rtol = positive_float(rtol, "rtol")
     atol = positive_float(atol, "atol")
+    if method not in _FLOW_METHODS:
+        raise InvalidArgumentError(
+            f"method must name a scipy.integrate.solve_ivp solver, one of "
+            f"{', '.join(_FLOW_METHODS)}; got {method!r}. DOP853 (the default) suits smooth flows."
+        )
+    if isinstance(model, Model):
+        check_memory(
+            samples * (model.n_params + 1) * 8.0,
+            f"recording {samples} samples of a model with P = {model.n_params} parameters",
+            "Use fewer samples.",
+        )
     X, Y, loss, reg, w = _prepare(model, X, Y, loss, regularizer, w0, seed)
     f = model.f
     start = _total_loss(loss, reg, np.asarray(f(w, X)), Y, w)
 
+    bar = Counter(T, "gradient flow", enabled=progress, unit="t")
+
     def rhs(t, v):
+        bar.set(min(float(t), T))
         vjp, y = make_vjp(lambda u: f(u, X))(v)
         y = np.asarray(y)
         if not np.all(np.isfinite(y)):
@@ -190,7 +218,8 @@ def gradient_flow(
 
     times = np.linspace(0.0, T, samples)
     try:
-        sol = solve_ivp(rhs, (0.0, T), w, method=method, t_eval=times, rtol=rtol, atol=atol)
+        with bar:
+            sol = solve_ivp(rhs, (0.0, T), w, method=method, t_eval=times, rtol=rtol, atol=atol)
     except NonFiniteError as exc:
         raise DivergenceError(
             f"gradient flow diverged before T = {T}: {exc}; try a smaller T.", step=None

@@ -27,7 +27,7 @@ def features(X):
         r"f = w\cdot\phi(x) + b:\quad K^g = \phi(x)\cdot\phi(x') + 1,\quad "
         r"K^p = T\,(\phi(x)\cdot\phi(x') + 1),\quad a_i \text{ independent of } x"
     ),
-    source="Domingos 2020 §3 (linear models; Remark 1)",
+    source="domingos2020 §3 (linear models, Remark 1)",
     tolerance="1e-12 relative — float64 rounding of dot products and of a sum over steps",
 )
 def check_linear_reduction(cfg: CheckConfig) -> Outcome:

@@ -29,7 +29,7 @@ def psd_figures(K: np.ndarray) -> tuple[float, float]:
         r"K = (K(x_i,x_j))_{ij}:\ K = K^\top,\ \lambda_{\min}(K) \ge 0"
         r"\quad (K^g = JJ^\top;\ K^p = \sum_s c_s J_sJ_s^\top,\ c_s \ge 0)"
     ),
-    source="Domingos 2020 Defs. 1–2; seed 003 Lemma 1 (H(t) PSD)",
+    source="domingos2020 Defs. 1–2; ntk-notes Lemma 1 (H(t) PSD)",
     tolerance=(
         "asymmetry ≤ 1e-12 relative and λ_min ≥ −1e-10·‖K‖₂ — rounding of a Gram matrix "
         "whose rank can be below n (duplicate points are included on purpose)"

@@ -26,7 +26,7 @@ DERIV_TOL = 1e-12  # two float64 evaluations of the same closed form
         r"a_i(x) = -\bar\ell'_i(x) = "
         r"-\frac{\int K^g(x,x_i)\,\ell'_i\,dt}{\int K^g(x,x_i)\,dt}"
     ),
-    source="Domingos 2020 Remark 1",
+    source="domingos2020 Remark 1",
     tolerance=(
         "spread reported; passes when a nonlinear model's spread exceeds 1e-6 and the "
         "linear model's stays ≤ 1e-12 (rounding of a ratio of sums)"
@@ -60,7 +60,7 @@ def check_remark1(cfg: CheckConfig) -> Outcome:
         r"K^{lp}(x,x_i) = \int \ell'_i\,K^g(x,x_i)\,dt;\quad \text{and} "
         r"\ \sum_i a_i(x) K^p(x,x_i) = -\sum_i K^{lp}(x,x_i)"
     ),
-    source="Domingos 2020 Remark 2",
+    source="domingos2020 Remark 2",
     tolerance="1e-10 relative to max|y − y0| — float64 rounding over the steps",
 )
 def check_remark2(cfg: CheckConfig) -> Outcome:
@@ -94,7 +94,7 @@ def check_remark2(cfg: CheckConfig) -> Outcome:
         r"\ell = \tfrac12(y-y^*)^2 \Rightarrow \ell' = y - y^*;\quad "
         r"\ell = -\ln p_i \Rightarrow \ell' = -1/p_i"
     ),
-    source="Domingos 2020 Remark 3",
+    source="domingos2020 Remark 3",
     tolerance=(
         "ℓ' vs autograd's derivative of ℓ and vs the hand formula ≤ 1e-12 (rounding); the "
         "kernel machine of a cross-entropy-trained model ≤ 1e-10 relative (rounding over steps)"
@@ -149,7 +149,7 @@ def check_remark3(cfg: CheckConfig) -> Outcome:
     "remark4.regularizer",
     title="A regulariser only changes b(x)",
     statement=r"b(x) = y_0(x) - \int \nabla_w f(x)\cdot\nabla_w R(w)\,dt",
-    source="Domingos 2020 Remark 4",
+    source="domingos2020 Remark 4",
     tolerance="1e-10 relative to max|y − y0| — float64 rounding over the steps",
 )
 def check_remark4(cfg: CheckConfig) -> Outcome:
@@ -179,7 +179,7 @@ def check_remark4(cfg: CheckConfig) -> Outcome:
     "remark5.sgd",
     title="SGD: each term carries the mini-batch indicator I_i(t)",
     statement=(r"y(x) = y_0(x) - \sum_i\int I_i(t)\,\ell'_i\,K^g(x,x_i)\,dt"),
-    source="Domingos 2020 Remark 5",
+    source="domingos2020 Remark 5",
     tolerance=(
         "1e-10 relative to max|y − y0| with the indicators (rounding over steps); the same "
         "machine without them must be off by more than 1e-3 (it describes a different path)"
@@ -219,7 +219,7 @@ def check_remark5(cfg: CheckConfig) -> Outcome:
         r"y_a(x) = b_a(x) - \sum_i\sum_b \int K^g_{ab}(x,x_i)\,\ell'_{i,b}\,dt,\quad "
         r"K^g_{ab} = \nabla f_a(x)\cdot\nabla f_b(x_i)"
     ),
-    source="seed 001 (vector-output kernel); Domingos 2020 Thm. 1",
+    source="su2021 (vector-output kernel); domingos2020 Thm. 1",
     tolerance="1e-10 relative to max|y − y0| — float64 rounding over the steps",
 )
 def check_vector_output(cfg: CheckConfig) -> Outcome:

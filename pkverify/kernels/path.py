@@ -14,12 +14,11 @@ from enum import Enum
 from typing import Any
 
 import numpy as np
-from scipy.integrate import simpson
 
 from ..backend import get_namespace, to_numpy
 from ..errors import InvalidArgumentError, unknown_name
 from ..trajectory import Trajectory
-from ..validation import as_data, positive_int
+from ..validation import as_data, positive_int, require_trajectory
 from .tangent import contract, jacobian
 
 __all__ = ["Rule", "path_kernel", "accumulate", "PathSums", "DEFAULT_NODES", "node_weights"]
@@ -93,6 +92,8 @@ def node_weights(traj: Trajectory, rule: Rule, indicators: bool) -> np.ndarray:
             )
         if S < 2:
             raise InvalidArgumentError("rule 'simpson' needs at least 2 intervals on the path.")
+        from scipy.integrate import simpson  # scipy loads on first use (start-up time)
+
         w = simpson(np.eye(S + 1), x=traj.times, axis=1)
         C[:] = w[:, None]
     else:  # pragma: no cover - EXACT is not a node rule
@@ -300,6 +301,7 @@ def path_kernel(
     X2 must be None), shape ``(n1, n)`` or ``(n1, n, k)`` (the k×k kernel applied to ℓ').
     ``backend="cupy"`` runs the contractions on the GPU; the result is a NumPy array.
     """
+    require_trajectory(traj, "path_kernel(traj, X1)")
     get_namespace(backend)  # fail before any work if the backend is missing
     rule = parse_rule(rule)
     nodes = None if nodes is None else positive_int(nodes, "nodes")

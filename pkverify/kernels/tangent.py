@@ -15,7 +15,7 @@ from autograd import make_vjp
 
 from ..backend import get_namespace, to_numpy
 from ..models import Model, check_output
-from ..validation import as_data, as_weights
+from ..validation import as_data, as_weights, require_model
 
 __all__ = ["jacobian", "reference_jacobian", "tangent_kernel", "contract"]
 
@@ -79,6 +79,7 @@ def tangent_kernel(
     plain autograd Jacobian instead of a model's layer-wise fast path. ``backend="cupy"``
     contracts the Jacobians on the GPU (the result comes back as a NumPy array).
     """
+    require_model(model, "tangent_kernel(model, w, X1)")
     xp = get_namespace(backend)
     w = as_weights(w, model.n_params)
     X1 = as_data(X1, model.input_dim, "X1")

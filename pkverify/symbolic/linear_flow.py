@@ -1,4 +1,4 @@
-"""The linear model's gradient flow under MSE, solved in closed form (design.md §1).
+"""The linear model's gradient flow under MSE, solved in closed form (domingos2020 §3).
 
 ``f(w, x) = w·φ̃(x)`` with ``φ̃ = (φ, 1)`` when there is a bias. With the loss
 ``½ Σ_i (f(w, x_i) − y*_i)²`` the flow is the linear ODE
@@ -23,7 +23,7 @@ import sympy as sp
 
 from ..errors import InvalidArgumentError, SymbolicError
 from . import models as sm
-from .steps import Step, StepResult, verify_steps
+from .steps import Step, StepResults, verify_steps
 
 __all__ = ["LinearFlow", "solve_linear_flow", "linear_flow_steps", "verify_linear_flow"]
 
@@ -170,6 +170,6 @@ def linear_flow_steps(flow: LinearFlow | None = None, flip: bool = False) -> lis
 
 
 @lru_cache(maxsize=4)
-def verify_linear_flow(flip: bool = False) -> tuple[StepResult, ...]:
+def verify_linear_flow(flip: bool = False) -> StepResults:
     """Verify :func:`linear_flow_steps` on the default data (cached)."""
-    return tuple(verify_steps(linear_flow_steps(None, flip)))
+    return verify_steps(linear_flow_steps(None, flip))
