@@ -224,6 +224,8 @@ class Regularizer:
 
 def l2(lam: float) -> Regularizer:
     """``R(w) = λ/2 ‖w‖²`` with ``∇R(w) = λ w``."""
+    if isinstance(lam, (bool, np.bool_)):
+        raise InvalidArgumentError(f"l2(lam) needs a number λ ≥ 0, not a boolean; got {lam!r}.")
     try:
         lam = float(lam)
     except (TypeError, ValueError) as exc:

@@ -85,6 +85,7 @@ class KernelMachine:
     def loss_weighted_kernel(self, Xq: Any) -> np.ndarray:
         """Remark 2: ``∫ I_i ℓ'_i K^g(x_q, x_i) dt``: ``(q, n)`` or ``(q, n, k)``."""
         s = self._sums(Xq)
+        assert s.weighted is not None  # _sums always accumulates K^{lp} (for mypy)
         return self._squeeze(s.weighted, s, 1)
 
     def b(self, Xq: Any) -> np.ndarray:
@@ -101,11 +102,11 @@ class KernelMachine:
     def a(self, Xq: Any) -> np.ndarray:
         """``a_i(x) = −ℓ̄'_i(x)``: ``(q, n)``, or ``(q, n, k)`` for k outputs."""
         s = self._sums(Xq)
-        K, W = s.kernel, s.weighted
+        K, W, terms = s.kernel, s.weighted, s.kernel_abs
+        assert W is not None and terms is not None  # _sums always accumulates both (for mypy)
         q, n, k, _ = K.shape
         fallback = -self._mean_loss_deriv()  # (n, k)
         out = np.empty((q, n, k))
-        terms = s.kernel_abs
         if k == 1:
             den = K[:, :, 0, 0]
             ok = (np.abs(den) > _DEGENERATE * terms[:, :, 0, 0]) & (den != 0.0)
@@ -128,6 +129,7 @@ class KernelMachine:
         """
         s = self._sums(Xq)
         b = s.y0 if s.reg is None else s.y0 - s.reg
+        assert s.weighted is not None  # _sums always accumulates K^{lp} (for mypy)
         y = b - s.weighted.sum(axis=1)
         return self._squeeze(y, s, 1)
 
@@ -136,6 +138,7 @@ class KernelMachine:
         ``|a_i(x) K^p(x, x_i)|`` (summed over outputs), as ``(index, contribution)`` pairs."""
         top = positive_int(top, "top")
         s = self._sums(Xq)
+        assert s.weighted is not None  # _sums always accumulates K^{lp} (for mypy)
         contrib = -s.weighted.sum(axis=2)  # (q, n): a_i K^p summed over outputs
         order = np.argsort(-np.abs(contrib), axis=1)[:, :top]
         return [[(int(i), float(contrib[qi, i])) for i in row] for qi, row in enumerate(order)]

@@ -25,7 +25,15 @@ import numpy as np
 
 from .activations import DERIVATIVES, KINKED, activation, c_sigma, check_activation
 from .errors import InvalidArgumentError, NonFiniteError, ShapeError
-from .validation import as_data, as_flat_weights, as_seed, as_weights, positive_int
+from .validation import (
+    as_data,
+    as_flag,
+    as_flat_weights,
+    as_seed,
+    as_weights,
+    positive_int,
+    trial_differentiation,
+)
 
 __all__ = ["Model", "linear", "two_layer", "mlp", "custom", "from_spec"]
 
@@ -125,6 +133,7 @@ def linear(
     w, so the path kernel over flow time T is ``T (φ(x)·φ(x') + 1)``.
     """
     dim = _positive_int(dim, "dim")
+    bias = as_flag(bias, "bias")
     if features is not None and not callable(features):
         raise InvalidArgumentError(
             f"features must be a function φ(X) -> (n, p) array (or None for φ(x) = x); "
@@ -193,6 +202,7 @@ def two_layer(
     dim = _positive_int(dim, "dim")
     width = _positive_int(width, "width")
     seed = as_seed(seed)
+    train_output = as_flag(train_output, "train_output")
     act_name = check_activation(activation)
     sigma = _activation(act_name)
     signs = np.where(np.random.default_rng(seed).random(width) < 0.5, -1.0, 1.0)
@@ -271,6 +281,7 @@ def mlp(sizes: Sequence[int], activation: str = "tanh", bias: bool = True, seed:
     """
     sizes = check_sizes(sizes)
     seed = as_seed(seed)
+    bias = as_flag(bias, "bias")
     act_name = check_activation(activation)
     sigma = _activation(act_name)
     cs = c_sigma(act_name)
@@ -404,9 +415,12 @@ def custom(
         raise InvalidArgumentError(
             f"custom(f, w0) needs a callable f(w, X); got {type(f).__name__}."
         )
+    if not isinstance(name, str) or not name:
+        raise InvalidArgumentError(f"custom(..., name=...) needs a non-empty str; got {name!r}.")
     w0 = as_flat_weights(w0, "custom(f, w0): w0")
     if input_dim is not None:
         input_dim = _positive_int(input_dim, "input_dim")
+        trial_differentiation(f, w0, input_dim, name)
     frozen = w0.copy()
     frozen.setflags(write=False)
     return Model(name, f, w0.size, input_dim, None, lambda seed: frozen.copy(), spec=None)
@@ -416,7 +430,9 @@ def from_spec(spec: dict[str, Any]) -> Model:
     """Rebuild a built-in model from its ``Model.spec`` (used by ``Trajectory.load``)."""
     spec = dict(spec)
     kind = spec.pop("kind", None)
-    builders = {"linear": linear, "two_layer": two_layer, "mlp": mlp}
+    builders: dict[str, Callable[..., Model]] = {
+        "linear": linear, "two_layer": two_layer, "mlp": mlp
+    }
     if kind not in builders:
         raise InvalidArgumentError(f"cannot rebuild a model of kind {kind!r} from its spec.")
     return builders[kind](**spec)

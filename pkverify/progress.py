@@ -25,6 +25,12 @@ _STATE: dict[str, bool | None] = {"enabled": None}
 
 def set_enabled(flag: bool | None) -> None:
     """Switch progress bars on (True), off (False) or back to automatic (None)."""
+    if flag is not None and not isinstance(flag, bool):
+        from .errors import InvalidArgumentError
+
+        raise InvalidArgumentError(
+            f"set_enabled needs True, False or None (automatic); got {flag!r}."
+        )
     _STATE["enabled"] = flag
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Source", "SOURCES", "cite", "check_source", "source_ids"]
+__all__ = ["Source", "SOURCES", "cite", "check_source", "source_ids", "parts"]
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,7 @@ def source_ids() -> tuple[str, ...]:
     return tuple(SOURCES)
 
 
-def _parts(source: str) -> list[tuple[str, str]]:
+def parts(source: str) -> list[tuple[str, str]]:
     """``"a Thm. 1; b eq. 2"`` → ``[("a", "Thm. 1"), ("b", "eq. 2")]``."""
     out = []
     for part in source.split(";"):
@@ -144,7 +144,7 @@ def _parts(source: str) -> list[tuple[str, str]]:
 
 def check_source(source: str) -> list[str]:
     """The ids in ``source`` that are not in :data:`SOURCES` (empty when all are known)."""
-    return [sid for sid, _ in _parts(source) if sid not in SOURCES]
+    return [sid for sid, _ in parts(source) if sid not in SOURCES]
 
 
 def cite(source: str) -> list[str]:
@@ -153,7 +153,7 @@ def cite(source: str) -> list[str]:
     An unknown id is kept as written (so a report never drops a source).
     """
     lines = []
-    for sid, where in _parts(source):
+    for sid, where in parts(source):
         ref = SOURCES.get(sid)
         if ref is None:
             lines.append(f"{sid} {where}".strip())

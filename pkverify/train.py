@@ -24,6 +24,7 @@ from .progress import Counter
 from .trajectory import Trajectory
 from .validation import (
     as_data,
+    as_flag,
     as_seed,
     as_step_sizes,
     as_targets,
@@ -45,7 +46,9 @@ DIVERGENCE_FLOOR = 1e-2
 near-perfect fit is not called diverged when its loss drifts up to a small value."""
 
 
-def _prepare(model, X, Y, loss, regularizer, w0, seed):
+def _prepare(
+    model: Any, X: Any, Y: Any, loss: str | Loss, regularizer: Any, w0: Any, seed: Any
+) -> tuple[np.ndarray, np.ndarray, Loss, Regularizer | None, np.ndarray]:
     if not isinstance(model, Model):
         raise InvalidArgumentError(
             f"model must be a pkverify Model (pk.models.mlp(...), pk.models.custom(f, w0), ...); "
@@ -85,7 +88,7 @@ def train(
     X: Any,
     Y: Any,
     loss: str | Loss = "mse",
-    lr: float | Sequence[float] = 0.01,
+    lr: float | Sequence[float] | np.ndarray = 0.01,
     steps: int = 100,
     batch_size: int | None = None,
     regularizer: Regularizer | Any | None = None,
@@ -180,6 +183,9 @@ def gradient_flow(
     progress:  a bar over flow time on stderr (None: only on a terminal; False: never).
     """
     from scipy.integrate import solve_ivp
+
+    if progress is not None:
+        progress = as_flag(progress, "progress")
 
     T = positive_float(T, "T")
     samples = positive_int(samples, "samples")

@@ -116,7 +116,7 @@ class Trajectory:
                 path.with_suffix(path.suffix + ".npz") if path.suffix else path.with_suffix(".npz")
             )
         check_writable(path, "trajectory file")
-        arrays = {
+        arrays: dict[str, Any] = {
             "X": self.X,
             "Y": self.Y,
             "ws": self.ws,

@@ -30,6 +30,7 @@ __all__ = [
     "check_memory",
     "available_memory",
     "check_differentiable",
+    "trial_differentiation",
     "require_model",
     "require_trajectory",
 ]
@@ -295,3 +296,17 @@ def require_trajectory(traj: Any, where: str = "this function") -> Any:
             f"pk.Trajectory.load(path); got {type(traj).__name__}."
         )
     return traj
+
+
+def trial_differentiation(f: Callable[[Any, np.ndarray], Any], w0: np.ndarray, dim: int,
+                          name: str = "custom") -> None:
+    """At ``custom(f, w0, input_dim)``: differentiate ``f`` once at ``w0`` on two seeded
+    random inputs. An ``f`` that autograd cannot trace (plain numpy) is refused now; an ``f``
+    that fails even without differentiation is left for its first use, with real data."""
+    X = np.random.default_rng(0).standard_normal((2, dim))
+    try:
+        with np.errstate(all="ignore"):
+            f(w0, X)
+    except Exception:
+        return
+    check_differentiable(f, w0, X, name)

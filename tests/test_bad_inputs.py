@@ -355,3 +355,37 @@ def test_every_error_is_a_pkverify_error():
     # the families a user can catch with one except clause
     for cls in (OutputFileError, ResourceError, TrajectoryFileError, ShapeError):
         assert issubclass(cls, PkVerifyError)
+
+
+# ----- flags, names and other arguments found by trying every public function -----------------
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda m, X, tr: pk.models.mlp([2, 3, 1], bias="no"),
+        lambda m, X, tr: pk.models.linear(2, bias="no"),
+        lambda m, X, tr: pk.models.two_layer(2, 3, train_output="yes"),
+        lambda m, X, tr: pk.path_kernel(tr, X, weighted="yes"),
+        lambda m, X, tr: pk.tangent_kernel(m, m.init(), X, reference="yes"),
+        lambda m, X, tr: pk.gradient_flow(m, X, X[:, 0], samples=3, progress="yes"),
+        lambda m, X, tr: pk.progress.set_enabled("yes"),
+        lambda m, X, tr: pk.l2(True),
+        lambda m, X, tr: pk.models.custom(lambda w, X: anp.dot(X, w), np.zeros(2), name=3),
+        lambda m, X, tr: pk.symbolic.verify_proof("theorem1", activation=["tanh"]),
+        lambda m, X, tr: pk.Rule("zz"),
+    ],
+    ids=["mlp-bias", "linear-bias", "train_output", "weighted", "reference", "progress",
+         "set_enabled", "l2-bool", "custom-name", "proof-activation-list", "Rule"],
+)
+def test_flags_and_names_of_the_wrong_type(model, data, traj, call):
+    X, _ = data
+    with pytest.raises(InvalidArgumentError):
+        call(model, X, traj)
+
+
+def test_plain_numpy_f_is_refused_at_custom_when_the_input_dim_is_known():
+    with pytest.raises(InvalidArgumentError, match="autograd.numpy"):
+        pk.models.custom(lambda w, X: np.asarray(X @ w), np.zeros(2), input_dim=2)
+    # an autograd f passes, and so does an f written with numpy ufuncs autograd can trace
+    pk.models.custom(lambda w, X: anp.tanh(anp.dot(X, w)), np.zeros(2), input_dim=2)

@@ -169,13 +169,16 @@ def test_cite_expands_ids_and_keeps_unknown_ones():
     assert cite("somewhere else") == ["somewhere else"]
 
 
-def test_json_carries_full_citations(tmp_path):
+def test_json_and_markdown_carry_full_citations(tmp_path):
     import json
 
-    out = tmp_path / "r.json"
-    assert main(["verify", "--quick", "--claims", "linear", "--json", str(out)]) == 0
+    out, md = tmp_path / "r.json", tmp_path / "r.md"
+    assert main(["verify", "--quick", "--claims", "linear", "--json", str(out),
+                 "--markdown", str(md)]) == 0
     (entry,) = json.loads(out.read_text())["claims"]
     assert any("Every Model Learned by Gradient Descent" in c for c in entry["citation"])
+    report = md.read_text()
+    assert "## References" in report and "`domingos2020`: Pedro Domingos (2020)" in report
 
 
 @pytest.mark.parametrize("path", ["README.md", *sorted(

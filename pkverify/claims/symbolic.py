@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -136,7 +137,7 @@ def check_ntk_infinite(cfg: CheckConfig) -> Outcome:
             qerr = max(qerr, abs(c * quad(a, b, c) - H[i, j]))
         metrics[f"{act}_quad_max_abs_err"] = qerr
         ok &= qerr <= QUAD_TOL
-    data: dict[str, object] = {}
+    data: dict[str, Any] = {}
     widths = [200, 800] if cfg.quick else [250, 1000, 4000]
     seeds = 3 if cfg.quick else 12
     slope = _wide_net_slope(X, widths, seeds, data, depth=1)

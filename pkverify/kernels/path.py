@@ -18,7 +18,7 @@ import numpy as np
 from ..backend import get_namespace, to_numpy
 from ..errors import InvalidArgumentError, unknown_name
 from ..trajectory import Trajectory
-from ..validation import as_data, positive_int, require_trajectory
+from ..validation import as_data, as_flag, positive_int, require_trajectory
 from .tangent import contract, jacobian
 
 __all__ = ["Rule", "path_kernel", "accumulate", "PathSums", "DEFAULT_NODES", "node_weights"]
@@ -56,6 +56,11 @@ class Rule(str, Enum):
     TRAPEZOID = "trapezoid"
     SIMPSON = "simpson"
     EXACT = "exact"
+
+    @classmethod
+    def _missing_(cls, value: object) -> Rule:
+        # Rule("zz") answers like parse_rule: a pkverify error listing the rules
+        raise unknown_name("path-kernel rule", value, [r.value for r in cls])
 
 
 def parse_rule(rule: str | Rule) -> Rule:
@@ -151,7 +156,7 @@ def accumulate(
     xp = get_namespace(backend)
     model = traj.model
     training = X2 is None
-    X2v = traj.X if training else X2
+    X2v: np.ndarray = traj.X if X2 is None else X2
     # queries that are the training points themselves share one Jacobian per node
     same = X2v is Xq or (X2v.shape == Xq.shape and bool(np.array_equal(X2v, Xq)))
     if weighted and not training:
@@ -164,7 +169,8 @@ def accumulate(
     kernel = xp.zeros((q, n2, k, k))
     kernel_abs = xp.zeros((q, n2, k, k))
     wsum = xp.zeros((q, n2, k)) if weighted else None
-    reg_sum = np.zeros((q, k)) if with_reg and traj.regularizer is not None else None
+    reg = traj.regularizer
+    reg_sum = np.zeros((q, k)) if with_reg and reg is not None else None
     use_ind = indicators and training
 
     def loss_deriv(w: np.ndarray) -> Any:
@@ -202,8 +208,8 @@ def accumulate(
             kernel_abs += xp.abs(K * c[None, :, None, None])
             if wsum is not None:
                 wsum += xp.einsum("qiab,ib->qia", K, loss_deriv(w)) * c[None, :, None]
-            if reg_sum is not None:
-                reg_sum += eps * np.einsum("qap,p->qa", G, traj.regularizer.grad(w))
+            if reg_sum is not None and reg is not None:
+                reg_sum += eps * np.einsum("qap,p->qa", G, reg.grad(w))
         return result()
 
     C = node_weights(traj, rule, use_ind)
@@ -223,8 +229,8 @@ def accumulate(
         kernel_abs += xp.abs(K * cx[None, :, None, None])
         if wsum is not None:
             wsum += xp.einsum("qiab,ib->qia", K, loss_deriv(w)) * cx[None, :, None]
-        if reg_sum is not None:
-            reg_sum += c_plain[s] * np.einsum("qap,p->qa", Jq, traj.regularizer.grad(w))
+        if reg_sum is not None and reg is not None and c_plain is not None:
+            reg_sum += c_plain[s] * np.einsum("qap,p->qa", Jq, reg.grad(w))
     return result()
 
 
@@ -262,7 +268,7 @@ def _mean_gradient(
         if residual < best_res:
             best, best_res = G, residual
         if residual <= ADAPTIVE_RTOL * scale or count >= MAX_NODES:
-            return best
+            return best if best is not None else G  # G when every residual was NaN
         count *= 2
 
 
@@ -277,6 +283,8 @@ def _gauss_legendre_gradient(
         for tau, c in zip(taus, cs):
             J = jacobian(model, w + tau * delta, Xq)
             G = c * J if G is None else G + c * J
+    if G is None:  # pragma: no cover - callers always pass a non-empty [a, b]
+        raise InvalidArgumentError(f"no non-empty piece among the edges {edges}")
     return G
 
 
@@ -302,6 +310,7 @@ def path_kernel(
     ``backend="cupy"`` runs the contractions on the GPU; the result is a NumPy array.
     """
     require_trajectory(traj, "path_kernel(traj, X1)")
+    weighted = as_flag(weighted, "weighted")
     get_namespace(backend)  # fail before any work if the backend is missing
     rule = parse_rule(rule)
     nodes = None if nodes is None else positive_int(nodes, "nodes")
@@ -315,7 +324,9 @@ def path_kernel(
         sums = accumulate(
             traj, X1, None, rule, nodes, indicators=True, weighted=True, backend=backend
         )
-        return sums.weighted[:, :, 0] if sums.scalar else sums.weighted
+        W = sums.weighted
+        assert W is not None  # accumulate(weighted=True) fills it (for mypy)
+        return W[:, :, 0] if sums.scalar else W
     X2v = X1 if X2 is None else as_data(X2, traj.model.input_dim, "X2")
     sums = accumulate(traj, X1, X2v, rule, nodes, indicators=False, backend=backend)
     return sums.kernel[:, :, 0, 0] if sums.scalar else sums.kernel

@@ -15,7 +15,7 @@ from autograd import make_vjp
 
 from ..backend import get_namespace, to_numpy
 from ..models import Model, check_output
-from ..validation import as_data, as_weights, require_model
+from ..validation import as_data, as_flag, as_weights, require_model
 
 __all__ = ["jacobian", "reference_jacobian", "tangent_kernel", "contract"]
 
@@ -80,6 +80,7 @@ def tangent_kernel(
     contracts the Jacobians on the GPU (the result comes back as a NumPy array).
     """
     require_model(model, "tangent_kernel(model, w, X1)")
+    reference = as_flag(reference, "reference")
     xp = get_namespace(backend)
     w = as_weights(w, model.n_params)
     X1 = as_data(X1, model.input_dim, "X1")

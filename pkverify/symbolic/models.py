@@ -293,7 +293,7 @@ def two_layer(
     params: list[sp.Symbol] = [s for row in W for s in row]
     if train_output:
         a: list[sp.Expr] = [sp.Symbol(f"a_{r}", real=True) for r in range(1, width + 1)]
-        params += a  # type: ignore[arg-type]
+        params += a
     else:
         a = [sp.Integer(s) for s in a_fixed]
     scale = 1 / sp.sqrt(width)

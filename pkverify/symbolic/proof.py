@@ -21,7 +21,7 @@ from functools import lru_cache
 
 import sympy as sp
 
-from ..errors import unknown_name
+from ..errors import InvalidArgumentError, unknown_name
 from . import models as sm
 from .steps import Step, StepResults, verify_steps
 from .tangent import tangent_kernel
@@ -306,7 +306,6 @@ def lemma1_steps(flip: str | None = None, activation: str = "tanh") -> list[Step
     return steps
 
 
-@lru_cache(maxsize=16)
 def verify_proof(
     name: str, flip: str | None = None, activation: str = "tanh"
 ) -> StepResults:
@@ -315,6 +314,18 @@ def verify_proof(
     The result is a tuple of :class:`StepResult` that prints as a table
     (``print(pk.symbolic.verify_proof("theorem1"))``); ``.ok`` says whether every step held.
     """
+    for label, value in (("name", name), ("activation", activation)):
+        if not isinstance(value, str):
+            raise InvalidArgumentError(
+                f"verify_proof: {label} must be a str; got {type(value).__name__} {value!r:.40}."
+            )
+    if flip is not None and not isinstance(flip, str):
+        raise InvalidArgumentError(f"verify_proof: flip must be a step key or None; got {flip!r}.")
+    return _verify_proof(name, flip, activation)
+
+
+@lru_cache(maxsize=16)
+def _verify_proof(name: str, flip: str | None, activation: str) -> StepResults:
     if name == "theorem1":
         return verify_steps(theorem1_steps(flip, activation))
     if name == "lemma1":
