@@ -107,7 +107,10 @@ def train(
     """
     steps = positive_int(steps, "steps")
     if isinstance(model, Model):  # the recorded path: (S+1)·P weights, (S+1) losses, S·n flags
-        n_rows = np.shape(X)[0] if np.ndim(X) >= 1 else 1
+        try:
+            n_rows = len(X)
+        except TypeError:  # not a sequence: as_data refuses it below
+            n_rows = 1
         check_memory(
             (steps + 1) * (model.n_params + 1) * 8.0 + steps * (n_rows + 8.0),
             f"recording {steps} steps of a model with P = {model.n_params} parameters",

@@ -183,7 +183,8 @@ def test_json_and_markdown_carry_full_citations(tmp_path):
 
 @pytest.mark.parametrize("path", ["README.md", *sorted(
     str(p.relative_to(ROOT)) for p in (ROOT / "pkverify").rglob("*.py")
-    if p.name not in ("models.py", "ntk.py", "machine.py")  # listed for the engine refactor
+    # these two are being rewritten by the engine refactor; their docstrings follow it
+    if str(p.relative_to(ROOT)) not in ("pkverify/models.py", "pkverify/machine.py")
 )])
 def test_no_reference_to_files_a_user_does_not_have(path):
     text = (ROOT / path).read_text(encoding="utf-8")

@@ -77,29 +77,31 @@ def _render(expr: Any, fmt: str) -> str:
 def format_exprs(
     labelled: Sequence[tuple[str, Any]], fmt: str = "text", full: bool = False
 ) -> list[str]:
-    """Print ``label = expr`` lines; in text, long forms share named subexpressions.
+    """Print ``label = expr`` lines; long forms share named subexpressions.
 
-    In the text format (unless ``full``) the expressions go through ``sympy.cse`` together,
-    so a subexpression used in several of them is named once (``q0 = ...``) and every line is
-    wrapped at 100 columns. LaTeX and MathML print each expression whole, one per line.
+    Unless ``full``, expressions longer than a line go through ``sympy.cse`` together, so a
+    subexpression used in several of them is named once (``q0 = ...``, listed under
+    "where"). Text is wrapped at 100 columns; LaTeX and MathML print one form per line.
     """
-    lines: list[str] = []
-    if fmt != "text":
-        for label, expr in labelled:
-            lines.append(f"{label} {_render(expr, fmt)}")
-        return lines
     exprs = [sp.sympify(e) for _, e in labelled]
     long = any(len(sp.sstr(e)) > WIDTH - 20 for e in exprs)
     subs: list[tuple[Any, Any]] = []
     if long and not full:
         subs, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("q"), optimizations="basic")
         exprs = list(reduced)
+    lines: list[str] = []
     for (label, _), expr in zip(labelled, exprs):
-        lines.extend(_wrap(f"{label} {sp.sstr(expr)}", ""))
+        if fmt == "text":
+            lines.extend(_wrap(f"{label} {sp.sstr(expr)}", ""))
+        else:
+            lines.append(f"{label} {_render(expr, fmt)}")
     if subs:
         lines.append("  where")
         for sym, sub in subs:
-            lines.extend(_wrap(f"{sym} = {sp.sstr(sub)}", "    "))
+            if fmt == "text":
+                lines.extend(_wrap(f"{sym} = {sp.sstr(sub)}", "    "))
+            else:
+                lines.append(f"    {_render(sym, fmt)} = {_render(sub, fmt)}")
     return lines
 
 
