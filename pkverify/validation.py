@@ -253,20 +253,21 @@ def check_differentiable(f: Callable[[Any, np.ndarray], Any], w: np.ndarray, X: 
         "anp.dot, anp.tanh, ... instead of numpy's functions (autograd needs to trace f)."
     )
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", UserWarning)  # "Output seems independent of input"
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             vjp, y = make_vjp(lambda v: f(v, X))(w)
             g = np.asarray(vjp(np.ones(np.shape(y))))
-    except UserWarning as exc:
-        raise InvalidArgumentError(
-            f"{name} f(w, X) does not depend on w as autograd sees it ({exc}); this happens "
-            f"when f converts w to a plain numpy array (np.asarray, np.array, float())." + fix
-        ) from exc
     except Exception as exc:  # any failure while tracing, after a plain call succeeded
         raise InvalidArgumentError(
             f"{name} f(w, X) could not be differentiated by autograd "
             f"({type(exc).__name__}: {exc})." + fix
         ) from exc
+    if any("independent of input" in str(c.message) for c in caught):  # autograd's warning
+        raise InvalidArgumentError(
+            f"{name} f(w, X) does not depend on w as autograd sees it (its output is not "
+            "traced back to w); this happens when f converts w to a plain numpy array "
+            "(np.asarray, np.array, float()) or uses numpy functions autograd cannot trace." + fix
+        )
     if g.dtype.kind not in "fiu" or g.shape != np.shape(w):
         raise InvalidArgumentError(
             f"{name} f(w, X): autograd returned a gradient of dtype {g.dtype} and shape "
