@@ -7,7 +7,7 @@ km = pk.kernel_machine(traj)               # y(x) = b(x) + Σ_i a_i(x) K^p(x, x_
 km.predict(X) - traj.predict(X)            # ≈ 0 to rounding with the exact rule
 """
 
-from . import claims, errors, losses, models, ntk
+from . import claims, errors, losses, models
 from .errors import DivergenceError, PkVerifyError
 from .kernels import Implementation, Rule, path_kernel, tangent_kernel
 from .losses import l2
@@ -17,14 +17,21 @@ from .trajectory import Trajectory
 
 __version__ = "0.1.0"
 
+_LAZY = ("symbolic", "strategies", "ntk", "sources", "io", "progress", "validation")
+"""Submodules reachable as ``pk.<name>`` that load on first use: SymPy (symbolic), Hypothesis
+(strategies) and SciPy (ntk) cost nothing until touched."""
+
 
 def __getattr__(name: str):
-    # the SymPy engine loads on first use: `pk.symbolic` costs nothing until touched
-    if name == "symbolic":
+    if name in _LAZY:
         import importlib
 
-        return importlib.import_module(".symbolic", __name__)
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'pkverify' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [
     "models",
@@ -32,6 +39,9 @@ __all__ = [
     "errors",
     "claims",
     "ntk",
+    "symbolic",
+    "strategies",
+    "sources",
     "train",
     "gradient_flow",
     "Trajectory",

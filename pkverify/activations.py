@@ -1,6 +1,6 @@
 """Activation functions σ, written with autograd.numpy, and their NTK constants.
 
-``c_σ = 1 / E_{z~N(0,1)}[σ(z)²]`` (seed 003, eq. 16) normalises each hidden layer so that
+``c_σ = 1 / E_{z~N(0,1)}[σ(z)²]`` (ntk-notes, eq. 16) normalises each hidden layer so that
 ``E‖g^h(x)‖² = ‖x‖²`` at initialisation. It is computed by adaptive quadrature against the
 Gaussian density (exact closed forms where they exist: relu 2, identity 1,
 erf ``π / (2 arcsin(2/3))``).
@@ -170,7 +170,7 @@ _EXACT_C = {
 
 @cache
 def c_sigma(name: str) -> float:
-    """``c_σ = 1 / E_{z~N(0,1)}[σ(z)²]`` (seed 003 eq. 16)."""
+    """``c_σ = 1 / E_{z~N(0,1)}[σ(z)²]`` (ntk-notes eq. 16)."""
     check_activation(name)
     if name in _EXACT_C:
         return _EXACT_C[name]

@@ -19,6 +19,8 @@ __all__ = [
     "BackendMissingError",
     "TrajectoryFileError",
     "SymbolicError",
+    "OutputFileError",
+    "ResourceError",
 ]
 
 
@@ -74,6 +76,14 @@ class TrajectoryFileError(PkVerifyError, OSError):
 
 class SymbolicError(PkVerifyError):
     """A symbolic derivation was asked for something it does not support."""
+
+
+class OutputFileError(PkVerifyError, OSError):
+    """A file pkverify was asked to write (report, JSON, trajectory) cannot be written there."""
+
+
+class ResourceError(InvalidArgumentError, MemoryError):
+    """A request would need more memory than this machine has; refused before allocating."""
 
 
 def unknown_name(kind: str, got: object, known: list[str] | tuple[str, ...]) -> UnknownNameError:

@@ -39,7 +39,7 @@ from .kernels.path import (
 from .kernels.rules import Rule, parse_rule
 from .kernels.tangent import prepare
 from .trajectory import Trajectory
-from .validation import as_array_in, batch_rows, positive_int
+from .validation import as_array_in, as_flag, batch_rows, positive_int, require_trajectory
 
 __all__ = ["KernelMachine", "kernel_machine", "StepDiagnostics"]
 
@@ -243,11 +243,9 @@ def kernel_machine(
     implementation, backend, batch_size, dtype: as for :func:`pkverify.tangent_kernel`.
     progress: None (a bar on a terminal), True or False.
     """
-    if not isinstance(traj, Trajectory):
-        raise InvalidArgumentError(
-            f"kernel_machine needs a Trajectory from pk.train or pk.gradient_flow; got "
-            f"{type(traj).__name__}."
-        )
+    require_trajectory(traj, "kernel_machine(traj)")
+    if progress is not None:
+        progress = as_flag(progress, "progress")
     rule = parse_rule(rule)
     if rule is Rule.EXACT and traj.kind == "flow":
         raise InvalidArgumentError(

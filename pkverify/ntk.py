@@ -1,4 +1,4 @@
-"""Infinite-width kernels: seed 003's two-layer H* (eq. 9) and the deep NTK (eqs. 16–23).
+"""Infinite-width kernels: the two-layer H* of ntk-notes eq. 9 and the deep NTK (eqs. 16–23).
 
 All functions take data ``X1 (n1, d)``, ``X2 (n2, d)`` (``X2 = X1`` when None) and return
 ``(n1, n2)`` float64 matrices. Every expectation is over a centred Gaussian pair
@@ -191,7 +191,7 @@ def dual_kernels(activation: str) -> tuple[Callable, Callable]:
 
 
 def two_layer_limit(X1: Any, X2: Any | None = None, activation: str = "relu") -> np.ndarray:
-    """Seed 003 eq. 9: ``H*_ij = x_iᵀx_j · E_{w~N(0,I)}[σ'(wᵀx_i) σ'(wᵀx_j)]``.
+    """ntk-notes eq. 9: ``H*_ij = x_iᵀx_j · E_{w~N(0,I)}[σ'(wᵀx_i) σ'(wᵀx_j)]``.
 
     The width→∞ tangent kernel of ``pkverify.models.two_layer`` (first layer trained, fixed
     ``a_r = ±1``, scale ``m^{-1/2}``), for inputs of any norm: ``(wᵀx, wᵀx')`` is Gaussian
@@ -217,7 +217,7 @@ def mlp_limit(
 ) -> np.ndarray:
     """Width→∞ kernel of ``pkverify.models.mlp([d] + [m]*depth + [1], activation, bias=False)``.
 
-    Seed 003 eqs. 16–23 with the first layer unscaled::
+    ntk-notes eqs. 16–23 (arora2019) with the first layer unscaled::
 
         Σ^(0)(x, x') = xᵀx',   Λ^(h) = [[Σ^(h-1)(x,x), Σ^(h-1)(x,x')], [·, Σ^(h-1)(x',x')]]
         Σ^(h)  = c_σ E_{(u,v)~N(0,Λ^(h))}[σ(u) σ(v)]            (NNGP, eq. 23)

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-__all__ = ["progress", "set_enabled", "is_enabled", "disabled", "Counter"]
+__all__ = ["progress", "set_enabled", "is_enabled", "disabled", "Counter", "write"]
 
 T = TypeVar("T")
 
@@ -25,6 +25,12 @@ _STATE: dict[str, bool | None] = {"enabled": None}
 
 def set_enabled(flag: bool | None) -> None:
     """Switch progress bars on (True), off (False) or back to automatic (None)."""
+    if flag is not None and not isinstance(flag, bool):
+        from .errors import InvalidArgumentError
+
+        raise InvalidArgumentError(
+            f"set_enabled needs True, False or None (automatic); got {flag!r}."
+        )
     _STATE["enabled"] = flag
 
 
@@ -61,6 +67,18 @@ def progress(
     from tqdm.auto import tqdm
 
     return tqdm(iterable, total=total, desc=desc, unit=unit, file=sys.stderr, leave=False)
+
+
+def write(line: str, file: Any = None) -> None:
+    """Print ``line`` (flushed) without tearing a progress bar that is being drawn."""
+    out = sys.stdout if file is None else file
+    if "tqdm" in sys.modules and is_enabled():
+        from tqdm.auto import tqdm
+
+        tqdm.write(line, file=out)
+        out.flush()
+    else:
+        print(line, file=out, flush=True)
 
 
 class Counter:

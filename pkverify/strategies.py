@@ -20,7 +20,7 @@ strategy                   draws
 =========================  ==================================================================
 :func:`activations`        an activation name (relu, tanh, softplus, erf, sigmoid, identity)
 :func:`architectures`      a built :func:`pkverify.models.mlp` (1–3 hidden layers, width 1–32)
-:func:`two_layer_models`   a built :func:`pkverify.models.two_layer` (seed 003's net)
+:func:`two_layer_models`   a built :func:`pkverify.models.two_layer` (ntk-notes' net)
 :func:`linear_models`      a built :func:`pkverify.models.linear`, with or without bias/features
 :func:`datasets`           ``(X (n, d), Y)`` finite float64, bounded, with duplicate and
                            collinear points

@@ -20,14 +20,26 @@ from .backend import to_numpy
 from .errors import DivergenceError, InvalidArgumentError, NonFiniteError
 from .kernels.engines import Engine, Implementation
 from .kernels.tangent import prepare
-from .losses import Loss, Regularizer, as_regularizer, get_loss
-from .models import Model, check_output
+from .losses import Loss, Regularizer, as_regularizer, check_initial, get_loss
+from .models import Model
 from .progress import Counter
 from .progress import progress as progress_bar
 from .trajectory import Trajectory
-from .validation import as_data, as_targets, as_weights, positive_float, positive_int
+from .validation import (
+    as_data,
+    as_flag,
+    as_seed,
+    as_step_sizes,
+    as_targets,
+    as_weights,
+    check_memory,
+    positive_float,
+    positive_int,
+)
 
 __all__ = ["train", "gradient_flow", "DIVERGENCE_FACTOR", "DIVERGENCE_FLOOR"]
+
+_FLOW_METHODS = ("RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA")
 
 DIVERGENCE_FACTOR = 1e6
 """A run whose loss exceeds this factor times its starting loss is declared diverged."""
@@ -37,7 +49,9 @@ DIVERGENCE_FLOOR = 1e-2
 near-perfect fit is not called diverged when its loss drifts up to a small value."""
 
 
-def _prepare(model, X, Y, loss, regularizer, w0, seed):
+def _prepare(
+    model: Any, X: Any, Y: Any, loss: str | Loss, regularizer: Any, w0: Any, seed: Any
+) -> tuple[np.ndarray, np.ndarray, Loss, Regularizer | None, np.ndarray]:
     if not isinstance(model, Model):
         raise InvalidArgumentError(
             f"model must be a pkverify Model (pk.models.mlp(...), pk.models.custom(f, w0), ...); "
@@ -47,9 +61,10 @@ def _prepare(model, X, Y, loss, regularizer, w0, seed):
     Y = as_targets(Y, X.shape[0])
     loss = get_loss(loss)
     reg = as_regularizer(regularizer)
+    seed = as_seed(seed)
     w = model.init(seed) if w0 is None else as_weights(w0, model.n_params, "w0")
-    y0 = check_output(model.f(w, X), X.shape[0], model.name)
-    Y = loss.prepare(Y, y0)
+    # the model, its gradient, the regulariser and the starting loss, checked before step 0
+    y0, Y = check_initial(model, loss, reg, w, X, Y)
     return X, Y, loss, reg, np.array(w, dtype=np.float64)
 
 
@@ -116,7 +131,7 @@ def train(
     X: Any,
     Y: Any,
     loss: str | Loss = "mse",
-    lr: float | Sequence[float] = 0.01,
+    lr: float | Sequence[float] | np.ndarray = 0.01,
     steps: int = 100,
     batch_size: int | None = None,
     regularizer: Regularizer | Any | None = None,
@@ -141,17 +156,19 @@ def train(
     1e6 × its starting value (the start floored at 1e-2).
     """
     steps = positive_int(steps, "steps")
-    if np.ndim(lr) == 0:
-        eps = np.full(steps, positive_float(lr, "lr", " Use a small step size such as 0.01."))
-    else:
-        eps = np.asarray(lr, dtype=np.float64)
-        if eps.shape != (steps,):
-            raise InvalidArgumentError(
-                f"a step-size schedule must have one entry per step, shape ({steps},); "
-                f"got {eps.shape}."
-            )
-        if not np.all(np.isfinite(eps)) or np.any(eps <= 0):
-            raise InvalidArgumentError("every step size in lr must be finite and > 0.")
+    if isinstance(model, Model):  # the recorded path: (S+1)·P weights, (S+1) losses, S·n flags
+        try:
+            n_rows = len(X)
+        except TypeError:  # not a sequence: as_data refuses it below
+            n_rows = 1
+        check_memory(
+            (steps + 1) * (model.n_params + 1) * 8.0 + steps * (n_rows + 8.0),
+            f"recording {steps} steps of a model with P = {model.n_params} parameters",
+            "Use fewer steps (a larger lr covers the same flow time), or a smaller model.",
+        )
+    eps = as_step_sizes(lr, steps)
+    if progress is not None:
+        progress = as_flag(progress, "progress")
     X, Y, loss, reg, w = _prepare(model, X, Y, loss, regularizer, w0, seed)
     n = X.shape[0]
     if batch_size is not None:
@@ -232,12 +249,25 @@ def gradient_flow(
     """
     from scipy.integrate import solve_ivp
 
+    if progress is not None:
+        progress = as_flag(progress, "progress")
     T = positive_float(T, "T")
     samples = positive_int(samples, "samples")
     if samples < 2:
         raise InvalidArgumentError(f"samples must be ≥ 2 (start and end); got {samples}.")
     rtol = positive_float(rtol, "rtol")
     atol = positive_float(atol, "atol")
+    if method not in _FLOW_METHODS:
+        raise InvalidArgumentError(
+            f"method must name a scipy.integrate.solve_ivp solver, one of "
+            f"{', '.join(_FLOW_METHODS)}; got {method!r}. DOP853 (the default) suits smooth flows."
+        )
+    if isinstance(model, Model):
+        check_memory(
+            samples * (model.n_params + 1) * 8.0,
+            f"recording {samples} samples of a model with P = {model.n_params} parameters",
+            "Use fewer samples.",
+        )
     X, Y, loss, reg, w = _prepare(model, X, Y, loss, regularizer, w0, seed)
     engine, _ = prepare(model, implementation, "numpy", w, X, dtype=np.float64)
     f = model.f

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from .errors import (
     ShapeError,
     TrajectoryFileError,
 )
+from .io import as_path, atomic_write_bytes, check_writable
 from .losses import Loss, Regularizer, as_regularizer, get_loss, l2
 from .models import Model, from_spec
 from .validation import as_data
@@ -26,7 +28,26 @@ from .validation import as_data
 __all__ = ["Trajectory"]
 
 _FORMAT = "pkverify-trajectory"
-_VERSION = 1
+_VERSION = 2
+"""Version 2 adds ``checksum`` (SHA-256 of the arrays) to the metadata; version 1 files,
+which have none, are checked by recomputing their start and end losses instead."""
+
+_ARRAYS = ("X", "Y", "ws", "step_sizes", "batches", "losses", "times")
+
+_LOSS_RTOL = 1e-9
+"""Relative agreement required between a loaded file's recorded losses and the losses
+recomputed from its X, Y and weights: the same float64 operations in the same order give the
+same value up to a few ulps (BLAS may reorder sums); an edited X or Y moves them by far more."""
+
+
+def _checksum(arrays: dict[str, np.ndarray]) -> str:
+    """SHA-256 over every array's dtype, shape and bytes, in a fixed order."""
+    h = hashlib.sha256()
+    for name in _ARRAYS:
+        arr = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}|{arr.dtype.str}|{arr.shape}|".encode())
+        h.update(arr.tobytes())
+    return h.hexdigest()
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,11 +110,21 @@ class Trajectory:
         Built-in models, named losses and l2 regularisers are stored by spec; a custom model
         or regulariser must be passed back to :meth:`load`.
         """
-        path = Path(path)
-        if path.suffix != ".npz":
+        path = as_path(path, "trajectory path")
+        if path.suffix != ".npz" and not path.is_dir():
             path = (
                 path.with_suffix(path.suffix + ".npz") if path.suffix else path.with_suffix(".npz")
             )
+        check_writable(path, "trajectory file")
+        arrays: dict[str, Any] = {
+            "X": self.X,
+            "Y": self.Y,
+            "ws": self.ws,
+            "step_sizes": self.step_sizes,
+            "batches": self.batches,
+            "losses": self.losses,
+            "times": self.times,
+        }
         meta = {
             "format": _FORMAT,
             "version": _VERSION,
@@ -103,26 +134,11 @@ class Trajectory:
             "regularizer": None
             if self.regularizer is None
             else (self.regularizer.spec or "custom"),
+            "checksum": _checksum(arrays),
         }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
-        os.close(fd)
-        try:
-            np.savez(
-                tmp,
-                meta=np.array(json.dumps(meta)),
-                X=self.X,
-                Y=self.Y,
-                ws=self.ws,
-                step_sizes=self.step_sizes,
-                batches=self.batches,
-                losses=self.losses,
-                times=self.times,
-            )
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        buffer = io.BytesIO()
+        np.savez(buffer, meta=np.array(json.dumps(meta)), **arrays)
+        atomic_write_bytes(path, buffer.getvalue(), "trajectory file")
         return path
 
     @classmethod
@@ -136,9 +152,27 @@ class Trajectory:
 
         ``model`` is required when the saved model was custom; ``regularizer`` when the saved
         regulariser was a custom callable. Raises TrajectoryFileError for a missing or corrupt
-        file.
+        file, and refuses a file whose arrays were changed after saving (a checksum, and the
+        recorded losses recomputed from X, Y and the weights).
         """
-        path = Path(path)
+        path = as_path(path, "trajectory path")
+        if model is not None and not isinstance(model, Model):
+            raise InvalidArgumentError(
+                f"Trajectory.load(path, model=...) needs a pkverify Model such as "
+                f"pk.models.custom(f, w0), not {type(model).__name__} {model!r:.40}; leave "
+                "model out for a built-in model (it is rebuilt from the file)."
+            )
+        if regularizer is not None and not (
+            isinstance(regularizer, Regularizer) or callable(regularizer)
+        ):
+            raise InvalidArgumentError(
+                "Trajectory.load(path, regularizer=...) needs pk.losses.l2(lam) or a callable "
+                f"R(w); got {type(regularizer).__name__}."
+            )
+        if path.is_dir():
+            raise TrajectoryFileError(
+                f"{str(path)!r} is a directory; pass the .npz file that save() wrote."
+            )
         if not path.exists():
             raise TrajectoryFileError(
                 f"no trajectory file at {str(path)!r}; check the path (save() adds '.npz')."
@@ -198,7 +232,36 @@ class Trajectory:
             raise TrajectoryFileError(
                 f"{str(path)!r} holds an inconsistent pkverify trajectory: {exc}"
             ) from exc
+        if "checksum" in meta and meta["checksum"] != _checksum(arrays):
+            raise TrajectoryFileError(
+                f"{str(path)!r} was changed after it was saved: its arrays do not match the "
+                "checksum written with them, so the kernel machine would be rebuilt from a "
+                "path that never trained on this data. Re-run training and save again."
+            )
+        traj._check_losses(str(path))
         return traj
+
+    def _check_losses(self, where: str) -> None:
+        """Recompute the loss at w_0 and w_S from X, Y; refuse a file where they disagree."""
+        for s in (0, self.steps):
+            try:
+                y = np.asarray(self.model.f(self.ws[s], self.X), dtype=np.float64)
+                value = float(self.loss.total(y, self.Y))
+                if self.regularizer is not None:
+                    value += float(self.regularizer.value(self.ws[s]))
+            except Exception as exc:  # the model cannot even run on the stored data
+                raise TrajectoryFileError(
+                    f"{where!r}: the model does not run on the stored data "
+                    f"({type(exc).__name__}: {exc}); pass the model it was trained with."
+                ) from exc
+            recorded = float(self.losses[s])
+            if not abs(value - recorded) <= _LOSS_RTOL * max(abs(recorded), abs(value)):
+                raise TrajectoryFileError(
+                    f"{where!r}: the loss at step {s} recomputed from the stored X, Y and "
+                    f"weights is {value:.12g}, but the file records {recorded:.12g}; the data "
+                    "or the weights were edited, or the model passed to load() is not the one "
+                    "it was trained with. Re-run training and save again."
+                )
 
     def check_consistent(self) -> None:
         """Check that every array fits the others: ws (S+1, P), step_sizes (S,), batches

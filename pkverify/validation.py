@@ -2,23 +2,72 @@
 
 from __future__ import annotations
 
+import os
+import warnings
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from .errors import EmptyDataError, InvalidArgumentError, NonFiniteError, ShapeError
+from .errors import (
+    EmptyDataError,
+    InvalidArgumentError,
+    NonFiniteError,
+    ResourceError,
+    ShapeError,
+)
 
-__all__ = ["as_data", "as_weights", "as_targets", "positive_float", "positive_int"]
+__all__ = [
+    "as_data",
+    "as_weights",
+    "as_flat_weights",
+    "as_targets",
+    "as_seed",
+    "as_flag",
+    "as_step_sizes",
+    "positive_float",
+    "positive_int",
+    "check_memory",
+    "available_memory",
+    "check_differentiable",
+    "trial_differentiation",
+    "require_model",
+    "require_trajectory",
+]
+
+
+def _real_array(value: Any, name: str, expected: str) -> np.ndarray:
+    """``value`` as a float64 array; complex values are refused, never cast silently."""
+    try:
+        raw = np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentError(
+            f"{name} must be {expected}; could not convert {type(value).__name__} ({exc})."
+        ) from exc
+    if raw.dtype.kind == "c":
+        raise InvalidArgumentError(
+            f"{name} must be real numbers; got a complex array (dtype {raw.dtype}). pkverify "
+            f"does not drop imaginary parts silently: pass {name}.real (or split real and "
+            "imaginary parts into separate columns) if that is what you mean."
+        )
+    if raw.dtype.kind in "USV":
+        raise InvalidArgumentError(
+            f"{name} must be {expected}; got an array of strings or bytes (dtype {raw.dtype})."
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a ComplexWarning from object arrays is an error
+            return np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError, Warning) as exc:
+        raise InvalidArgumentError(
+            f"{name} must be {expected} of real numbers; could not convert "
+            f"{type(value).__name__} ({exc})."
+        ) from exc
 
 
 def as_data(X: Any, dim: int | None = None, name: str = "X") -> np.ndarray:
     """``X`` as a finite float64 array of shape ``(n, d)`` with ``n ≥ 1`` (and ``d == dim``)."""
-    try:
-        arr = np.asarray(X, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise InvalidArgumentError(
-            f"{name} must be a numeric array of shape (n, d); could not convert {type(X).__name__}."
-        ) from exc
+    arr = _real_array(X, name, "a numeric array of shape (n, d)")
     if arr.ndim != 2:
         hint = " For one feature per point use X.reshape(-1, 1)." if arr.ndim == 1 else ""
         raise ShapeError(f"{name} must be 2-D with shape (n, d); got shape {arr.shape}.{hint}")
@@ -39,18 +88,14 @@ def as_data(X: Any, dim: int | None = None, name: str = "X") -> np.ndarray:
 
 def as_weights(w: Any, n_params: int, what: str = "weights w") -> Any:
     """``w`` as a finite float64 vector of length P. autograd boxes pass with a shape check."""
-    if not isinstance(w, (np.ndarray, list, tuple, float, int, np.generic)):
-        shape = getattr(w, "shape", None)  # an autograd ArrayBox during differentiation
+    if _is_box(w):  # an autograd ArrayBox during differentiation: check the shape only
+        shape = getattr(w, "shape", None)
         if shape is not None and tuple(shape) != (n_params,):
             raise ShapeError(f"{what} must have shape ({n_params},); got {tuple(shape)}.")
         return w
-    try:
-        arr = np.asarray(w, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise InvalidArgumentError(
-            f"{what} must be numbers, a flat float vector of shape ({n_params},); could not "
-            f"convert {type(w).__name__} ({exc}). Use model.init(seed) for a valid vector."
-        ) from exc
+    arr = _real_array(
+        w, what, f"numbers, a flat float vector of shape ({n_params},) (use model.init(seed))"
+    )
     if arr.shape != (n_params,):
         raise ShapeError(
             f"{what} must be a flat vector of shape ({n_params},) (the model's P); "
@@ -63,13 +108,7 @@ def as_weights(w: Any, n_params: int, what: str = "weights w") -> Any:
 
 def as_targets(Y: Any, n: int, name: str = "Y") -> np.ndarray:
     """``Y`` as a finite float64 array with ``n`` rows, shape ``(n,)`` or ``(n, k)``."""
-    try:
-        arr = np.asarray(Y, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise InvalidArgumentError(
-            f"{name} must be numeric targets of shape (n,) or (n, k); "
-            f"could not convert {type(Y).__name__}."
-        ) from exc
+    arr = _real_array(Y, name, "numeric targets of shape (n,) or (n, k)")
     if arr.ndim not in (1, 2):
         raise ShapeError(f"{name} must have shape (n,) or (n, k); got shape {arr.shape}.")
     if arr.shape[0] != n:
@@ -102,6 +141,176 @@ def positive_int(value: Any, name: str, hint: str = "") -> int:
     if value < 1:
         raise InvalidArgumentError(f"{name} must be ≥ 1; got {value}.{hint}")
     return int(value)
+
+
+def _is_box(value: Any) -> bool:
+    """True for an autograd tracer box (autograd is already loaded whenever one exists)."""
+    import sys
+
+    tracer = sys.modules.get("autograd.tracer")
+    return tracer is not None and isinstance(value, tracer.Box)
+
+
+def as_flat_weights(w0: Any, what: str = "w0") -> np.ndarray:
+    """``w0`` (any shape) as a finite, non-empty, flat float64 vector."""
+    arr = _real_array(w0, what, "a vector of numbers (the model's initial weights)").ravel()
+    if arr.size == 0:
+        raise InvalidArgumentError(f"{what} is empty; a model needs at least one parameter.")
+    if not np.all(np.isfinite(arr)):
+        raise NonFiniteError(f"{what} contains NaN or inf; pass finite weights.")
+    return arr
+
+
+def as_seed(seed: Any, name: str = "seed") -> int:
+    """A seed for ``numpy.random.default_rng``: an integer ≥ 0 (booleans and floats refused)."""
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise InvalidArgumentError(
+            f"{name} must be a non-negative integer such as 0 or 12345; got {seed!r} "
+            f"({type(seed).__name__}). Pass int(...) of the value you meant."
+        )
+    if seed < 0:
+        raise InvalidArgumentError(
+            f"{name} must be a non-negative integer (numpy's generators refuse negative "
+            f"seeds); got {seed}. Use abs({seed}) or any integer ≥ 0."
+        )
+    return int(seed)
+
+
+def as_flag(value: Any, name: str) -> bool:
+    """A real bool (``quick="yes"`` is a mistake, not True)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise InvalidArgumentError(f"{name} must be True or False; got {value!r}.")
+    return bool(value)
+
+
+def as_step_sizes(lr: Any, steps: int) -> np.ndarray:
+    """``lr`` as ``steps`` finite step sizes > 0: one number for all steps, or a schedule."""
+    if np.ndim(lr) == 0 and not isinstance(lr, (str, bytes)):
+        return np.full(steps, positive_float(lr, "lr", " Use a small step size such as 0.01."))
+    if isinstance(lr, (bool, np.bool_)) or (
+        isinstance(lr, Sequence) and any(isinstance(v, (bool, np.bool_)) for v in lr)
+    ):
+        raise InvalidArgumentError(f"lr must hold numbers, not booleans; got {lr!r}.")
+    eps = _real_array(lr, "lr", f"a step size > 0 or a schedule of {steps} step sizes")
+    if eps.shape != (steps,):
+        raise InvalidArgumentError(
+            f"a step-size schedule must have one entry per step, shape ({steps},); "
+            f"got {eps.shape}."
+        )
+    if not np.all(np.isfinite(eps)) or np.any(eps <= 0):
+        raise InvalidArgumentError("every step size in lr must be finite and > 0.")
+    return eps
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux ``MemAvailable``), or None."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _size(nbytes: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if nbytes < 1024 or unit == "PiB":
+            return f"{nbytes:.0f} {unit}" if unit == "bytes" else f"{nbytes:.1f} {unit}"
+        nbytes /= 1024
+    return f"{nbytes:.1f} PiB"  # pragma: no cover
+
+
+def check_memory(nbytes: float, what: str, fix: str, available: int | None = None) -> None:
+    """Refuse (ResourceError) before allocating ``nbytes`` when the machine has less free.
+
+    ``available`` defaults to :func:`available_memory`; when that is unknown nothing is
+    refused.
+    """
+    avail = available_memory() if available is None else available
+    if avail is not None and nbytes > avail:
+        raise ResourceError(
+            f"{what} needs {_size(nbytes)} of memory, but only {_size(avail)} is available. "
+            f"{fix}"
+        )
+
+
+def check_differentiable(f: Callable[[Any, np.ndarray], Any], w: np.ndarray, X: np.ndarray,
+                         name: str = "model") -> None:
+    """Differentiate ``f(w, X)`` once with autograd; refuse an ``f`` autograd cannot trace.
+
+    The usual cause is a custom ``f`` written with plain ``numpy`` (``np.exp`` on autograd's
+    tracer box fails, or silently cuts the output off from ``w``).
+    """
+    from autograd import make_vjp
+
+    fix = (
+        " Write f with autograd.numpy: `import autograd.numpy as anp` and use anp.exp, "
+        "anp.dot, anp.tanh, ... instead of numpy's functions (autograd needs to trace f)."
+    )
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            vjp, y = make_vjp(lambda v: f(v, X))(w)
+            g = np.asarray(vjp(np.ones(np.shape(y))))
+    except Exception as exc:  # any failure while tracing, after a plain call succeeded
+        raise InvalidArgumentError(
+            f"{name} f(w, X) could not be differentiated by autograd "
+            f"({type(exc).__name__}: {exc})." + fix
+        ) from exc
+    if any("independent of input" in str(c.message) for c in caught):  # autograd's warning
+        raise InvalidArgumentError(
+            f"{name} f(w, X) does not depend on w as autograd sees it (its output is not "
+            "traced back to w); this happens when f converts w to a plain numpy array "
+            "(np.asarray, np.array, float()) or uses numpy functions autograd cannot trace." + fix
+        )
+    if g.dtype.kind not in "fiu" or g.shape != np.shape(w):
+        raise InvalidArgumentError(
+            f"{name} f(w, X): autograd returned a gradient of dtype {g.dtype} and shape "
+            f"{g.shape}, expected float64 of shape {np.shape(w)}." + fix
+        )
+
+
+def require_model(model: Any, where: str = "this function") -> Any:
+    """``model`` itself if it is a pkverify Model; otherwise an error naming the constructors."""
+    from .models import Model
+
+    if not isinstance(model, Model):
+        raise InvalidArgumentError(
+            f"{where} needs a pkverify Model (pk.models.mlp(...), pk.models.linear(...), "
+            f"pk.models.custom(f, w0), ...); got {type(model).__name__} {model!r:.60}."
+        )
+    return model
+
+
+def require_trajectory(traj: Any, where: str = "this function") -> Any:
+    """``traj`` itself if it is a Trajectory; otherwise an error saying where one comes from."""
+    from .trajectory import Trajectory
+
+    if not isinstance(traj, Trajectory):
+        raise InvalidArgumentError(
+            f"{where} needs a Trajectory from pk.train(...), pk.gradient_flow(...) or "
+            f"pk.Trajectory.load(path); got {type(traj).__name__}."
+        )
+    return traj
+
+
+def trial_differentiation(f: Callable[[Any, np.ndarray], Any], w0: np.ndarray, dim: int,
+                          name: str = "custom") -> None:
+    """At ``custom(f, w0, input_dim)``: differentiate ``f`` once at ``w0`` on two seeded
+    random inputs. An ``f`` that autograd cannot trace (plain numpy) is refused now; an ``f``
+    that fails even without differentiation is left for its first use, with real data."""
+    X = np.random.default_rng(0).standard_normal((2, dim))
+    try:
+        with np.errstate(all="ignore"):
+            f(w0, X)
+    except Exception:
+        return
+    check_differentiable(f, w0, X, name)
 
 
 def as_array_in(

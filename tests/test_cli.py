@@ -31,7 +31,7 @@ def test_verify_json_has_the_documented_fields(tmp_path):
 def test_unknown_claim_is_a_bad_argument(capsys):
     assert main(["verify", "--claims", "no.such.claim"]) == 2
     err = capsys.readouterr().err
-    assert "unknown claim 'no.such.claim'" in err and "theorem1.exact" in err
+    assert "unknown claim or family 'no.such.claim'" in err and "theorem1.exact" in err
 
 
 @pytest.mark.parametrize("argv", [["verify", "--bogus"], ["verify", "--seed", "x"], []])

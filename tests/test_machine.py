@@ -340,3 +340,35 @@ def test_a_uses_the_ratio_for_a_small_kernel_that_does_not_cancel():
     np.testing.assert_allclose(km.a(Xq), ratio, rtol=1e-12)  # rounding of two sums
     fallback = -km._mean_loss_deriv()[1, 0]
     assert np.all(np.abs(km.a(Xq)[:, 1] - fallback) > 1e-4)
+
+
+@pytest.mark.parametrize(
+    "rule,batch_size",
+    [("exact", None), ("riemann", None), ("trapezoid", None), ("exact", 2), ("riemann", 2)],
+)
+def test_degenerate_fallback_keeps_a_independent_of_x_on_a_linear_model(rule, batch_size):
+    # Linear model, no bias: K^g(x, x_i) = x·x_i at every w, so Remark 1 says a_i(x) is the
+    # same for every query. Queries orthogonal to x_1 make K^p(x, x_1) = 0 (the 0/0 case);
+    # the fallback there must give the same a_1 as the generic queries do, namely the
+    # time-average of −ℓ'_1 with the rule's weights (written out by hand below).
+    X = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.5, 0.5, 1.0], [1.0, -1.0, 0.5]])
+    Y = np.array([1.0, -1.0, 0.5, 0.2])
+    traj = pk.train(pk.models.linear(3, bias=False), X, Y, lr=0.1, steps=12,
+                    batch_size=batch_size, seed=3)
+    orthogonal = np.array([[2.0, 0.0, 0.0], [0.3, 0.0, -1.0]])  # ⟂ x_1 = (0, 1, 0)
+    generic = np.array([[0.4, 0.9, -0.2], [1.0, 2.0, 3.0]])
+    km = pk.kernel_machine(traj, rule=rule)
+    assert np.all(km.kernel(orthogonal)[:, 1] == 0.0)  # the degenerate entries
+    a = km.a(np.vstack([orthogonal, generic]))
+    # by hand: ℓ'_i(w_s) = w_s·x_i − y_i, weights ε_s I_i(s) (left rule) or trapezoid halves
+    d = traj.ws @ X.T - Y  # (S+1, n)
+    eps, ind = traj.step_sizes, traj.batches.astype(float)
+    if rule == "trapezoid":
+        c = np.zeros(traj.steps + 1)
+        c[:-1] += eps / 2
+        c[1:] += eps / 2
+        expected = -(c @ d) / c.sum()
+    else:
+        expected = -np.sum(eps[:, None] * ind * d[:-1], axis=0) / (eps @ ind)
+    # rounding of two sums over 12 steps
+    np.testing.assert_allclose(a, np.broadcast_to(expected, a.shape), rtol=1e-12, atol=1e-14)

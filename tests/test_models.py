@@ -23,7 +23,7 @@ def _relu(z):
 
 
 def mlp_by_hand(w, X, sizes, act, bias):
-    """seed 003 eqs. 16–17: f^h = W^h g^{h-1} (+ b^h), g^h = sqrt(c_σ/d_h) σ(f^h)."""
+    """ntk-notes eqs. 16–17: f^h = W^h g^{h-1} (+ b^h), g^h = sqrt(c_σ/d_h) σ(f^h)."""
     sig = {"relu": _relu, "tanh": np.tanh, "identity": lambda z: z}[act]
     g, off = X, 0
     L = len(sizes) - 1
@@ -166,7 +166,7 @@ class TestMLP:
         assert w[12] == 0.0
 
     def test_ntk_normalisation_keeps_hidden_norm(self):
-        # c_σ makes E‖g¹(x)‖² = ‖x‖² at init (seed 003 eq. 16): check on one wide layer
+        # c_σ makes E‖g¹(x)‖² = ‖x‖² at init (ntk-notes eq. 16): check on one wide layer
         x = np.array([[0.6, -0.8]])
         width = 20_000
         model = pk.models.mlp([2, width, 1], activation="tanh", bias=False)

@@ -97,7 +97,7 @@ def test_relu_kernels_in_range_and_diagonal():
     X = rng.standard_normal((8, 3))
     for depth in (1, 2, 3):
         nngp = ntk.mlp_limit(X, X, depth, "relu", kind="nngp")
-        # c_σ = 2 keeps the diagonal: Σ^(h)(x, x) = ‖x‖² (seed 003 eq. 18)
+        # c_σ = 2 keeps the diagonal: Σ^(h)(x, x) = ‖x‖² (ntk-notes eq. 18)
         np.testing.assert_allclose(np.diag(nngp), (X**2).sum(1), rtol=1e-12)
         assert np.linalg.eigvalsh(ntk.mlp_limit(X, X, depth, "relu")).min() > -1e-10
 

@@ -147,12 +147,25 @@ class TestSaveLoad:
         assert path.exists()
 
     def test_failed_save_leaves_no_file(self, tmp_path, mlp_traj, monkeypatch):
-        def broken_savez(file, **arrays):
-            with open(file, "wb") as fh:
-                fh.write(b"PK\x03\x04 half a zip")  # a partial write, then the disk fills up
-            raise OSError("No space left on device")
+        import pkverify.io
 
-        monkeypatch.setattr(np, "savez", broken_savez)
+        real_fdopen = os.fdopen
+
+        class HalfWritten:  # a partial write, then the disk fills up
+            def __init__(self, fd, mode):
+                self.fh = real_fdopen(fd, mode)
+
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                self.fh.close()
+
+            def write(self, data):
+                self.fh.write(data[: len(data) // 2])
+                raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(pkverify.io.os, "fdopen", HalfWritten)
         with pytest.raises(OSError, match="No space left"):
             mlp_traj.save(tmp_path / "run.npz")
         assert os.listdir(tmp_path) == []

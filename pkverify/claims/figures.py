@@ -21,6 +21,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from numpy.typing import ArrayLike
+
 __all__ = ["KINDS", "loglog_rate", "heatmap", "bars", "curves"]
 
 KINDS = ("loglog_rate", "heatmap", "bars", "curves")
@@ -34,8 +36,8 @@ def _floats(values: Any) -> list[Any]:
 
 def loglog_rate(
     title: str,
-    x: Sequence[float],
-    series: Mapping[str, Sequence[float]],
+    x: ArrayLike,
+    series: Mapping[str, ArrayLike],
     *,
     xlabel: str,
     ylabel: str,
@@ -71,7 +73,7 @@ def heatmap(
 def bars(
     title: str,
     labels: Sequence[str],
-    values: Sequence[float],
+    values: ArrayLike,
     *,
     xlabel: str = "",
     ylabel: str = "",
@@ -93,8 +95,8 @@ def bars(
 
 def curves(
     title: str,
-    x: Sequence[float],
-    series: Mapping[str, Sequence[float]],
+    x: ArrayLike,
+    series: Mapping[str, ArrayLike],
     *,
     xlabel: str,
     ylabel: str,

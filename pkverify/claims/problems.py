@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = [
     "regression_data",
@@ -14,6 +15,7 @@ __all__ = [
     "demo_query",
     "explain_query",
     "explain_bars",
+    "gd_least_squares_path",
 ]
 
 
@@ -45,7 +47,7 @@ def rel_change_error(pred: np.ndarray, trained: np.ndarray, initial: np.ndarray)
     return float(np.max(np.abs(pred - trained))) / max(change, np.finfo(float).tiny)
 
 
-def loglog_slope(xs: np.ndarray, ys: np.ndarray) -> float:
+def loglog_slope(xs: ArrayLike, ys: ArrayLike) -> float:
     """Least-squares slope of ``log y`` against ``log x``."""
     return float(np.polyfit(np.log(np.asarray(xs)), np.log(np.asarray(ys)), 1)[0])
 
@@ -118,3 +120,26 @@ def explain_bars(expl: dict, top: int = 5):
         baseline=expl["b"],
         total=expl["machine"],
     )
+
+
+def gd_least_squares_path(
+    Phi: np.ndarray, y: np.ndarray, w0: np.ndarray, lr: float, steps: int, lam: float = 0.0
+) -> np.ndarray:
+    """Every iterate of GD on ``½‖Φw − y‖² + λ/2 ‖w‖²`` in closed form, ``(steps+1, P)``.
+
+    With ``A = ΦᵀΦ + λI = QΛQᵀ`` and ``M = I − εA`` the iterates are
+    ``w_s = M^s w_0 + Σ_{r<s} M^r εΦᵀy``; in the eigenbasis ``M^s`` is ``(1 − ελ_j)^s`` and the
+    geometric sum is ``(1 − (1 − ελ_j)^s)/(ελ_j)`` (``s`` where ``λ_j = 0``). No autograd,
+    no loop over steps: an anchor independent of :func:`pkverify.train`.
+    """
+    A = Phi.T @ Phi + lam * np.eye(Phi.shape[1])
+    evals, Q = np.linalg.eigh(A)
+    c = Q.T @ (lr * (Phi.T @ y))
+    v0 = Q.T @ w0
+    s = np.arange(steps + 1)[:, None]
+    rho = 1.0 - lr * evals[None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        geo = np.where(
+            np.abs(lr * evals) > 1e-300, (1.0 - rho**s) / (lr * evals[None, :]), s * 1.0
+        )
+    return (rho**s * v0[None, :] + geo * c[None, :]) @ Q.T

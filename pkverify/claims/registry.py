@@ -3,7 +3,7 @@
 A *claim* is one statement of the theory with the check that measures it::
 
     @claim("linear.reduction", title=..., statement=r"K^p = T\\,\\phi(x)\\cdot\\phi(x')",
-           source="Domingos 2020, §3 (linear models)",
+           source="domingos2020 §3 (linear models)",
            tolerance="1e-12 relative — float64 rounding of a dot product")
     def check_linear_reduction(cfg: CheckConfig) -> Outcome:
         ...
@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..errors import unknown_name
+from ..errors import UnknownNameError
 
 __all__ = [
     "CheckConfig",
@@ -34,6 +34,8 @@ __all__ = [
     "get",
     "run",
     "iter_run",
+    "select",
+    "families",
     "Status",
 ]
 
@@ -113,7 +115,13 @@ class Claim:
 
     @property
     def family(self) -> str:
+        """The id's first part: ``remark1`` for ``remark1.a_depends_on_x``."""
         return self.id.split(".", 1)[0]
+
+    @property
+    def group(self) -> str:
+        """The family without its number: ``remark`` for every ``remarkN`` claim."""
+        return self.family.rstrip("0123456789") or self.family
 
     def run(self, cfg: CheckConfig | None = None) -> Result:
         """Run the check and wrap its outcome (or its exception) as a Result."""
@@ -175,11 +183,28 @@ def all_claims() -> list[Claim]:
     return list(_REGISTRY.values())
 
 
+def families() -> list[str]:
+    """Every name ``--claims`` accepts besides the ids: families and their groups, in order."""
+    names: list[str] = []
+    for c in all_claims():
+        for name in (c.group, c.family):
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def _unknown(name: object, everything: list[Claim]) -> UnknownNameError:
+    return UnknownNameError(
+        f"unknown claim or family {name!r}; expected a family ({', '.join(families())}) or a "
+        f"claim id ({', '.join(c.id for c in everything)}). `pkverify verify --list` shows them."
+    )
+
+
 def get(id: str) -> Claim:
     """The claim called ``id``; UnknownNameError listing the known ids otherwise."""
     _load_families()
     if id not in _REGISTRY:
-        raise unknown_name("claim", id, sorted(_REGISTRY))
+        raise _unknown(id, all_claims())
     return _REGISTRY[id]
 
 
@@ -196,22 +221,29 @@ def iter_run(
 ) -> Iterator[Result]:
     """Like :func:`run`, but yield each Result as soon as its claim finishes (ids are all
     validated first, before any claim runs)."""
+    from ..validation import as_flag, as_seed
+
+    cfg = CheckConfig(seed=as_seed(seed), quick=as_flag(quick, "quick"))
     claims = select(ids)
-    cfg = CheckConfig(seed=seed, quick=quick)
-    for c in claims:
-        yield c.run(cfg)
+    return (c.run(cfg) for c in claims)
 
 
 def select(ids: Iterable[str] | None) -> list[Claim]:
-    """Resolve ids and family names to claims, validating them all before anything runs."""
+    """Resolve ids and family names to claims, validating them all before anything runs.
+
+    A name selects the claim with that id, every claim of that family (``remark1``), or every
+    claim of that group (``remark``: all the remarks).
+    """
     everything = all_claims()
     if ids is None:
         return everything
+    if isinstance(ids, str):
+        ids = [ids]
     chosen: list[Claim] = []
     for name in ids:
-        matched = [c for c in everything if c.id == name or c.family == name]
+        matched = [c for c in everything if name in (c.id, c.family, c.group)]
         if not matched:
-            raise unknown_name("claim", name, sorted(c.id for c in everything))
+            raise _unknown(name, everything)
         chosen.extend(c for c in matched if c not in chosen)
     return chosen
 

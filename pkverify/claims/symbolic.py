@@ -1,7 +1,7 @@
 """Claims of the symbolic engine: closed forms against numerics, proofs as identities.
 
 * ``symbolic.tangent_agrees`` — SymPy's closed-form K^g, lambdified, equals autograd's.
-* ``symbolic.ntk_infinite`` — H* (seed 003 eq. 9) against Monte Carlo and quadrature; the
+* ``symbolic.ntk_infinite`` — H* (ntk-notes eq. 9) against Monte Carlo and quadrature; the
   deep NTK recursion against wide networks (error shrinking like m^{-1/2}).
 * ``symbolic.proof_steps`` — every step of Theorem 1 and Lemma 1 verified; a flipped sign fails.
 * ``symbolic.linear_path_kernel`` — the linear flow solved exactly; K^p = T φ·φ'.
@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,7 @@ def _rel(A: np.ndarray, B: np.ndarray) -> float:
     title="Closed-form tangent kernels equal the autograd tangent kernel",
     statement=r"K^g_w(x,x') = \nabla_w f(w,x)\cdot\nabla_w f(w,x')\ \text{(SymPy, lambdified)}"
     r" = J(x) J(x')^\top\ \text{(autograd)}",
-    source="Domingos 2020, Def. 1; seed 003 (the sum before eq. 9); eqs. 16–17",
+    source="domingos2020 Def. 1; ntk-notes the sum before eq. 9, eqs. 16–17",
     tolerance="1e-12 relative Frobenius — both are float64 evaluations of the same sums "
     "(rounding ~1e-16 per operation, a few hundred operations)",
 )
@@ -118,7 +119,7 @@ def _erf_quad(a: float, b: float, c: float) -> float:
     title="Infinite-width kernels: closed forms against Monte Carlo, quadrature, wide nets",
     statement=r"H^*_{ij} = x_i^\top x_j\,\mathbb{E}_{w\sim N(0,I)}[\sigma'(w^\top x_i)"
     r"\sigma'(w^\top x_j)],\ \ \mathrm{ReLU:}\ x_i^\top x_j\frac{\pi-\arccos\rho_{ij}}{2\pi}",
-    source="seed 003 eq. 9 and eqs. 16–23; Lemma 2 (rate m^{-1/2})",
+    source="ntk-notes eq. 9, eqs. 16–23, Lemma 2 (rate m^{-1/2}); arora2019",
     tolerance="Monte Carlo: 4 standard errors per entry (≥1e5 draws; a false alarm per entry "
     "has probability 6e-5); quadrature: 1e-8 absolute (adaptive-quadrature accuracy); wide "
     "nets: relative error ≤ 0.15 at the largest width and (full run) log-log slope of error "
@@ -153,7 +154,7 @@ def check_ntk_infinite(cfg: CheckConfig) -> Outcome:
             qerr = max(qerr, abs(c * quad(a, b, c) - H[i, j]))
         metrics[f"{act}_quad_max_abs_err"] = qerr
         ok &= qerr <= QUAD_TOL
-    data: dict[str, object] = {}
+    data: dict[str, Any] = {}
     widths = [200, 800] if cfg.quick else [250, 1000, 4000]
     seeds = 3 if cfg.quick else 12
     slope = _wide_net_slope(X, widths, seeds, data, depth=1)
@@ -182,8 +183,8 @@ def check_ntk_infinite(cfg: CheckConfig) -> Outcome:
     if not cfg.quick:
         figures.append(fig.loglog_rate(
             "Empirical NTK of a depth-2 relu MLP vs its infinite-width limit",
-            deep["widths"],
-            {"depth 2": deep["errors"]},
+            np.asarray(deep["widths"], dtype=float),
+            {"depth 2": np.asarray(deep["errors"], dtype=float)},
             slopes={"depth 2": slope2},
             xlabel="width m",
             ylabel="‖K^g(w0) − Θ‖_F / ‖Θ‖_F (mean over seeds)",
@@ -227,7 +228,7 @@ def _wide_net_slope(
     title="Theorem 1 and Lemma 1 hold step by step on a concrete model",
     statement=r"y = y_0 - \sum_i \bar\ell'_i K^p(x, x_i)\ \ (a_i = -\bar\ell'_i,\ b = y_0);"
     r"\quad \frac{du}{dt} = -H(t)(u-y)",
-    source="Domingos 2020, Theorem 1 and its proof (§2); seed 003 Lemma 1 (eqs. 3–6)",
+    source="domingos2020 Theorem 1 and its proof (§2); ntk-notes Lemma 1 (eqs. 3–6)",
     tolerance="exact — each residual simplifies to 0 or vanishes at rational points "
     "(50-digit evaluation for transcendental values); a flipped sign must fail",
 )
@@ -264,7 +265,7 @@ def check_proof_steps(cfg: CheckConfig) -> Outcome:
     title="Linear model: the gradient flow solved exactly gives K^p = T φ(x)·φ(x')",
     statement=r"K^p(x,x') = \int_0^T \tilde\phi(x)\cdot\tilde\phi(x')\,dt = T\,\tilde\phi(x)"
     r"\cdot\tilde\phi(x'),\quad f(w(T),x) = f(w_0,x) - \sum_i \bar\ell'_i K^p(x,x_i)",
-    source="Domingos 2020 §3 (linear models, Remark 1); design.md §1",
+    source="domingos2020 §3 (linear models, Remark 1)",
     tolerance="exact — symbolic identities; 1e-9 relative between the closed-form w(T) "
     "and scipy's solve_ivp (rtol 1e-12: the ODE solver's error, not the formula's)",
 )

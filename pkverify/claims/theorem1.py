@@ -35,7 +35,7 @@ RATE_RANGE = (0.8, 1.2)
         r"f(w_S,x) = f(w_0,x) - \sum_{s<S}\sum_i \varepsilon\,\ell'_i(w_s)\,"
         r"\Big[\int_0^1 \nabla f(w_s+\tau\Delta_s,x)\,d\tau\Big]\cdot\nabla f(w_s,x_i)"
     ),
-    source="Domingos 2020 Thm. 1 at finite ε; Bell et al. 2023 (exact discrete-step form)",
+    source="domingos2020 Thm. 1 at finite ε; bell2023 (exact discrete-step form)",
     tolerance=(
         "1e-10 relative to max|y − y0| for smooth nets — float64 rounding accumulated over the "
         "steps; 1e-12 for relu nets of depth 1–4 (split at every kink of every row, Gauss "
@@ -127,11 +127,11 @@ def _rate_problem(cfg: CheckConfig):
         r"\max_x\big|f(w_S,x) - y_0(x) + \sum_i\sum_s \varepsilon\,\ell'_i K^g_{w_s}(x,x_i)\big|"
         r" = O(\varepsilon)\ \text{at fixed } T = S\varepsilon"
     ),
-    source="Domingos 2020 Thm. 1 (ε → 0 limit)",
+    source="domingos2020 Thm. 1 (ε → 0 limit)",
     tolerance=(
         "fitted log-log slope of error vs ε in [0.8, 1.2] over 4 halvings of ε — the "
-        "leading error term of a left Riemann sum is first order; the trapezoid slope is "
-        "reported"
+        "leading error term of a left Riemann sum is first order; the trapezoid slope in the "
+        "same range (against the GD-trained model GD's own first-order error dominates)"
     ),
 )
 def check_theorem1_rate(cfg: CheckConfig) -> Outcome:
@@ -156,7 +156,8 @@ def check_theorem1_rate(cfg: CheckConfig) -> Outcome:
         reference_slope=1.0,
     )
     return Outcome(
-        passed=RATE_RANGE[0] <= slope <= RATE_RANGE[1],
+        passed=RATE_RANGE[0] <= slope <= RATE_RANGE[1]
+        and RATE_RANGE[0] <= slope_t <= RATE_RANGE[1],
         metrics={
             "riemann_slope": slope,
             "trapezoid_slope": slope_t,
@@ -181,7 +182,7 @@ def check_theorem1_rate(cfg: CheckConfig) -> Outcome:
     statement=(
         r"\lim_{\varepsilon\to0} y = y_0(x) - \int_0^T\sum_i \ell'_i\,K^g_{w(t)}(x,x_i)\,dt"
     ),
-    source="Domingos 2020 Thm. 1 proof (gradient flow)",
+    source="domingos2020 Thm. 1 proof (gradient flow)",
     tolerance=(
         "GD→flow error slope in [0.8, 1.2] (GD is first order in ε); the Simpson machine on "
         "the flow path within 1e-6 relative at 201 samples and its error slope vs the sample "

@@ -245,7 +245,9 @@ def row_breakpoints(net: Network, w: Any, delta: Any, X: Any, xp: Any) -> list[n
         m = deg + 1
         cheb = _cheb_points(m)
         # every (row, piece) pair, sampled at m points
-        row_idx, lo, hi = [], [], []
+        row_idx: list[int] = []
+        lo: list[float] = []
+        hi: list[float] = []
         for r in range(n):
             e = edges[r]
             row_idx.extend([r] * (e.size - 1))

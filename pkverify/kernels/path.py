@@ -17,6 +17,7 @@ Two passes, each holding one step's work at a time (never the path's Jacobians):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +27,7 @@ from ..backend import to_numpy
 from ..errors import InvalidArgumentError
 from ..progress import progress
 from ..trajectory import Trajectory
-from ..validation import as_array_in, batch_rows, positive_int
+from ..validation import as_array_in, as_flag, batch_rows, positive_int, require_trajectory
 from .engines import Engine, Implementation
 from .exact import (
     StepPlan,
@@ -125,6 +126,15 @@ def loss_deriv(traj: Trajectory, y2: Any, xp: Any) -> Any:
     return xp.asarray(d[:, None] if scalar else d, dtype=y2.dtype)
 
 
+def _weighted_deriv(traj: Trajectory, weights: Any, xp: Any) -> Callable[[Any], Any]:
+    """The cotangent ``y ↦ C ⊙ ℓ'(y)`` for the engine's vector–Jacobian product."""
+
+    def cotangent(y: Any) -> Any:
+        return weights * loss_deriv(traj, y, xp)
+
+    return cotangent
+
+
 def _reg_grad(traj: Trajectory, w: Any, xp: Any) -> Any:
     assert traj.regularizer is not None
     g = traj.regularizer.grad(to_numpy(w) if not isinstance(w, np.ndarray) else w)
@@ -170,7 +180,7 @@ def product_sums(
             delta = xp.asarray(traj.ws[s + 1] - traj.ws[s], dtype=dt)
             eps = float(traj.step_sizes[s])
             mask = xp.asarray(traj.batches[s].astype(np.float64), dtype=dt)[:, None]
-            _, _, g = engine.value_and_vjp(w, X, lambda y, m=mask: m * loss_deriv(traj, y, xp))
+            _, _, g = engine.value_and_vjp(w, X, _weighted_deriv(traj, mask, xp))
             r = _reg_grad(traj, w, xp) if traj.regularizer is not None else None
             step = g if r is None else g + r
             gap = float(np.linalg.norm(traj.ws[s + 1] - traj.ws[s] + eps * to_numpy(step)))
@@ -217,17 +227,18 @@ def product_sums(
     for s in progress(range(traj.steps + 1), total=traj.steps + 1, desc=f"{rule.value} rule",
                       enabled=show):
         c = C[s]
-        if not c.any() and not (reg and c_plain[s] != 0.0) and s != 0:
+        if not c.any() and not (c_plain is not None and c_plain[s] != 0.0) and s != 0:
             continue
         w = xp.asarray(traj.ws[s], dtype=dt)
         cx = xp.asarray(c, dtype=dt)[:, None]
-        _, _, g = engine.value_and_vjp(w, X, lambda y, c=cx: c * loss_deriv(traj, y, xp))
-        U = xp.stack([g, c_plain[s] * _reg_grad(traj, w, xp)]) if reg else g[None, :]
+        _, _, g = engine.value_and_vjp(w, X, _weighted_deriv(traj, cx, xp))
+        U = xp.stack([g, c_plain[s] * _reg_grad(traj, w, xp)]) if c_plain is not None \
+            else g[None, :]
         f, dY = engine.jvp(w, Xq, U)
         if s == 0:
             y0 = f
         loss_term = add(loss_term, dY[0])
-        if reg:
+        if c_plain is not None:
             reg_term = add(reg_term, dY[1])
     return ProductSums(y0, loss_term, reg_term, None)
 
@@ -249,7 +260,7 @@ def kernel_sums(
     xp = engine.xp
     dt = Xq.dtype
     training = X2 is None
-    X2v = xp.asarray(traj.X, dtype=dt) if training else X2
+    X2v: Any = xp.asarray(traj.X, dtype=dt) if X2 is None else X2
     if weighted and not training:
         raise InvalidArgumentError("the loss-weighted kernel is defined against training points")
     n2 = int(X2v.shape[0])
@@ -340,11 +351,10 @@ def path_kernel(
     ``implementation``, ``backend``, ``batch_size``, ``dtype`` are as for
     :func:`pkverify.tangent_kernel`; the result stays in the backend's namespace.
     """
-    if not isinstance(traj, Trajectory):
-        raise InvalidArgumentError(
-            f"path_kernel needs a Trajectory from pk.train or pk.gradient_flow; got "
-            f"{type(traj).__name__}."
-        )
+    require_trajectory(traj, "path_kernel(traj, X1)")
+    weighted = as_flag(weighted, "weighted")
+    if progress is not None:
+        progress = as_flag(progress, "progress")
     rule = parse_rule(rule)
     nodes = None if nodes is None else positive_int(nodes, "nodes")
     rows = batch_rows(batch_size)
@@ -365,5 +375,7 @@ def path_kernel(
                        weighted=weighted, batch_size=rows, show=progress)
     scalar = traj.Y.ndim == 1
     if weighted:
-        return sums.weighted[:, :, 0] if scalar else sums.weighted
+        W = sums.weighted
+        assert W is not None  # kernel_sums(weighted=True) fills it
+        return W[:, :, 0] if scalar else W
     return sums.kernel[:, :, 0, 0] if scalar else sums.kernel

@@ -50,15 +50,17 @@ class Rule(str, Enum):
     SIMPSON = "simpson"
     EXACT = "exact"
 
+    @classmethod
+    def _missing_(cls, value: object) -> Rule:
+        # Rule("zz") answers like parse_rule: a pkverify error listing the rules
+        raise unknown_name("path-kernel rule", value, [r.value for r in cls])
+
 
 def parse_rule(rule: str | Rule) -> Rule:
     """The Rule called ``rule``; UnknownNameError listing the rules otherwise."""
     if isinstance(rule, Rule):
         return rule
-    try:
-        return Rule(rule)
-    except ValueError:
-        raise unknown_name("path-kernel rule", rule, [r.value for r in Rule]) from None
+    return Rule(rule)
 
 
 def node_weights(traj: Trajectory, rule: Rule, indicators: bool) -> np.ndarray:

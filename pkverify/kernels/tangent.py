@@ -12,9 +12,15 @@ from typing import Any
 import numpy as np
 
 from ..backend import float_dtype, resolve_namespace
-from ..errors import InvalidArgumentError
 from ..models.base import Model, check_output
-from ..validation import as_array_in, as_data, as_weights, batch_rows
+from ..validation import (
+    as_array_in,
+    as_data,
+    as_flag,
+    as_weights,
+    batch_rows,
+    require_model,
+)
 from .engines import Engine, Implementation, engine_for, reference
 
 __all__ = ["jacobian", "tangent_kernel", "prepare", "is_scalar"]
@@ -30,12 +36,8 @@ def jacobian(model: Model, w: Any, X: Any) -> np.ndarray:
     return reference.jacobian(model.f, w, X)
 
 
-def _check_model(model: Any) -> None:
-    if not isinstance(model, Model):
-        raise InvalidArgumentError(
-            f"model must be a pkverify Model (pk.models.mlp(...), pk.models.custom(f, w0), ...); "
-            f"got {type(model).__name__}."
-        )
+def _check_model(model: Any, where: str = "tangent_kernel(model, w, X1)") -> None:
+    require_model(model, where)
 
 
 def prepare(
@@ -89,6 +91,8 @@ def tangent_kernel(
     engine, dt = prepare(model, implementation, backend, w, X1, X2, dtype=dtype)
     xp = engine.xp
     rows = batch_rows(batch_size)
+    if progress is not None:
+        progress = as_flag(progress, "progress")
     w = as_array_in(w, xp, dt, model.n_params, "weights w", ndim=1)
     X1 = as_array_in(X1, xp, dt, model.input_dim, "X1")
     scalar = is_scalar(model, engine, w, X1)

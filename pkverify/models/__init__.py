@@ -15,6 +15,7 @@ Constructors:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import InvalidArgumentError
@@ -43,7 +44,9 @@ def from_spec(spec: dict[str, Any]) -> Model:
     """Rebuild a built-in model from its ``Model.spec`` (used by ``Trajectory.load``)."""
     spec = dict(spec)
     kind = spec.pop("kind", None)
-    builders = {"linear": linear, "two_layer": two_layer, "mlp": mlp}
+    builders: dict[str, Callable[..., Model]] = {
+        "linear": linear, "two_layer": two_layer, "mlp": mlp
+    }
     if kind not in builders:
         raise InvalidArgumentError(f"cannot rebuild a model of kind {kind!r} from its spec.")
     return builders[kind](**spec)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidArgumentError, NonFiniteError, ShapeError
-from ..validation import as_data, as_weights, positive_int
+from ..validation import as_data, as_seed, as_weights, positive_int
 from .layers import Network
 
 __all__ = ["Model", "KinkFn", "check_output", "check_sizes", "positive_size"]
@@ -62,7 +62,7 @@ class Model:
         """
         if seed is None:
             seed = (self.spec or {}).get("seed", 0)
-        w0 = np.asarray(self.init_fn(int(seed)), dtype=np.float64)
+        w0 = np.asarray(self.init_fn(as_seed(seed)), dtype=np.float64)
         return as_weights(w0, self.n_params, what="initial weights")
 
     def apply(self, w: Any, X: Any) -> np.ndarray:

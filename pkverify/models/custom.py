@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidArgumentError, NonFiniteError
+from ..errors import InvalidArgumentError
+from ..validation import as_flag, as_flat_weights, trial_differentiation
 from .base import KinkFn, Model, positive_size
 
 __all__ = ["custom"]
@@ -40,13 +41,13 @@ def custom(
         raise InvalidArgumentError(
             f"custom(f, w0) needs a callable f(w, X); got {type(f).__name__}."
         )
-    w0 = np.asarray(w0, dtype=np.float64).ravel()
-    if w0.size == 0:
-        raise InvalidArgumentError("custom(f, w0) needs at least one parameter; w0 is empty.")
-    if not np.all(np.isfinite(w0)):
-        raise NonFiniteError("custom(f, w0): w0 contains NaN or inf; pass finite weights.")
+    if not isinstance(name, str) or not name:
+        raise InvalidArgumentError(f"custom(..., name=...) needs a non-empty str; got {name!r}.")
+    smooth = as_flag(smooth, "smooth")
+    w0 = as_flat_weights(w0, "custom(f, w0): w0")
     if input_dim is not None:
         input_dim = positive_size(input_dim, "input_dim")
+        trial_differentiation(f, w0, input_dim, name)
     if kinks is not None and not callable(kinks):
         raise InvalidArgumentError(
             f"kinks must be a callable kinks(w, delta, X) -> taus in (0, 1); got {kinks!r}."

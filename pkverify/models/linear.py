@@ -8,7 +8,8 @@ from functools import partial
 import autograd.numpy as anp
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import InvalidArgumentError, ShapeError
+from ..validation import as_flag
 from .base import Model, positive_size
 from .layers import Dense, Network, forward
 
@@ -26,6 +27,12 @@ def linear(
     :class:`Dense` ``p → 1`` on the features.
     """
     dim = positive_size(dim, "dim")
+    bias = as_flag(bias, "bias")
+    if features is not None and not callable(features):
+        raise InvalidArgumentError(
+            f"features must be a function φ(X) -> (n, p) array (or None for φ(x) = x); "
+            f"got {type(features).__name__}."
+        )
     phi = features if features is not None else (lambda X: X)
     probe = np.asarray(phi(np.zeros((2, dim))))
     if probe.ndim != 2 or probe.shape[0] != 2:

@@ -10,6 +10,7 @@ import autograd.numpy as anp
 import numpy as np
 
 from ..activations import KINKED, c_sigma, check_activation
+from ..validation import as_flag, as_seed
 from .base import Model, check_sizes
 from .layers import Dense, Network, forward
 
@@ -32,6 +33,8 @@ def mlp(sizes: Sequence[int], activation: str = "tanh", bias: bool = True, seed:
     """
     sizes = check_sizes(sizes)
     act_name = check_activation(activation)
+    seed = as_seed(seed)
+    bias = as_flag(bias, "bias")
     cs = c_sigma(act_name)
     layers: list[Dense] = []
     offset = 0

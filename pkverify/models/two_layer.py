@@ -9,6 +9,7 @@ import autograd.numpy as anp
 import numpy as np
 
 from ..activations import KINKED, check_activation
+from ..validation import as_flag, as_seed
 from .base import Model, positive_size
 from .layers import Dense, Network, forward
 
@@ -33,6 +34,8 @@ def two_layer(
     dim = positive_size(dim, "dim")
     width = positive_size(width, "width")
     act_name = check_activation(activation)
+    seed = as_seed(seed)
+    train_output = as_flag(train_output, "train_output")
     signs = np.where(np.random.default_rng(seed).random(width) < 0.5, -1.0, 1.0)
     m, d = width, dim
     n_w = m * d

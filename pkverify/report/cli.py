@@ -44,7 +44,7 @@ def add_report_parser(subparsers: Any) -> argparse.ArgumentParser:
     what.add_argument("--proof", action="store_true",
                       help="only the proof walkthrough (Theorem 1 and Lemma 1, step by step)")
     p.add_argument("--quiet", action="store_true", help="no progress and no per-claim lines")
-    p.set_defaults(func=run_report)
+    p.set_defaults(handler="pkverify.report.cli:run_report")
     return p
 
 
@@ -67,7 +67,7 @@ def add_explain_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="how many training points to list (default 5)")
     p.add_argument("--seed", type=int, default=0, help="seed of the demo model (default 0)")
     p.add_argument("--html", metavar="FILE", help="also write the contribution chart as HTML")
-    p.set_defaults(func=run_explain)
+    p.set_defaults(handler="pkverify.report.cli:run_explain")
     return p
 
 

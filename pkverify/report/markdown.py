@@ -60,6 +60,7 @@ def render_markdown(results: list[Result], environment: dict[str, Any]) -> str:
             "|---|---|",
         ]
         lines += [f"| {k} | {_figure(v)} |" for k, v in r.metrics.items()]
+    lines += _references(results)
     return "\n".join(lines) + "\n"
 
 
@@ -171,3 +172,17 @@ def _anchor(claim_id: str) -> str:
     """GitHub's heading anchor for ``## claim.id`` (dots dropped, lower case)."""
     return claim_id.lower().replace(".", "")
 
+
+
+def _references(results: list[Result]) -> list[str]:
+    """The full citation of every source id the claims cite, in order of first use."""
+    from ..sources import SOURCES, parts
+
+    ids: list[str] = []
+    for r in results:
+        for sid, _ in parts(r.source):
+            if sid in SOURCES and sid not in ids:
+                ids.append(sid)
+    if not ids:
+        return []
+    return ["", "## References", ""] + [f"- `{sid}`: {SOURCES[sid].citation()}" for sid in ids]

@@ -162,7 +162,7 @@ def render_svg(spec: dict[str, Any]) -> str:
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure  # a Figure, not pyplot: no global figure state
 
-    with matplotlib.rc_context(_RC):
+    with matplotlib.rc_context(_RC):  # type: ignore[arg-type]
         kind = spec.get("kind", "")
         wide = kind == "heatmap" and len(spec.get("panels", {})) > 1
         fig = Figure(figsize=(8.0 if wide else 6.0, 3.6))

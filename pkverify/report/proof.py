@@ -1,4 +1,4 @@
-"""The proof walkthrough: Theorem 1 (Domingos 2020 §2) and Lemma 1 (seed 003 eqs. 3–6),
+"""The proof walkthrough: Theorem 1 (Domingos 2020 §2) and Lemma 1 (ntk-notes eqs. 3–6),
 step by step, each step verified twice.
 
 * symbolically — the step's residual vanishes on a concrete model
@@ -233,7 +233,7 @@ def _lemma1_numeric(d: _Demo) -> dict[str, tuple[list[dict[str, Any]], list[dict
 
 _TITLES = {
     "theorem1": "Theorem 1 (Domingos 2020): the trained model is a kernel machine",
-    "lemma1": "Lemma 1 (seed 003): du/dt = −H(t)(u − y), H(t) positive semi-definite",
+    "lemma1": "Lemma 1 (ntk-notes): du/dt = −H(t)(u − y), H(t) positive semi-definite",
 }
 
 _RECONSTRUCTION = {
@@ -279,7 +279,7 @@ def walkthrough(seed: int = 0) -> dict[str, Any]:
                   f"{tr.X.shape[0]} training points, seed {seed}"),
         "query": d.xq[0].tolist(),
         "symbolic_model": "two-layer tanh net, m = 2, d = 2, n = 2 symbolic training points, "
-        "a generic loss ℓ (seed 003 setting)",
+        "a generic loss ℓ (the ntk-notes setting)",
         "ok": ok,
         "proofs": proofs,
     }

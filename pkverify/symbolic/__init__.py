@@ -1,6 +1,6 @@
 """The symbolic engine: SymPy closed forms for small models, infinite-width kernels, proofs.
 
-* :mod:`.models` — ``linear``, ``two_layer`` (seed 003 eq. 9), ``mlp`` (eqs. 16–17) as
+* :mod:`.models` — ``linear``, ``two_layer`` (ntk-notes eq. 9), ``mlp`` (eqs. 16–17) as
   ``f(w, x)`` over named symbols, parameters in the numeric models' flat order.
 * :mod:`.tangent` — ``∇_w f`` and ``K^g(x, x')`` simplified block-wise; lambdified on demand.
 * :mod:`.linear_flow` — the linear model's MSE gradient flow solved exactly; ``K^p = Tφ·φ'``.
@@ -16,7 +16,7 @@ from .infinite import deep_ntk, derivation, dual_kernel, h_star
 from .linear_flow import solve_linear_flow, verify_linear_flow
 from .models import LIMITS, SymbolicModel, build, linear, mlp, polynomial_features, two_layer
 from .proof import lemma1_steps, theorem1_steps, verify_proof
-from .steps import Step, StepResult, verify_steps
+from .steps import Step, StepResult, StepResults, verify_steps
 from .tangent import TangentKernel, derive, tangent_kernel
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "verify_proof",
     "Step",
     "StepResult",
+    "StepResults",
     "verify_steps",
     "TangentKernel",
     "derive",

@@ -1,7 +1,7 @@
 """Symbolic activations σ and their derivatives σ' (SymPy).
 
 Each activation is a :class:`SymActivation`: ``sigma(z)`` and ``dsigma(z)`` are SymPy
-expressions, and ``c_sigma`` is the NTK constant ``c_σ = 1 / E_{z~N(0,1)}[σ(z)²]`` of seed 003
+expressions, and ``c_sigma`` is the NTK constant ``c_σ = 1 / E_{z~N(0,1)}[σ(z)²]`` of ntk-notes
 eq. 16 — exact where a closed form exists (relu 2, identity 1, square 1/3,
 erf ``π / (2 arcsin(2/3))``), otherwise the float64 value of :func:`pkverify.activations.c_sigma`.
 

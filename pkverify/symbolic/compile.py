@@ -33,7 +33,7 @@ class step_half(sp.Function):  # noqa: N801 - a printed name in generated code
 def _namespace(backend: str) -> dict[str, Any]:
     xp = get_namespace(backend)  # raises BackendMissingError for a missing CuPy
     if backend == "cupy":
-        from cupyx.scipy.special import erf  # type: ignore[import-not-found]
+        from cupyx.scipy.special import erf
     else:
         from scipy.special import erf
 

@@ -1,4 +1,4 @@
-"""Infinite-width kernels derived symbolically: seed 003's H* (eq. 9) and the deep recursion.
+"""Infinite-width kernels derived symbolically: ntk-notes' H* (eq. 9) and the deep recursion.
 
 For ``(u, v) ~ N(0, Λ)``, ``Λ = [[a, c], [c, b]]``, write ``ρ = c/√(ab) = cos θ``. In polar
 coordinates of the whitened pair, ``u = √a r cos φ`` and ``v = √b r cos(φ − θ)``; both are
@@ -23,7 +23,7 @@ from functools import lru_cache
 import sympy as sp
 
 from ..errors import InvalidArgumentError, unknown_name
-from .steps import Step, StepResult, verify_steps
+from .steps import Step, StepResults, verify_steps
 
 __all__ = [
     "a", "b", "c", "theta",
@@ -156,7 +156,7 @@ def deep_ntk(activation: str, depth: int) -> dict[str, sp.Expr]:
     """The width→∞ NTK and NNGP of the bias-free MLP with ``depth`` hidden layers, explicitly.
 
     Returns ``{"nngp": Σ^(L)(x, x'), "ntk": Θ^(L+1)(x, x')}`` as expressions in
-    ``a = ‖x‖², b = ‖x'‖², c = xᵀx'``, built from seed 003 eqs. 22–23::
+    ``a = ‖x‖², b = ‖x'‖², c = xᵀx'``, built from ntk-notes eqs. 22–23::
 
         Σ^(h) = c_σ V(Λ^(h)),  Σ̇^(h) = c_σ D(Λ^(h)),  Θ^(h+1) = Σ^(h) + Θ^(h) Σ̇^(h).
     """
@@ -187,10 +187,10 @@ def deep_ntk(activation: str, depth: int) -> dict[str, sp.Expr]:
 
 
 @lru_cache(maxsize=4)
-def derivation(activation: str) -> tuple[StepResult, ...]:
+def derivation(activation: str) -> StepResults:
     """Verify the derivation steps of ``activation``'s kernels (relu or erf)."""
     if activation == "relu":
-        return tuple(verify_steps(relu_steps()))
+        return verify_steps(relu_steps())
     if activation == "erf":
-        return tuple(verify_steps(erf_steps()))
+        return verify_steps(erf_steps())
     raise unknown_name("activation with a closed-form kernel", activation, NTK_ACTIVATIONS)

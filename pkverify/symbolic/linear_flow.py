@@ -1,4 +1,4 @@
-"""The linear model's gradient flow under MSE, solved in closed form (design.md §1).
+"""The linear model's gradient flow under MSE, solved in closed form (domingos2020 §3).
 
 ``f(w, x) = w·φ̃(x)`` with ``φ̃ = (φ, 1)`` when there is a bias. With the loss
 ``½ Σ_i (f(w, x_i) − y*_i)²`` the flow is the linear ODE
@@ -23,7 +23,7 @@ import sympy as sp
 
 from ..errors import InvalidArgumentError, SymbolicError
 from . import models as sm
-from .steps import Step, StepResult, verify_steps
+from .steps import Method, Step, StepResults, verify_steps
 
 __all__ = ["LinearFlow", "solve_linear_flow", "linear_flow_steps", "verify_linear_flow"]
 
@@ -141,7 +141,7 @@ def linear_flow_steps(flow: LinearFlow | None = None, flip: bool = False) -> lis
     y_T = fl.output(x, T)
     y_0 = fl.output(x, 0)
     sign = 1 if flip else -1
-    method = "auto"  # rational eigenvalues (checked when solving): simplify is quick
+    method: Method = "auto"  # rational eigenvalues (checked when solving): simplify is quick
     machine = y_0
     for xi, yi in zip(fl.X, fl.y):
         resid_i = fl.output(xi, t) - yi  # ℓ'_i = f(x_i) − y*_i for ½(f − y*)²
@@ -170,6 +170,6 @@ def linear_flow_steps(flow: LinearFlow | None = None, flip: bool = False) -> lis
 
 
 @lru_cache(maxsize=4)
-def verify_linear_flow(flip: bool = False) -> tuple[StepResult, ...]:
+def verify_linear_flow(flip: bool = False) -> StepResults:
     """Verify :func:`linear_flow_steps` on the default data (cached)."""
-    return tuple(verify_steps(linear_flow_steps(None, flip)))
+    return verify_steps(linear_flow_steps(None, flip))

@@ -6,10 +6,10 @@ closed form lambdified at ``w`` can be compared with autograd at the same ``w``:
 
 * :func:`linear` — ``f = w·φ(x) (+ b)``, φ the identity, polynomial monomials, or any
   map of the input symbols; params ``[w_1..w_p, b]``.
-* :func:`two_layer` — seed 003 eq. 9, ``f = m^{-1/2} Σ_r a_r σ(w_rᵀx)`` with fixed signs
+* :func:`two_layer` — ntk-notes eq. 9, ``f = m^{-1/2} Σ_r a_r σ(w_rᵀx)`` with fixed signs
   ``a_r = ±1`` drawn from ``seed`` exactly as :func:`pkverify.models.two_layer` draws them;
   params ``W`` row-major ``(m, d)`` (then ``a`` when ``train_output``).
-* :func:`mlp` — seed 003 eqs. 16–17 (NTK parameterisation, first layer unscaled),
+* :func:`mlp` — ntk-notes eqs. 16–17 (NTK parameterisation, first layer unscaled),
   ``f^h = W^h g^{h-1} (+ b^h)``, ``g^h = sqrt(c_σ/d_h) σ(f^h)``, output ``W^{L+1} g^L (+ b)``;
   params ``W^1, b^1, W^2, b^2, ...`` row-major. Depth ≤ 2, width ≤ 3, one output.
 
@@ -227,7 +227,7 @@ def linear(
     ``degree = 1`` is the identity feature map (plain linear regression). ``features`` maps
     the input symbols ``(x_1, ..., x_d)`` to a list of SymPy expressions, e.g.
     ``lambda x: [sp.sin(x[0]), x[0] * x[1]]``; the numeric twin lambdifies it. The tangent
-    kernel is ``φ(x)·φ(x') (+ 1)`` at every w (design.md §1, "Linear model").
+    kernel is ``φ(x)·φ(x') (+ 1)`` at every w (domingos2020 §3, linear models).
     """
     dim = _size(dim, "dim", LIMITS["linear_dim"], "linear_dim")
     degree = _size(degree, "degree", LIMITS["poly_degree"], "poly_degree")
@@ -254,7 +254,7 @@ def linear(
 
 
 # ---------------------------------------------------------------------------------------
-# two-layer, seed 003 eq. 9
+# two-layer, ntk-notes eq. 9
 # ---------------------------------------------------------------------------------------
 
 
@@ -293,7 +293,7 @@ def two_layer(
     params: list[sp.Symbol] = [s for row in W for s in row]
     if train_output:
         a: list[sp.Expr] = [sp.Symbol(f"a_{r}", real=True) for r in range(1, width + 1)]
-        params += a  # type: ignore[arg-type]
+        params += a
     else:
         a = [sp.Integer(s) for s in a_fixed]
     scale = 1 / sp.sqrt(width)
@@ -316,12 +316,12 @@ def two_layer(
 
 
 # ---------------------------------------------------------------------------------------
-# MLP, seed 003 eqs. 16-17
+# MLP, ntk-notes eqs. 16-17
 # ---------------------------------------------------------------------------------------
 
 
 def mlp(sizes: Sequence[int], activation: str = "tanh", bias: bool = True) -> SymbolicModel:
-    """NTK-parameterised MLP ``sizes = [d, d_1, (d_2,) 1]`` (seed 003 eqs. 16–17).
+    """NTK-parameterised MLP ``sizes = [d, d_1, (d_2,) 1]`` (ntk-notes eqs. 16–17).
 
     ``g^0 = x``; ``f^h = W^h g^{h-1} (+ b^h)``; ``g^h = sqrt(c_σ/d_h) σ(f^h)``;
     ``f = W^{L+1} g^L (+ b^{L+1})``. Parameters ``W^1, b^1, W^2, b^2, ...`` row-major, as in

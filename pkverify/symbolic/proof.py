@@ -1,6 +1,6 @@
-"""Theorem 1 (Domingos 2020) and Lemma 1 (seed 003) as ordered, verified steps.
+"""Theorem 1 (Domingos 2020) and Lemma 1 (ntk-notes) as ordered, verified steps.
 
-Both proofs are replayed on a concrete model with symbolic data: seed 003's two-layer net
+Both proofs are replayed on a concrete model with symbolic data: ntk-notes' two-layer net
 ``f = m^{-1/2} Σ_r a_r σ(w_rᵀx)`` with m = 2, d = 2 (σ = tanh by default), n = 2 training
 points ``x_i = (x_{i1}, x_{i2})`` with symbolic coordinates, symbolic targets ``y*_i`` and —
 for Theorem 1 — an arbitrary differentiable loss ``ℓ(y*, y)`` (an undefined SymPy function).
@@ -21,9 +21,9 @@ from functools import lru_cache
 
 import sympy as sp
 
-from ..errors import unknown_name
+from ..errors import InvalidArgumentError, unknown_name
 from . import models as sm
-from .steps import Step, StepResult, verify_steps
+from .steps import Step, StepResults, verify_steps
 from .tangent import tangent_kernel
 
 __all__ = ["theorem1_steps", "lemma1_steps", "verify_proof", "PROOFS", "ProofSetting"]
@@ -306,13 +306,28 @@ def lemma1_steps(flip: str | None = None, activation: str = "tanh") -> list[Step
     return steps
 
 
-@lru_cache(maxsize=16)
 def verify_proof(
     name: str, flip: str | None = None, activation: str = "tanh"
-) -> tuple[StepResult, ...]:
-    """Build and verify the named proof ("theorem1" or "lemma1"); cached."""
+) -> StepResults:
+    """Build and verify the named proof ("theorem1" or "lemma1"); cached.
+
+    The result is a tuple of :class:`StepResult` that prints as a table
+    (``print(pk.symbolic.verify_proof("theorem1"))``); ``.ok`` says whether every step held.
+    """
+    for label, value in (("name", name), ("activation", activation)):
+        if not isinstance(value, str):
+            raise InvalidArgumentError(
+                f"verify_proof: {label} must be a str; got {type(value).__name__} {value!r:.40}."
+            )
+    if flip is not None and not isinstance(flip, str):
+        raise InvalidArgumentError(f"verify_proof: flip must be a step key or None; got {flip!r}.")
+    return _verify_proof(name, flip, activation)
+
+
+@lru_cache(maxsize=16)
+def _verify_proof(name: str, flip: str | None, activation: str) -> StepResults:
     if name == "theorem1":
-        return tuple(verify_steps(theorem1_steps(flip, activation)))
+        return verify_steps(theorem1_steps(flip, activation))
     if name == "lemma1":
-        return tuple(verify_steps(lemma1_steps(flip, activation)))
+        return verify_steps(lemma1_steps(flip, activation))
     raise unknown_name("proof", name, PROOFS)

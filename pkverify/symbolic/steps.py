@@ -22,7 +22,7 @@ from typing import Literal
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
-__all__ = ["Step", "StepResult", "verify_steps", "vanishes"]
+__all__ = ["Step", "StepResult", "StepResults", "verify_steps", "vanishes"]
 
 Method = Literal["simplify", "points", "auto"]
 
@@ -43,6 +43,46 @@ class StepResult:
     def mark(self) -> str:
         """✓ or ✗."""
         return "✓" if self.ok else "✗"
+
+    def __str__(self) -> str:
+        return f"{self.mark} {self.key}: {self.sentence} [{self.method}: {self.detail}]"
+
+
+class StepResults(tuple):
+    """The verified steps of a derivation, in order; prints as a table.
+
+    A plain tuple of :class:`StepResult` (index it, iterate it) with ``ok`` (every step
+    verified) and a readable ``repr``: one row per step with its mark, key, method and detail.
+    """
+
+    @property
+    def ok(self) -> bool:
+        """True when every step verified."""
+        return all(r.ok for r in self)
+
+    def table(self, width: int = 100) -> str:
+        """A fixed-width text table, one step per row (the sentence wrapped under it)."""
+        import textwrap
+
+        if not self:
+            return "(no steps)"
+        kw = max(len("step"), *(len(r.key) for r in self))
+        mw = max(len("method"), *(len(r.method) for r in self))
+        head = f"   #  {'step':<{kw}}  {'method':<{mw}}  ok  detail"
+        rows = [head, "-" * min(width, max(len(head), 60))]
+        for i, r in enumerate(self, 1):
+            rows.append(f"{i:>4}  {r.key:<{kw}}  {r.method:<{mw}}  {r.mark:<2}  {r.detail}")
+            for line in textwrap.wrap(r.sentence, width - 6):
+                rows.append(" " * 6 + line)
+        verdict = "all steps verified" if self.ok else (
+            f"{sum(not r.ok for r in self)} of {len(self)} steps FAILED")
+        rows.append(f"({len(self)} steps: {verdict})")
+        return "\n".join(rows)
+
+    def __repr__(self) -> str:
+        return self.table()
+
+    __str__ = __repr__
 
 
 @dataclass(frozen=True)
@@ -166,6 +206,6 @@ def vanishes(
     return True, "points", f"{len(flat)} residual(s) vanish at {n_points} rational points ({kind})"
 
 
-def verify_steps(steps: Sequence[Step]) -> list[StepResult]:
-    """Verify every step, in order."""
-    return [s.verify() for s in steps]
+def verify_steps(steps: Sequence[Step]) -> StepResults:
+    """Verify every step, in order (a tuple of results that prints as a table)."""
+    return StepResults(s.verify() for s in steps)

@@ -3,8 +3,8 @@
 ``K^g_w(x, x') = ∇_w f(w, x) · ∇_w f(w, x') = Σ_blocks Σ_{p ∈ block} ∂_p f(x) ∂_p f(x')``.
 
 Each block (a neuron's ``w_r``, a layer's ``W^h`` or ``b^h``) is summed and then factored on
-its own, which is what turns seed 003's two-layer kernel into the readable
-``(1/m) Σ_r σ'(w_rᵀx) σ'(w_rᵀx') xᵀx'`` (seed 003, the sum before eq. 9) in a fraction of a
+its own, which is what turns ntk-notes' two-layer kernel into the readable
+``(1/m) Σ_r σ'(w_rᵀx) σ'(w_rᵀx') xᵀx'`` (ntk-notes, the sum before eq. 9) in a fraction of a
 second per neuron. Derivations are cached per model recipe; :meth:`TangentKernel.__call__`
 evaluates the lambdified closed form on arrays (NumPy or CuPy).
 """
@@ -145,7 +145,7 @@ def tangent_kernel(model: SymbolicModel) -> TangentKernel:
     """Derive ``∇_w f`` and ``K^g(x, x')`` for ``model`` (cached on its recipe).
 
     ``K^g(x, x') = Σ_p ∂f(w,x)/∂w_p · ∂f(w,x')/∂w_p`` (Domingos 2020, Def. 1); for the
-    two-layer net of seed 003 this is ``(1/m) Σ_r a_r² σ'(w_rᵀx) σ'(w_rᵀx') xᵀx'``.
+    two-layer net of ntk-notes this is ``(1/m) Σ_r a_r² σ'(w_rᵀx) σ'(w_rᵀx') xᵀx'``.
     """
     if not isinstance(model, SymbolicModel):
         raise InvalidArgumentError(

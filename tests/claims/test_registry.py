@@ -134,7 +134,7 @@ def test_metrics_and_data_become_plain_json(throwaway):
 
 def test_get_unknown_lists_known_ids(throwaway):
     throwaway("known", lambda cfg: Outcome(True))
-    with pytest.raises(UnknownNameError, match=f"unknown claim 'nope'.*{FAMILY}.known"):
+    with pytest.raises(UnknownNameError, match=f"unknown claim or family 'nope'.*{FAMILY}.known"):
         registry.get("nope")
 
 
@@ -149,7 +149,7 @@ def test_select_by_id_and_family_keeps_order_without_duplicates(throwaway):
 def test_select_validates_every_id_before_anything_runs(throwaway):
     calls = []
     a = throwaway("a", lambda cfg: calls.append(1) or Outcome(True))
-    with pytest.raises(UnknownNameError, match="unknown claim 'missing'"):
+    with pytest.raises(UnknownNameError, match="unknown claim or family 'missing'"):
         registry.run([a, "missing"])
     assert calls == []
 

@@ -177,6 +177,7 @@ def jvp(
             dpre = xp.zeros((t, n, layer.fan_out), dtype=U.dtype)
         if layer.activation is not None:
             dg = elementwise(layer.activation, xp)[1](trace.pres[h])[None, :, :] * dpre
+    assert dpre is not None  # a network has at least one layer
     return trace.out, dpre
 
 
@@ -194,7 +195,7 @@ def cross_kernel(net: Network, A: Side, B: Side, xp: Any) -> Any:
     for h, layer in enumerate(net.layers):
         if layer.weight is None and layer.bias is None:
             continue
-        F = None
+        F: Any = None
         if layer.weight is not None:
             F = A.trace.inputs[h] @ B.trace.inputs[h].T
         if layer.bias is not None:
