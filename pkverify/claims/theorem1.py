@@ -74,7 +74,9 @@ def check_theorem1_exact(cfg: CheckConfig) -> Outcome:
     base = mlp([X.shape[1], width, width, 1], "relu", seed=cfg.seed)
     unlocated = custom(base.f, base.init(cfg.seed), input_dim=X.shape[1], smooth=False,
                        name="custom_relu_without_locator")
-    traj = train(unlocated, X, Yr, lr=0.1, steps=steps, seed=cfg.seed)
+    # 10 steps: without a locator every step climbs to 65 autograd evaluations; the figure
+    # reported is the residual, which 10 steps show as well as 30
+    traj = train(unlocated, X, Yr, lr=0.1, steps=10, seed=cfg.seed)
     with warnings.catch_warnings():  # the warning is the expected outcome here
         warnings.simplefilter("ignore", PathWarning)
         km = kernel_machine(traj, rule="exact")
