@@ -180,15 +180,11 @@ class KernelMachine:
             den = K[:, :, 0, 0]
             ok = (np.abs(den) > _DEGENERATE * terms[:, :, 0, 0]) & (den != 0.0)
             out[:, :, 0] = np.where(ok, -W[:, :, 0] / np.where(ok, den, 1.0), fallback[None, :, 0])
-        else:
-            for qi in range(q):
-                for i in range(n):
-                    M = K[qi, i]
-                    size = np.max(terms[qi, i])
-                    if size == 0.0 or np.max(np.abs(M)) <= _DEGENERATE * size:
-                        out[qi, i] = fallback[i]
-                    else:
-                        out[qi, i] = -np.linalg.lstsq(M, W[qi, i], rcond=None)[0]
+        else:  # k × k blocks: a = −K⁺ (Σ C K ℓ'), all pairs at once (a stacked pseudo-inverse)
+            size = terms.max(axis=(2, 3))
+            degenerate = (size == 0.0) | (np.abs(K).max(axis=(2, 3)) <= _DEGENERATE * size)
+            solved = -np.einsum("qiab,qib->qia", np.linalg.pinv(K), W)
+            out[:] = np.where(degenerate[:, :, None], fallback[None, :, :], solved)
         return self._out(xp.asarray(out, dtype=self.dtype), 1)
 
     def explain(self, Xq: Any, top: int = 5) -> list[list[tuple[int, float]]]:
