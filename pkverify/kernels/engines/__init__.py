@@ -21,6 +21,7 @@ from ...models.base import Model
 from ...models.layers import forward
 from ...progress import progress
 from . import layerwise, reference
+from .layerwise import permute
 
 __all__ = ["Implementation", "Engine", "engine_for", "parse_implementation", "DEFAULT_MEMORY",
            "itemsize"]
@@ -148,8 +149,13 @@ class Engine:
         starts = range(0, n1, rows)
         for lo in progress(starts, total=len(starts), desc="kernel rows", enabled=show):
             hi = min(n1, lo + rows)
-            if same:
-                A = self.side_rows(B, lo, hi)
+            if same:  # a Gram is symmetric: rows lo:hi against columns lo: only, then mirror
+                block = self.cross(self.side_rows(B, lo, hi), self.side_rows(B, lo, n2))
+                if out is None:
+                    out = xp.empty((n1, n2) + tuple(block.shape[2:]), dtype=block.dtype)
+                out[lo:hi, lo:] = block
+                out[hi:, lo:hi] = permute(xp, block[:, hi - lo :], (1, 0, 3, 2))
+                continue
             else:
                 part = None if along is None else (along[0], along[1][lo:hi])
                 A = self.side(w_a, X_a[lo:hi], part)

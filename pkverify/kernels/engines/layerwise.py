@@ -56,7 +56,7 @@ class Side:
         return int(self.trace.out.shape[0])
 
 
-def _permute(xp: Any, x: Any, axes: tuple[int, ...]) -> Any:
+def permute(xp: Any, x: Any, axes: tuple[int, ...]) -> Any:
     """``permute_dims`` (Array API) or ``transpose`` (older NumPy/CuPy)."""
     fn = getattr(xp, "permute_dims", None)
     return fn(x, axes) if fn is not None else xp.transpose(x, axes)
@@ -166,7 +166,7 @@ def jvp(
         if layer.weight is not None:
             o = layer.weight
             Uw = xp.reshape(U[:, o : o + layer.n_weights], (t, layer.fan_out, layer.fan_in))
-            term = a @ _permute(xp, Uw, (0, 2, 1))
+            term = a @ permute(xp, Uw, (0, 2, 1))
             dpre = term if dpre is None else dpre + term
         if layer.bias is not None:
             o = layer.bias
@@ -209,7 +209,7 @@ def cross_kernel(net: Network, A: Side, B: Side, xp: Any) -> Any:
             continue
         d = Da.shape[2]
         DD = xp.reshape(Da, (n1 * k, d)) @ xp.reshape(Db, (n2 * k, d)).T
-        DD = _permute(xp, xp.reshape(DD, (n1, k, n2, k)), (0, 2, 1, 3))
+        DD = permute(xp, xp.reshape(DD, (n1, k, n2, k)), (0, 2, 1, 3))
         term = F[:, :, None, None] * DD
         blocks = term if blocks is None else blocks + term
     eye = xp.eye(k, dtype=dtype)
