@@ -48,7 +48,7 @@ from hypothesis.strategies import SearchStrategy
 from . import models
 from .activations import ACTIVATIONS, KINKED
 from .errors import InvalidArgumentError
-from .kernels.tangent import jacobian
+from .kernels.tangent import tangent_kernel
 from .models import Model
 from .validation import positive_float
 
@@ -409,10 +409,13 @@ def model_call(model: Model) -> str:
 
 
 def _gram_scale(model: Model, w0: np.ndarray, X: np.ndarray) -> float:
-    """λ_max of the tangent-kernel Gram ``K^g_{w0}(X, X)`` (summed over outputs)."""
-    J = jacobian(model, w0, X)
-    J = J.reshape(-1, J.shape[-1])
-    return float(np.linalg.norm(J, 2) ** 2) if J.size else 0.0
+    """λ_max of the tangent-kernel Gram ``K^g_{w0}(X, X)`` over all (point, output) pairs:
+    ``‖J‖₂²`` without forming the Jacobian J (JJᵀ and JᵀJ share their nonzero eigenvalues)."""
+    K = np.asarray(tangent_kernel(model, w0, X))
+    n = X.shape[0]
+    k = 1 if K.ndim == 2 else K.shape[2]
+    G = K.reshape(n, n) if K.ndim == 2 else K.transpose(0, 2, 1, 3).reshape(n * k, n * k)
+    return float(np.linalg.eigvalsh(0.5 * (G + G.T))[-1]) if G.size else 0.0
 
 
 @st.composite

@@ -382,8 +382,9 @@ def warn_unlocated(
         "has a kink locator, but steps still miss the identity (are all kinks returned?)"
         if located
         else "declares kinks but no locator" if declared
-        else "did not reach rounding with 65 nodes a step (its gradient may jump inside "
-        "steps, or the steps are too large for the quadrature)"
+        else "did not reach rounding with 65 nodes a step and bisection (a gradient that "
+        "jumps inside steps, steps too large for the quadrature, or values at the edge of "
+        "the float range)"
     )
     warnings.warn(
         f"model {model_name!r} {why}: the exact rule cannot promise rounding error on it; "
