@@ -19,6 +19,8 @@ __all__ = [
     "BackendMissingError",
     "TrajectoryFileError",
     "SymbolicError",
+    "SingularKernelError",
+    "SchedulerUnreachableError",
 ]
 
 
@@ -74,6 +76,15 @@ class TrajectoryFileError(PkVerifyError, OSError):
 
 class SymbolicError(PkVerifyError):
     """A symbolic derivation was asked for something it does not support."""
+
+
+class SingularKernelError(InvalidArgumentError, ArithmeticError):
+    """A kernel matrix to be solved (H*, a Gram) is singular or too ill-conditioned to solve
+    in float64 (duplicate or nearly collinear training points)."""
+
+
+class SchedulerUnreachableError(PkVerifyError, ConnectionError):
+    """A Dask scheduler address did not answer within the connection timeout."""
 
 
 def unknown_name(kind: str, got: object, known: list[str] | tuple[str, ...]) -> UnknownNameError:
