@@ -46,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--markdown", metavar="PATH", help="also write a Markdown correctness report to PATH"
     )
     verify.add_argument("--list", action="store_true", help="list the claims and exit")
+    from .sweeps_cli import add_executor_flags, add_sweep_parser
+
+    add_executor_flags(verify)  # --jobs N / --scheduler ADDRESS for the claims' sweeps
+    add_sweep_parser(sub)
     try:
         from .symbolic.cli import add_derive_parser
     except ImportError:  # the symbolic engine is optional at import time
@@ -136,7 +140,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     try:
         if args.command == "verify":
-            return _verify(args)
+            from .sweeps_cli import executor_from_args
+
+            with executor_from_args(args):
+                return _verify(args)
+        if args.command == "sweep":
+            from .sweeps_cli import run_sweep
+
+            return run_sweep(args)
         if args.command == "derive":
             from .symbolic.cli import run_derive
 

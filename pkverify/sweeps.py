@@ -59,6 +59,7 @@ __all__ = [
     "using",
     "current",
     "write",
+    "connect",
     "CONNECT_TIMEOUT",
 ]
 
@@ -346,19 +347,25 @@ def _run_processes(fn, tasks, jobs, desc, progress) -> list[list[Row]]:
         return [f.result() for f in futures]
 
 
-def _run_dask(fn, tasks, scheduler, desc, progress, connect_timeout) -> list[list[Row]]:
+def _distributed() -> Any:
     try:
-        from distributed import Client, as_completed
+        import distributed
     except ImportError as exc:
         raise BackendMissingError(
             "scheduler=... runs the sweep on Dask, which is not installed; install it with "
             "`pip install pkverify[dask]`, or drop --scheduler to run locally."
         ) from exc
+    return distributed
+
+
+def _run_dask(fn, tasks, scheduler, desc, progress, connect_timeout) -> list[list[Row]]:
+    distributed = _distributed()
+    Client, as_completed = distributed.Client, distributed.as_completed
     owned = False
     if isinstance(scheduler, Client):
         client = scheduler
     elif isinstance(scheduler, str):
-        client = _connect(Client, scheduler, connect_timeout)
+        client = connect(scheduler, connect_timeout)
         owned = True
     else:
         raise InvalidArgumentError(
@@ -376,8 +383,11 @@ def _run_dask(fn, tasks, scheduler, desc, progress, connect_timeout) -> list[lis
             client.close()
 
 
-def _connect(Client: Any, address: str, timeout: float) -> Any:
-    if not address.strip():
+def connect(address: str, timeout: float = CONNECT_TIMEOUT) -> Any:
+    """A ``dask.distributed.Client`` for a scheduler ``address``; SchedulerUnreachableError
+    (after ``timeout`` seconds, never a hang) when nothing answers there."""
+    Client = _distributed().Client
+    if not isinstance(address, str) or not address.strip():
         raise InvalidArgumentError("scheduler address is empty; give e.g. tcp://host:8786.")
     try:
         return Client(address, timeout=timeout, set_as_default=False)
