@@ -249,7 +249,7 @@ def run(
     scheduler: Any = None,
     desc: str = "sweep",
     progress: bool | None = None,
-    connect_timeout: float = CONNECT_TIMEOUT,
+    connect_timeout: float | None = None,
 ) -> SweepTable:
     """Evaluate ``fn(**config, seed=s)`` for every configuration and seed; a :class:`SweepTable`.
 
@@ -383,10 +383,12 @@ def _run_dask(fn, tasks, scheduler, desc, progress, connect_timeout) -> list[lis
             client.close()
 
 
-def connect(address: str, timeout: float = CONNECT_TIMEOUT) -> Any:
+def connect(address: str, timeout: float | None = None) -> Any:
     """A ``dask.distributed.Client`` for a scheduler ``address``; SchedulerUnreachableError
-    (after ``timeout`` seconds, never a hang) when nothing answers there."""
+    (after ``timeout`` seconds, default :data:`CONNECT_TIMEOUT`, never a hang) when nothing
+    answers there."""
     Client = _distributed().Client
+    timeout = CONNECT_TIMEOUT if timeout is None else timeout
     if not isinstance(address, str) or not address.strip():
         raise InvalidArgumentError("scheduler address is empty; give e.g. tcp://host:8786.")
     try:
