@@ -360,7 +360,7 @@ def _distributed() -> Any:
 
 def _run_dask(fn, tasks, scheduler, desc, progress, connect_timeout) -> list[list[Row]]:
     distributed = _distributed()
-    Client, as_completed = distributed.Client, distributed.as_completed
+    Client = distributed.Client
     owned = False
     if isinstance(scheduler, Client):
         client = scheduler
@@ -374,10 +374,12 @@ def _run_dask(fn, tasks, scheduler, desc, progress, connect_timeout) -> list[lis
         )
     try:
         futures = [client.submit(_call, fn, c, s, pure=False) for c, s in tasks]
+        results = []
         with Counter(len(tasks), desc, progress, unit="task") as bar:
-            for _ in as_completed(futures):
+            for f in futures:  # in order (distributed.as_completed wants a default client)
+                results.append(f.result())
                 bar.update()
-        return [f.result() for f in futures]
+        return results
     finally:
         if owned:
             client.close()
