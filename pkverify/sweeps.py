@@ -258,10 +258,10 @@ def run(
     """
     if not callable(fn):
         raise InvalidArgumentError(f"fn must be a callable measure(**config, seed); got {fn!r}.")
-    configs = [dict(c) for c in configs]
-    if not configs:
+    config_list = [dict(c) for c in configs]
+    if not config_list:
         raise InvalidArgumentError("configs is empty; give at least one configuration ({}).")
-    for c in configs:
+    for c in config_list:
         if "seed" in c:
             raise InvalidArgumentError(
                 "a configuration may not set 'seed'; seeds are given separately (seeds=...)."
@@ -274,7 +274,7 @@ def run(
         raise InvalidArgumentError(
             "give either jobs=N (local processes) or scheduler=... (Dask), not both."
         )
-    tasks = [(c, s) for c in configs for s in seed_list]
+    tasks = [(c, s) for c in config_list for s in seed_list]
     if scheduler is not None:
         outputs = _run_dask(fn, tasks, scheduler, desc, progress, connect_timeout)
     elif jobs is not None and jobs > 1:

@@ -394,7 +394,7 @@ def measure_eigen(activation: str, width: int, data_seed: int, n: int, d: int, T
 
 
 def measure_modes(activation: str, width: int, data_seed: int, n: int, d: int, T: float,
-                  seed: int) -> list[dict[str, float]]:
+                  seed: int) -> list[dict[str, Any]]:
     """Sweep task: measured ``|v_iᵀ(u(t) − y)|`` and ``e^{−λ_i t}|v_iᵀ(u(0) − y)|`` for the
     top, middle and bottom eigenvectors (figure data)."""
     X = unit_sphere(data_seed, n, d)
@@ -644,7 +644,7 @@ DEEP_RANGE = (-0.75, -0.3)
     source="seed 003 Lemma 1 (eqs. 3–6)",
     tolerance="central differences (u(t+h) − u(t−h))/2h of the flow's own outputs must meet "
     "−H(t)(u − y) at order 2: log-log slope of the relative residual against h in [1.8, 2.2] "
-    "(truncation error h²u'''/6; the DOP853 flow at rtol 1e-11 adds ≤ 1e-9), residual ≤ 1e-4 "
+    "— truncation error h²u'''/6, the DOP853 flow at rtol 1e-11 adds ≤ 1e-9; residual ≤ 1e-4 "
     "at h = T/160; the control −H(0)(u − y) must stall (slope ≤ 0.5); min eig H(t) ≥ "
     "−1e-12·‖H‖ (rounding)",
 )
@@ -689,7 +689,7 @@ def check_lemma1(cfg: CheckConfig) -> Outcome:
     r"m^{-1/2}",
     source="seed 003 eq. 9 and Lemma 2 (Hoeffding + union bound)",
     tolerance="pooled log-log slope of ‖H(0) − H*‖₂ against m = 2^6…2^14 in [−0.65, −0.35] "
-    "for each activation: H(0) is a mean of m i.i.d. terms, so the Monte-Carlo rate is −1/2; "
+    "for each activation — H(0) is a mean of m i.i.d. terms, so the Monte-Carlo rate is −1/2; "
     "±0.15 covers the seed-to-seed spread of a fitted slope (measured ≈ 0.06–0.10 per seed)",
 )
 def check_lemma2(cfg: CheckConfig) -> Outcome:
@@ -711,8 +711,8 @@ def check_lemma2(cfg: CheckConfig) -> Outcome:
                     f"{act}_observed_width": below if below is not None else "none"}
         ok &= _in(r.slope, *LEMMA2_RANGE)
         series[act], slopes[act] = r.mean, r.slope
-    fig = figures.loglog_rate("Lemma 2: ‖H(0) − H*‖₂ against width", table.where(
-        activation="relu").column("width")[:: sz.lemma2_seeds], series, xlabel="width m",
+    fig = figures.loglog_rate("Lemma 2: ‖H(0) − H*‖₂ against width", r.x, series,
+        xlabel="width m",
         ylabel="‖H(0) − H*‖₂ (geometric mean over seeds)", slopes=slopes,
         reference_slope=-0.5)
     text = ", ".join(f"{a} {metrics[f'{a}_slope']:.2f}±{metrics[f'{a}_slope_spread']:.2f}"
@@ -732,7 +732,7 @@ def check_lemma2(cfg: CheckConfig) -> Outcome:
     r"\|H(t) - H(0)\|_2 = O\!\left(\frac{tn^3}{\sqrt m}\right)",
     source="seed 003 Lemma 3 and its proof",
     tolerance="at t = 1, pooled log-log slopes against m: max_r ‖w_r(t) − w_r(0)‖ in "
-    "[−0.65, −0.35] (m^{-1/2}; the max over m units adds a √log m factor) for relu and "
+    "[−0.65, −0.35] — m^{-1/2}, the max over m units adds a √log m factor — for relu and "
     "softplus; ‖H(t) − H(0)‖₂ in [−0.65, −0.35] for relu (the rate comes from units whose "
     "pre-activation crosses 0) and ≤ −0.35 for softplus (the bound is an upper bound: for "
     "smooth σ the first-order change averages over the random signs a_r and the measured "
@@ -760,7 +760,7 @@ def check_lemma3(cfg: CheckConfig) -> Outcome:
     narrow, wide = 2**6, sz.wide
     curves = _run(measure_drift_curve, _grid(cfg, activation=["relu"], width=[narrow, wide],
                                              T=[4.0]), _seeds(cfg, 3), "lemma3 drift")
-    t = curves.where(width=narrow, seed=_seeds(cfg, 1)[0]).column("t")
+    t = curves.where(width=narrow, seed=_seeds(cfg, 1)[0]).column("t").tolist()
     dn, dw = (np.mean(curves.where(width=m).column("rel_drift").reshape(3, -1), axis=0)
               for m in (narrow, wide))
     metrics |= {"narrow_rel_drift_at_T": float(dn[-1]), "wide_rel_drift_at_T": float(dw[-1])}
@@ -770,7 +770,8 @@ def check_lemma3(cfg: CheckConfig) -> Outcome:
                             rd.x, series, xlabel="width m", ylabel="distance", slopes=slopes,
                             reference_slope=-0.5),
         figures.curves("Kernel drift ‖H(t) − H(0)‖₂/‖H(0)‖₂ (relu)", t,
-                       {f"narrow m = {narrow}": dn, f"wide m = {wide}": dw}, xlabel="t",
+                       {f"narrow m = {narrow}": dn.tolist(), f"wide m = {wide}": dw.tolist()},
+                       xlabel="t",
                        ylabel="relative drift"),
     ]
     return Outcome(
@@ -789,8 +790,8 @@ def check_lemma3(cfg: CheckConfig) -> Outcome:
     r"H^* = \textstyle\sum_i \lambda_i v_i v_i^\top",
     source="seed 003 §4.1, eqs. 11–14",
     tolerance="the gap max_{t≤4,i} |v_iᵀ(u(t)−y) − e^{−λ_i t}v_iᵀ(u(0)−y)| / ‖u(0)−y‖ has "
-    "pooled log-log slope in [−0.7, −0.3] against m (softplus; it is driven by H(0) − H*, "
-    "m^{-1/2}, plus the drift, m^{-1}); labels: the top eigenvector's share left at T = 2 "
+    "pooled log-log slope in [−0.7, −0.3] against m — softplus; it is driven by H(0) − H*, "
+    "m^{-1/2}, plus the drift, m^{-1}; labels: the top eigenvector's share left at T = 2 "
     "must be below the bottom one's and true labels' below random labels' (seed means), "
     "each within 0.02 of Σ_i e^{−2λ_i T}(v_iᵀy)²/‖y‖² (finite width, m^{-1/2})",
 )
@@ -814,13 +815,13 @@ def check_eigen_dynamics(cfg: CheckConfig) -> Outcome:
     ok &= left["top"] < left["bottom"] and left["true"] < left["random"] and pred_err <= 0.02
     modes = _run(measure_modes, _grid(cfg, activation=["softplus"], width=[sz.wide], T=[4.0]),
                  _seeds(cfg, 1), "eigen modes")
-    t = modes.where(mode="top").column("t")
-    mode_series = {}
+    t = modes.where(mode="top").column("t").tolist()
+    mode_series: dict[str, list[float]] = {}
     for m in ("top", "middle", "bottom"):
         sub = modes.where(mode=m)
         lam = sub.column("lambda")[0]
-        mode_series[f"{m} (λ={lam:.3g}) measured"] = sub.column("measured")
-        mode_series[f"{m} predicted e^(−λt)"] = sub.column("predicted")
+        mode_series[f"{m} (λ={lam:.3g}) measured"] = sub.column("measured").tolist()
+        mode_series[f"{m} predicted e^(−λt)"] = sub.column("predicted").tolist()
     figs = [
         figures.loglog_rate("Eigen-dynamics: gap to e^{−λt} against width", r.x,
                             {"gap": r.mean}, xlabel="width m", ylabel="relative gap",
@@ -846,7 +847,7 @@ def check_eigen_dynamics(cfg: CheckConfig) -> Outcome:
     tolerance="the trained net (T = 12/λ_min(H*): residual ‖u(T) − y‖/‖u(0) − y‖ ≤ 1e-4, "
     "as e^{-12} ≈ 6e-6 with room for the finite-width λ_min being smaller) against kernel "
     "regression at test points (relu): pooled log-log slope of the relative gap in "
-    "[−0.7, −0.3] (H(0) − H* is m^{-1/2}); eq. 15 with relu H* solved by Cholesky: random "
+    "[−0.7, −0.3] — H(0) − H* is m^{-1/2}; eq. 15 with relu H* solved by Cholesky: random "
     "labels give the larger bound at every n and seed (a strict inequality, no tolerance)",
 )
 def check_kernel_regression(cfg: CheckConfig) -> Outcome:
@@ -893,9 +894,9 @@ def check_kernel_regression(cfg: CheckConfig) -> Outcome:
     r"\rangle\langle b^h(x), b^h(x')\rangle;\ \mathbb{E}\|g^{(h)}(x)\|^2 = \|x\|^2",
     source="seed 003 eqs. 16–23",
     tolerance="relative Frobenius error of the empirical NTK (relu, erf; depth 2, 3; bias=False) "
-    "against eqs. 16–23: pooled log-log slope over 8 seeds in [−0.75, −0.3] (Monte-Carlo "
+    "against eqs. 16–23: pooled log-log slope over 8 seeds in [−0.75, −0.3] — Monte-Carlo "
     "rate −1/2; per-seed slopes spread ≈ 0.1–0.2 in deep nets, whose finite-width error "
-    "also carries O(1/m) terms); eq. 22 per "
+    "also carries O(1/m) terms; eq. 22 per "
     "layer and summed against pk.tangent_kernel: 1e-12 relative (rounding); eq. 18: the mean "
     "of ‖g^h‖²/‖x‖² over seeds within 4 standard errors of 1 (Monte Carlo)",
 )

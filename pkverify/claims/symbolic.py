@@ -102,8 +102,8 @@ def _erf_quad(a: float, b: float, c: float) -> float:
     statement=r"H^*_{ij} = x_i^\top x_j\,\mathbb{E}_{w\sim N(0,I)}[\sigma'(w^\top x_i)"
     r"\sigma'(w^\top x_j)],\ \ \mathrm{ReLU:}\ x_i^\top x_j\frac{\pi-\arccos\rho_{ij}}{2\pi}",
     source="seed 003 eq. 9 (wide-network rates: ntk.lemma2, ntk.deep)",
-    tolerance="Monte Carlo: 4 standard errors per entry (≥1e5 draws; a false alarm per entry "
-    "has probability 6e-5); quadrature: 1e-8 absolute (adaptive-quadrature accuracy)",
+    tolerance="Monte Carlo: 4 standard errors per entry — ≥1e5 draws, a false alarm per entry "
+    "has probability 6e-5; quadrature: 1e-8 absolute — adaptive-quadrature accuracy",
 )
 def check_ntk_infinite(cfg: CheckConfig) -> Outcome:
     from .. import ntk

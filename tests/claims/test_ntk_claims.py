@@ -226,6 +226,7 @@ def test_claim_passes_quick_with_figures(cid):
 
     result = get(cid).run(CheckConfig(seed=0, quick=True))
     assert result.status == "pass", (result.message, result.metrics)
+    assert "—" in result.tolerance  # the tolerance carries its reason
     figs = result.data["figures"]
     assert figs and all(f["kind"] in KINDS for f in figs)
     for f in figs:
