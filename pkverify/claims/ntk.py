@@ -172,21 +172,24 @@ def two_layer_flow(
     W, a = two_layer_init(d, width, act, seed)
     marks = np.rint(ts / step).astype(int)
     out_W = np.empty((len(ts), width, d))
-    k, s = 0, 0
-    while k < len(marks):
-        while k < len(marks) and marks[k] == s:
-            out_W[k] = W
-            k += 1
-        if k == len(marks):
-            break
+    done = 0
+    for k, mark in enumerate(marks):
+        W = _rk4(W, a, X, y, act, step, int(mark) - done)
+        done = int(mark)
+        out_W[k] = W
+    u = np.array([_outputs(Wk, a, X, act) for Wk in out_W])
+    return Flow(marks * step, out_W, u, a, y)
+
+
+def _rk4(W, a, X, y, act, step, steps):
+    """``steps`` classical RK4 steps of the flow from ``W``."""
+    for _ in range(steps):
         k1 = _velocity(W, a, X, y, act)
         k2 = _velocity(W + 0.5 * step * k1, a, X, y, act)
         k3 = _velocity(W + 0.5 * step * k2, a, X, y, act)
         k4 = _velocity(W + step * k3, a, X, y, act)
         W = W + (step / 6.0) * (k1 + 2 * k2 + 2 * k3 + k4)
-        s += 1
-    u = np.array([_outputs(Wk, a, X, act) for Wk in out_W])
-    return Flow(marks * step, out_W, u, a, y)
+    return W
 
 
 # ---------------------------------------------------------------------------------------
@@ -457,7 +460,9 @@ def measure_kernel_regression(activation: str, width: int, data_seed: int, n: in
                               seed: int) -> dict[str, float]:
     """Sweep task: a net trained to convergence against kernel regression at 5 test points.
 
-    Trained to ``T = 12/λ_min(H*)`` (the slowest mode decays by e^{-12} ≈ 6e-6). The gap is
+    Trained in chunks of ``12/λ_min(H*)`` (in the wide limit the slowest mode decays by
+    e^{-12} ≈ 6e-6 per chunk) until ``‖u − y‖ ≤ 1e-6 ‖u(0) − y‖`` or 8 chunks: a narrow net's
+    own λ_min can be several times smaller than H*'s. The gap is
     ``‖f_T(X_test) − KR(X_test)‖ / ‖KR(X_test) − f_0(X_test)‖``: relative to the change that
     training made.
     """
@@ -466,17 +471,22 @@ def measure_kernel_regression(activation: str, width: int, data_seed: int, n: in
     y = _labels("true", X, seed=data_seed)
     Hs = _limit(activation, data_seed, n, d)
     lam = np.linalg.eigvalsh(Hs)
-    T = 12.0 / lam[0]
     # RK4 is stable to step·λ_max ≈ 2.8; at 0.5 every mode decays monotonically, and the end
     # point (where dW/dt = 0) depends on the step only through the path's O(m^-1/2) curvature
     step = 0.5 / lam[-1]
-    fl = two_layer_flow(X, y, width, activation, seed, (0.0, T), step)
-    f0 = _outputs(fl.W[0], fl.a, Xt, activation)
-    fT = _outputs(fl.W[1], fl.a, Xt, activation)
-    kr = kernel_regression(X, y, Xt, activation, fl.u[0], f0)
+    chunk = int(math.ceil(12.0 / lam[0] / step))
+    W0, a = two_layer_init(d, width, activation, seed)
+    u0 = _outputs(W0, a, X, activation)
+    W, chunks, resid = W0, 0, 1.0
+    while resid > 1e-6 and chunks < 8:
+        W = _rk4(W, a, X, y, activation, step, chunk)
+        chunks += 1
+        resid = float(np.linalg.norm(_outputs(W, a, X, activation) - y) / np.linalg.norm(u0 - y))
+    f0 = _outputs(W0, a, Xt, activation)
+    fT = _outputs(W, a, Xt, activation)
+    kr = kernel_regression(X, y, Xt, activation, u0, f0)
     return {"gap": float(np.linalg.norm(fT - kr) / np.linalg.norm(kr - f0)),
-            "train_residual": float(np.linalg.norm(fl.u[1] - y) / np.linalg.norm(fl.u[0] - y)),
-            "T": float(T)}
+            "train_residual": resid, "T": chunks * chunk * step}
 
 
 def measure_bound(n: int, d: int, labels: str, seed: int) -> dict[str, float]:
@@ -586,9 +596,9 @@ class Sizes:
 
 QUICK = Sizes(
     lemma2_widths=FULL_WIDTHS, lemma2_seeds=4,
-    lemma3_widths=[2**k for k in range(6, 13, 2)], lemma3_seeds=3, wide=2**12,
-    dyn_widths=[2**k for k in range(6, 13, 2)], dyn_seeds=3, label_seeds=2,
-    kr_widths=[2**k for k in range(6, 12, 1)], kr_seeds=2,
+    lemma3_widths=[2**k for k in range(6, 14)], lemma3_seeds=4, wide=2**12,
+    dyn_widths=[2**k for k in range(6, 13)], dyn_seeds=4, label_seeds=2,
+    kr_widths=[2**k for k in range(6, 12)], kr_seeds=4,
     bound_ns=[16, 64, 256], bound_seeds=3,
     deep_widths=[2**k for k in range(6, 10)], deep_seeds=8, norm_seeds=200,
 )
@@ -844,8 +854,8 @@ def check_eigen_dynamics(cfg: CheckConfig) -> Outcome:
     statement=r"f_\infty(x) = u_0(x) + k(x,X)\,H^{*-1}(y - u_0),\qquad "
     r"\text{bound} = \frac{\sqrt{2\,y^\top H^{*-1} y\cdot \mathrm{tr}\,H^*}}{n}",
     source="seed 003 eqs. 7–8 and 15",
-    tolerance="the trained net (T = 12/λ_min(H*): residual ‖u(T) − y‖/‖u(0) − y‖ ≤ 1e-4, "
-    "as e^{-12} ≈ 6e-6 with room for the finite-width λ_min being smaller) against kernel "
+    tolerance="the net trained to convergence (‖u(T) − y‖/‖u(0) − y‖ ≤ 1e-4 — trained in "
+    "chunks of 12/λ_min(H*) until 1e-6 or 8 chunks) against kernel "
     "regression at test points (relu): pooled log-log slope of the relative gap in "
     "[−0.7, −0.3] — H(0) − H* is m^{-1/2}; eq. 15 with relu H* solved by Cholesky: random "
     "labels give the larger bound at every n and seed (a strict inequality, no tolerance)",
