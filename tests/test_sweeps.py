@@ -225,3 +225,12 @@ def test_unknown_sweep_error_type():
 
     with pytest.raises(UnknownNameError):
         run_sweep(Args())
+
+
+def test_progress_is_drawn_on_request(capsys):
+    sweeps.run(rows_per_time, sweeps.grid(scale=[1.0, 2.0]), seeds=2, desc="my sweep",
+               progress=True)
+    err = capsys.readouterr().err
+    assert "my sweep" in err and "/4" in err  # tqdm redraws at most every 0.1 s
+    sweeps.run(rows_per_time, [{"scale": 1.0}], seeds=2, desc="quiet", progress=False)
+    assert "quiet" not in capsys.readouterr().err

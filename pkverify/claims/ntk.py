@@ -38,7 +38,7 @@ import numpy as np
 from .. import ntk as limits
 from .. import sweeps
 from ..activations import ACTIVATIONS, DERIVATIVES, check_activation
-from ..errors import InvalidArgumentError, ShapeError
+from ..errors import InvalidArgumentError, ShapeError, unknown_name
 from ..validation import as_targets, positive_float, positive_int
 from . import figures
 from .problems import loglog_slope
@@ -229,7 +229,10 @@ def rate(table: sweeps.SweepTable, x: str, y: str) -> Rate:
 
 @lru_cache(maxsize=64)
 def _limit(activation: str, data_seed: int, n: int, d: int) -> np.ndarray:
-    return limits.two_layer_limit(unit_sphere(data_seed, n, d), None, activation)
+    """H* of the sweep's data, computed once per worker (read-only: it is shared)."""
+    H = limits.two_layer_limit(unit_sphere(data_seed, n, d), None, activation)
+    H.setflags(write=False)
+    return H
 
 
 def lemma2_error(X: Any, width: int, activation: str = "relu", seed: int = 0) -> float:
@@ -265,6 +268,8 @@ def bound_width(n: int, eps: float, delta: float, activation: str) -> float:
     then ``‖H(0) − H*‖₂ ≤ Σ_ij |·| ≤ ε``. (The seed writes ``n⁴ log(n/δ)/ε²``, dropping the
     constants.)
     """
+    if activation not in SUP_DERIV:
+        raise unknown_name("activation", activation, tuple(SUP_DERIV))
     B = SUP_DERIV[activation]
     return 2.0 * B**4 * n**4 * math.log(2.0 * n * n / delta) / eps**2
 

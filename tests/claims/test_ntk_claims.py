@@ -232,3 +232,10 @@ def test_claim_passes_quick_with_figures(cid):
     for f in figs:
         if f["kind"] == "loglog_rate":
             assert all(np.all(np.asarray(v) > 0) for v in f["series"].values())
+
+
+def test_bound_width_refuses_an_activation_without_a_derivative_bound():
+    from pkverify.errors import UnknownNameError
+
+    with pytest.raises(UnknownNameError, match="gelu"):
+        C.bound_width(8, 0.1, 0.05, "gelu")
