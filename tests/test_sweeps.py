@@ -234,3 +234,11 @@ def test_progress_is_drawn_on_request(capsys):
     assert "my sweep" in err and "/4" in err  # tqdm redraws at most every 0.1 s
     sweeps.run(rows_per_time, [{"scale": 1.0}], seeds=2, desc="quiet", progress=False)
     assert "quiet" not in capsys.readouterr().err
+
+
+def test_cli_verify_on_a_running_scheduler(local_cluster, capsys):
+    cluster, _ = local_cluster
+    assert main(["verify", "--quick", "--claims", "ntk.lemma2",
+                 "--scheduler", cluster.scheduler_address]) == 0
+    assert "PASS" in capsys.readouterr().out
+    assert sweeps.current() == {"jobs": None, "scheduler": None}
