@@ -932,7 +932,8 @@ def check_deep(cfg: CheckConfig) -> Outcome:
             metrics |= {f"{key}_slope": r.slope, f"{key}_slope_spread": r.seed_std}
             ok &= _in(r.slope, *DEEP_RANGE)
             series[key], slopes[key] = r.mean, r.slope
-    # eq. 22: the layer-wise products against the full kernel (Jacobian blocks) at small width
+    # eq. 22: the layer-wise products against the full kernel (Jacobian blocks) at small width;
+    # pkverify's Jacobian and tangent kernel are independent code from layerwise_kernel
     X = unit_sphere(cfg.seed, N_POINTS, DIM)
     worst = 0.0
     for act in ("relu", "erf"):
@@ -940,14 +941,14 @@ def check_deep(cfg: CheckConfig) -> Outcome:
         model = mlp(sizes_, act, bias=False)
         w = model.init(cfg.seed)
         terms = layerwise_kernel(_mlp_layers(w, sizes_), X, act, per_layer=True)
-        J = jacobian(model, w, X, reference=True)[:, 0, :]
+        J = jacobian(model, w, X)[:, 0, :]
         off = 0
         for h, T_h in enumerate(terms):
             size = sizes_[h] * sizes_[h + 1]
             block = J[:, off: off + size] @ J[:, off: off + size].T
             off += size
             worst = max(worst, float(np.linalg.norm(T_h - block) / np.linalg.norm(block)))
-        K = tangent_kernel(model, w, X, reference=True)
+        K = tangent_kernel(model, w, X)
         worst = max(worst, float(np.linalg.norm(sum(terms) - K) / np.linalg.norm(K)))
     metrics["eq22_max_rel_err"] = worst
     ok &= worst <= 1e-12
