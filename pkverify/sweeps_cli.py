@@ -4,7 +4,7 @@
     pkverify sweep --list
     pkverify sweep ntk.lemma2 --full --jobs 2 --out lemma2.csv
     pkverify sweep ntk.deep --scheduler tcp://10.0.0.5:8786
-    pkverify verify --full --claims ntk --scheduler tcp://10.0.0.5:8786
+    pkverify verify --claims ntk --scheduler tcp://10.0.0.5:8786   (full sizes unless --quick)
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ __all__ = ["add_executor_flags", "add_sweep_parser", "run_sweep", "executor_from
 
 
 def _named() -> dict[str, Any]:
-    from .claims.ntk import SWEEPS
+    from .claims.ntk_measures import SWEEPS
 
     return SWEEPS
 
@@ -75,7 +75,7 @@ def executor_from_args(args: argparse.Namespace) -> Iterator[None]:
 
 def run_sweep(args: argparse.Namespace) -> int:
     """Run ``pkverify sweep``; returns the exit status."""
-    from .claims.ntk import rate
+    from .claims.ntk_measures import rate
     from .claims.registry import CheckConfig
 
     named = _named()

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pkverify import ntk
-from pkverify.claims import ntk as C
+from pkverify.claims import ntk_measures as C
 from pkverify.errors import InvalidArgumentError
 from pkverify.kernels import jacobian
 from pkverify.models import two_layer

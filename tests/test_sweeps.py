@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from pkverify import sweeps
-from pkverify.claims.ntk import measure_lemma2, measure_lemma3
+from pkverify.claims.ntk_measures import measure_lemma2, measure_lemma3
 from pkverify.cli import main
 from pkverify.errors import (
     InvalidArgumentError,

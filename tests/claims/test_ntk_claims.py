@@ -10,7 +10,7 @@ import pytest
 
 import pkverify as pk
 from pkverify import models, ntk
-from pkverify.claims import ntk as C
+from pkverify.claims import ntk_measures as C
 from pkverify.claims.registry import CheckConfig, get
 from pkverify.errors import InvalidArgumentError, NonFiniteError, SingularKernelError
 
