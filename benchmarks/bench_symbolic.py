@@ -3,7 +3,7 @@
 Run: ``python benchmarks/bench_symbolic.py``. Prints, for each architecture, the time to
 derive ∇f and K^g (cold cache), the time to lambdify, and the time to evaluate the kernel
 on an n × n grid with the closed form, with ``pkverify.tangent_kernel`` (its layer-wise
-fast path) and with its plain autograd reference (``reference=True``), with the ratios
+fast path) and with its plain autograd reference (``implementation="reference"``), with the ratios
 measured in the same run.
 """
 
@@ -44,7 +44,7 @@ def bench(model: sm.SymbolicModel, n: int = 200, label: str = "") -> None:
     numeric = model.numeric()
     t_sym = _best(lambda: tk(w, X))
     t_num = _best(lambda: numeric_kernel(numeric, w, X))
-    t_ref = _best(lambda: numeric_kernel(numeric, w, X, reference=True), repeat=2)
+    t_ref = _best(lambda: numeric_kernel(numeric, w, X, implementation="reference"), repeat=2)
     print(f"{label:<24} P={model.n_params:>3}  derive {t_derive:5.2f} s  lambdify "
           f"{t_compile:4.2f} s | K({n}×{n}) ms: closed {t_sym * 1e3:6.1f}, fast path "
           f"{t_num * 1e3:6.1f}, autograd reference {t_ref * 1e3:7.1f} | reference/closed "

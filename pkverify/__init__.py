@@ -9,7 +9,7 @@ km.predict(X) - traj.predict(X)            # ≈ 0 to rounding with the exact ru
 
 from . import claims, errors, losses, models, ntk
 from .errors import DivergenceError, PkVerifyError
-from .kernels import Rule, path_kernel, tangent_kernel
+from .kernels import Implementation, Rule, path_kernel, tangent_kernel
 from .losses import l2
 from .machine import KernelMachine, kernel_machine
 from .train import gradient_flow, train
@@ -38,6 +38,7 @@ __all__ = [
     "tangent_kernel",
     "path_kernel",
     "Rule",
+    "Implementation",
     "kernel_machine",
     "KernelMachine",
     "l2",

@@ -11,80 +11,142 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from functools import cache
+from typing import Any
 
 import autograd.numpy as anp
-import autograd.scipy.special as asp
 import numpy as np
-from scipy import integrate
 
-from .errors import unknown_name
+from .errors import BackendMissingError, unknown_name
 
 __all__ = [
     "ACTIVATIONS",
     "DERIVATIVES",
+    "NAMES",
     "activation",
     "c_sigma",
     "check_activation",
+    "elementwise",
     "SMOOTH",
     "KINKED",
 ]
 
-
-def _relu(z):
-    return anp.maximum(z, 0.0)
-
-
-def _sigmoid(z):
-    return 0.5 * (anp.tanh(0.5 * z) + 1.0)
-
-
-def _softplus(z):
-    return anp.logaddexp(0.0, z)
-
-
-def _identity(z):
-    return z
-
-
-def _square(z):
-    return z * z
-
-
-ACTIVATIONS: dict[str, Callable] = {
-    "relu": _relu,
-    "tanh": anp.tanh,
-    "softplus": _softplus,
-    "erf": asp.erf,
-    "sigmoid": _sigmoid,
-    "identity": _identity,
-}
-"""The activations the numeric models accept, by name."""
-
-
-def _d_relu(z):
-    # autograd's convention for max(z, 0) at the tie z = 0 is ½; keep it so both agree
-    return np.where(z > 0, 1.0, np.where(z < 0, 0.0, 0.5))
-
-
-def _d_sigmoid(z):
-    s = 0.5 * (np.tanh(0.5 * z) + 1.0)
-    return s * (1.0 - s)
-
-
-DERIVATIVES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "relu": _d_relu,
-    "tanh": lambda z: 1.0 - np.tanh(z) ** 2,
-    "softplus": lambda z: 0.5 * (np.tanh(0.5 * z) + 1.0),
-    "erf": lambda z: (2.0 / math.sqrt(math.pi)) * np.exp(-z * z),
-    "sigmoid": _d_sigmoid,
-    "identity": lambda z: np.ones_like(z),
-}
-"""σ' in closed form (plain NumPy), for the layer-wise Jacobians of the built-in models."""
+NAMES = ("relu", "tanh", "softplus", "erf", "sigmoid", "identity")
+"""The activations the numeric models accept."""
 
 KINKED = frozenset({"relu"})
 """Activations whose derivative jumps (at z = 0): exact quadrature must split there."""
 
-SMOOTH = frozenset(ACTIVATIONS) - KINKED
+SMOOTH = frozenset(NAMES) - KINKED
+
+
+def _erf_autograd(z):
+    # autograd.scipy costs ~1 s to import; load it on the first erf call only
+    from autograd.scipy.special import erf
+
+    return erf(z)
+
+
+def _autograd_table() -> dict[str, Callable]:
+    return {
+        "relu": lambda z: anp.maximum(z, 0.0),
+        "tanh": anp.tanh,
+        "softplus": lambda z: anp.logaddexp(0.0, z),
+        "erf": _erf_autograd,
+        "sigmoid": lambda z: 0.5 * (anp.tanh(0.5 * z) + 1.0),
+        "identity": lambda z: z,
+    }
+
+
+ACTIVATIONS: dict[str, Callable] = _autograd_table()
+"""σ by name, written with autograd.numpy (differentiable by autograd; plain on arrays)."""
+
+
+def _erf_of(xp: Any) -> Callable:
+    name = getattr(xp, "__name__", "")
+    if name == "numpy":
+        from scipy.special import erf
+
+        return erf
+    if name.startswith("cupy"):
+        try:
+            from cupyx.scipy.special import erf as cupy_erf
+        except ImportError as exc:  # pragma: no cover - needs CuPy
+            raise BackendMissingError(
+                "activation 'erf' on CuPy needs cupyx.scipy.special; install CuPy fully."
+            ) from exc
+        return cupy_erf
+    erf = getattr(xp, "erf", None)
+    if erf is None:
+        raise BackendMissingError(
+            f"activation 'erf' needs an erf function, which the array namespace {name!r} "
+            "lacks; use NumPy or CuPy arrays, or another activation."
+        )
+    return erf
+
+
+def _table(xp: Any) -> dict[str, tuple[Callable, Callable]]:
+    """(σ, σ') for every activation in the array namespace ``xp`` (Array API functions only,
+    so NumPy, CuPy and any Array-API-conforming namespace work)."""
+
+    def relu(z):
+        return xp.where(z > 0, z, xp.zeros_like(z))
+
+    def d_relu(z):
+        # autograd's convention for max(z, 0) at the tie z = 0 is ½; keep it so both agree
+        one, zero = xp.ones_like(z), xp.zeros_like(z)
+        return xp.where(z > 0, one, xp.where(z < 0, zero, 0.5 * one))
+
+    def sigmoid(z):
+        return 0.5 * (xp.tanh(0.5 * z) + 1.0)
+
+    def d_sigmoid(z):
+        s = sigmoid(z)
+        return s * (1.0 - s)
+
+    def softplus(z):
+        return xp.logaddexp(xp.zeros_like(z), z)
+
+    def d_tanh(z):
+        t = xp.tanh(z)
+        return 1.0 - t * t
+
+    def erf(z):
+        return _erf_of(xp)(z)
+
+    def d_erf(z):
+        return (2.0 / math.sqrt(math.pi)) * xp.exp(-z * z)
+
+    return {
+        "relu": (relu, d_relu),
+        "tanh": (xp.tanh, d_tanh),
+        "softplus": (softplus, sigmoid),
+        "erf": (erf, d_erf),
+        "sigmoid": (sigmoid, d_sigmoid),
+        "identity": (lambda z: z, xp.ones_like),
+    }
+
+
+_TABLES: dict[int, dict[str, tuple[Callable, Callable]]] = {}
+
+
+def elementwise(name: str, xp: Any = np) -> tuple[Callable, Callable]:
+    """``(σ, σ')`` for activation ``name`` in array namespace ``xp``.
+
+    ``xp = autograd.numpy`` gives σ differentiable by autograd (σ' is then not needed).
+    """
+    check_activation(name)
+    if xp is anp:
+        return ACTIVATIONS[name], _table(np)[name][1]
+    key = id(xp)
+    if key not in _TABLES:
+        _TABLES[key] = _table(xp)
+    return _TABLES[key][name]
+
+
+DERIVATIVES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    n: pair[1] for n, pair in _table(np).items()
+}
+"""σ' in closed form (plain NumPy)."""
 
 
 def check_activation(name: str) -> str:
@@ -112,10 +174,13 @@ def c_sigma(name: str) -> float:
     check_activation(name)
     if name in _EXACT_C:
         return _EXACT_C[name]
-    sigma = ACTIVATIONS[name]
+    from scipy import integrate
+
+    sigma = elementwise(name, np)[0]
 
     def integrand(z: float) -> float:
-        return float(sigma(np.float64(z))) ** 2 * math.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
+        value = float(sigma(np.asarray(z, dtype=np.float64)))
+        return value**2 * math.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
 
     second_moment, _ = integrate.quad(integrand, -np.inf, np.inf, epsabs=1e-14, epsrel=1e-13)
     return 1.0 / second_moment

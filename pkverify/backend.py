@@ -1,8 +1,9 @@
-"""Array namespace: NumPy by default, CuPy when installed and asked for.
+"""Array namespaces: NumPy by default, CuPy when installed and asked for, any Array-API module.
 
-autograd differentiates NumPy code only, so Jacobians are always taken with NumPy; CuPy is
-used where kernels are contracted from Jacobians or evaluated from closed forms. CuPy is
-imported lazily, only when ``get_namespace("cupy")`` is called.
+The namespace (``xp``) is resolved once, at a public entry point, from the ``backend``
+argument and the arrays passed in, and handed down; engine code only calls ``xp.*``. autograd
+differentiates NumPy code only, so the autograd reference engine always runs on NumPy; the
+layer-wise engine runs in any namespace. CuPy is imported only when asked for.
 """
 
 from __future__ import annotations
@@ -12,9 +13,17 @@ from typing import Any
 
 import numpy as np
 
-from .errors import BackendMissingError, unknown_name
+from .errors import BackendMissingError, InvalidArgumentError, unknown_name
 
-__all__ = ["get_namespace", "cupy_available", "to_numpy"]
+__all__ = [
+    "get_namespace",
+    "cupy_available",
+    "to_numpy",
+    "namespace_of",
+    "resolve_namespace",
+    "float_dtype",
+    "is_numpy",
+]
 
 _BACKENDS = ("numpy", "cupy")
 
@@ -22,9 +31,9 @@ _BACKENDS = ("numpy", "cupy")
 def cupy_available() -> bool:
     """True when CuPy imports and sees at least one CUDA device."""
     try:
-        import cupy  # noqa: F401
+        import cupy
 
-        return cupy.cuda.runtime.getDeviceCount() > 0
+        return bool(cupy.cuda.runtime.getDeviceCount() > 0)
     except Exception:  # ImportError, CUDARuntimeError, driver missing, ...
         return False
 
@@ -54,8 +63,98 @@ def get_namespace(name: str = "numpy") -> ModuleType:
     return cupy
 
 
+def is_numpy(xp: Any) -> bool:
+    return xp is np or getattr(xp, "__name__", "") == "numpy"
+
+
+def _array_namespace(a: Any) -> Any | None:
+    """The namespace of one array, or None for plain Python data (lists, scalars)."""
+    if isinstance(a, (np.ndarray, np.generic)):
+        return np
+    get = getattr(a, "__array_namespace__", None)
+    if get is None:
+        return None
+    try:
+        return get()
+    except Exception:  # pragma: no cover - a broken array type
+        return None
+
+
+def namespace_of(*arrays: Any) -> Any | None:
+    """The one namespace the given arrays belong to (None when none is an array).
+
+    Raises InvalidArgumentError when the arrays come from two backends.
+    """
+    found: dict[str, Any] = {}
+    for a in arrays:
+        if a is None:
+            continue
+        xp = _array_namespace(a)
+        if xp is not None:
+            found.setdefault(getattr(xp, "__name__", repr(xp)), xp)
+    if len(found) > 1:
+        raise InvalidArgumentError(
+            f"arrays from two backends were mixed ({', '.join(sorted(found))}); pass all "
+            "arrays from one library (e.g. cupy.asarray(...) for each, or all NumPy)."
+        )
+    return next(iter(found.values()), None)
+
+
+def resolve_namespace(backend: str | ModuleType | None, *arrays: Any) -> Any:
+    """Resolve ``xp`` once: ``backend`` ("numpy", "cupy", a module, or None = from the arrays).
+
+    NumPy input with ``backend="cupy"`` is moved to the GPU by the caller; CuPy input with
+    ``backend="numpy"`` is refused (ask for it explicitly with ``to_numpy``).
+    """
+    inferred = namespace_of(*arrays)
+    if backend is None:
+        return np if inferred is None else inferred
+    xp = get_namespace(backend) if isinstance(backend, str) else backend
+    if inferred is not None and not is_numpy(inferred) and inferred is not xp:
+        raise InvalidArgumentError(
+            f"backend={getattr(xp, '__name__', xp)!r} was asked for but the arrays are "
+            f"{getattr(inferred, '__name__', inferred)} arrays; convert them first or leave "
+            "backend=None to follow the arrays."
+        )
+    return xp
+
+
+def float_dtype(xp: Any, *arrays: Any, dtype: Any = None) -> Any:
+    """The float type the engine computes in: ``dtype`` if given, float32 when every float
+    array is float32, else float64. float16 and complex are refused."""
+    names = []
+    if dtype is not None:
+        names = [np.dtype(dtype).name if not hasattr(dtype, "name") else str(dtype.name)]
+    else:
+        for a in arrays:
+            dt = getattr(a, "dtype", None)
+            if dt is not None:
+                names.append(str(getattr(dt, "name", dt)))
+    for n in names:
+        if "float16" in n or "bfloat" in n:
+            raise InvalidArgumentError(
+                f"{n} is too coarse for kernels (a Gram matrix loses every digit); use "
+                "float32 or float64 arrays."
+            )
+        if "complex" in n:
+            raise InvalidArgumentError(
+                f"{n} arrays are not supported: kernels here are real; pass real arrays."
+            )
+    floats = [n for n in names if "float" in n]
+    if dtype is not None:
+        return getattr(xp, names[0])
+    if floats and all(n.endswith("float32") for n in floats):
+        return xp.float32
+    return xp.float64
+
+
 def to_numpy(a: Any) -> np.ndarray:
     """Bring an array from any backend to a NumPy array (no copy for NumPy input)."""
-    if hasattr(a, "get") and not isinstance(a, np.ndarray):
+    if isinstance(a, np.ndarray):
+        return a
+    if hasattr(a, "get"):
         return a.get()
-    return np.asarray(a)
+    try:
+        return np.asarray(a)
+    except Exception:
+        return np.from_dlpack(a)

@@ -56,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_derive_parser(sub)
+    from .report.cli import add_explain_parser, add_report_parser
+
+    add_report_parser(sub)
+    add_explain_parser(sub)
     return parser
 
 
@@ -152,6 +156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .symbolic.cli import run_derive
 
             return run_derive(args)
+        if args.command in ("report", "explain"):
+            return args.func(args)
     except PkVerifyError as exc:
         print(f"pkverify: error: {exc}", file=sys.stderr)
         return 2

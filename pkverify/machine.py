@@ -1,6 +1,6 @@
-"""The kernel machine of Theorem 1, built from a recorded path.
+"""The kernel machine of Theorem 1, built from a recorded path [domingos2020].
 
-Theorem 1 (with the sign of design.md §1)::
+Theorem 1 (with the minus sign made explicit)::
 
     y(x) = b(x) + Σ_i a_i(x) K^p(x, x_i),
     K^p(x, x_i) = ∫ I_i(t) K^g_{w(t)}(x, x_i) dt                      (Def. 2, Remark 5)
@@ -10,6 +10,11 @@ Theorem 1 (with the sign of design.md §1)::
 The numerator ``∫ I_i ℓ'_i K^g dt`` is Remark 2's loss-weighted path kernel ``K^{lp}``; with
 it every ``a_i = −1``. For a k-output model ``K^p(x, x_i)`` is ``k × k``, ``ℓ'_i`` a k-vector,
 and ``a_i(x) = −K^p(x, x_i)^{-1} ∫ I_i K^g(x, x_i) ℓ'_i dt`` (a pseudo-inverse where singular).
+
+``predict``, ``b`` and ``initial`` need no kernel matrix: ``Σ_i ℓ'_i K^g(x, x_i) =
+∇f(x)·(Σ_i ℓ'_i ∇f(x_i))`` — one vector–Jacobian and one forward-mode product per step
+(:func:`~pkverify.kernels.path.product_sums`). ``kernel``, ``a``, ``loss_weighted_kernel`` and
+``explain`` stream one cross kernel per step (:func:`~pkverify.kernels.path.kernel_sums`).
 """
 
 from __future__ import annotations
@@ -19,93 +24,158 @@ from typing import Any
 
 import numpy as np
 
-from .backend import get_namespace
+from .backend import to_numpy
 from .errors import InvalidArgumentError
-from .kernels.path import DEFAULT_NODES, PathSums, Rule, accumulate, node_weights, parse_rule
+from .kernels.engines import Engine, Implementation
+from .kernels.path import (
+    DEFAULT_NODES,
+    KernelSums,
+    ProductSums,
+    kernel_sums,
+    loss_deriv,
+    node_weights,
+    product_sums,
+)
+from .kernels.rules import Rule, parse_rule
+from .kernels.tangent import prepare
 from .trajectory import Trajectory
-from .validation import as_data, positive_int
+from .validation import as_array_in, batch_rows, positive_int
 
-__all__ = ["KernelMachine", "kernel_machine"]
+__all__ = ["KernelMachine", "kernel_machine", "StepDiagnostics"]
 
 _DEGENERATE = 1e-12
 """|K^p(x, x_i)| below this × Σ_s |c_s K^g_s(x, x_i)| (the size of the terms it sums) is
 cancellation down to rounding noise (2.2e-16 per term, over up to thousands of steps), which
-makes ℓ̄'_i(x) a 0/0; a_i(x) there falls back to the
-time-averaged −ℓ'_i with the rule's weights, the value of the ratio when K^g(x, x_i) is
-constant along the path (the term a_i K^p is ≈ 0 either way; predict never divides)."""
+makes ℓ̄'_i(x) a 0/0; a_i(x) there falls back to the time-averaged −ℓ'_i with the rule's
+weights, the value of the ratio when K^g(x, x_i) is constant along the path (the term a_i K^p
+is ≈ 0 either way; predict never divides)."""
+
+
+@dataclass(frozen=True)
+class StepDiagnostics:
+    """The exact rule's work on one query set: per step, the gradient evaluations per query
+    row and the step identity's residual ``|f(w_{s+1}) − f(w_s) − ∫∇f·Δ_s| / max|f|``."""
+
+    evaluations: np.ndarray
+    residuals: np.ndarray
+
+    @property
+    def max_residual(self) -> float:
+        return float(self.residuals.max()) if self.residuals.size else 0.0
+
+    @property
+    def mean_evaluations(self) -> float:
+        return float(self.evaluations.mean()) if self.evaluations.size else 0.0
 
 
 @dataclass(frozen=True, eq=False)
 class KernelMachine:
     """``y(x) = b(x) + Σ_i a_i(x) K^p(x, x_i)`` for a trained path (Theorem 1).
 
-    Build it with :func:`kernel_machine`. Every method streams over the path once per new
-    query set; the last query set's sums are cached.
+    Build it with :func:`kernel_machine`. Each method streams over the path once per new query
+    set (products for predict/b, kernels for K^p/a); the last query set's sums are cached.
+    Results are arrays of the engine's namespace (NumPy unless a GPU backend was chosen).
     """
 
     traj: Trajectory
     rule: Rule
+    engine: Engine
+    dtype: Any
     nodes: int | None = DEFAULT_NODES
-    backend: str = "numpy"
+    batch_size: int | None = None
+    progress: bool | None = None
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
-    # ----- the one pass ------------------------------------------------------------------
+    @property
+    def backend(self) -> str:
+        return getattr(self.engine.xp, "__name__", str(self.engine.xp))
 
-    def _sums(self, Xq: Any) -> PathSums:
-        Xq = as_data(Xq, self.traj.model.input_dim, "Xq")
-        key = Xq.tobytes() + str(Xq.shape).encode()
-        if self._cache.get("key") != key:
-            sums = accumulate(
+    # ----- the two passes ----------------------------------------------------------------
+
+    def _queries(self, Xq: Any) -> tuple[Any, bytes]:
+        Xq = as_array_in(Xq, self.engine.xp, self.dtype, self.traj.model.input_dim, "Xq")
+        key = to_numpy(Xq).tobytes() + str(tuple(Xq.shape)).encode()
+        return Xq, key
+
+    def _products(self, Xq: Any) -> ProductSums:
+        Xq, key = self._queries(Xq)
+        if self._cache.get("pkey") != key:
+            sums = product_sums(
+                self.engine, self.traj, Xq, self.rule, self.nodes, show=self.progress
+            )
+            self._cache.update(pkey=key, products=sums)
+        return self._cache["products"]
+
+    def _kernels(self, Xq: Any) -> KernelSums:
+        Xq_arr, key = self._queries(Xq)
+        if self._cache.get("kkey") != key:
+            plans = self._products(Xq).plans if self.rule is Rule.EXACT else None
+            sums = kernel_sums(
+                self.engine,
                 self.traj,
-                Xq,
+                Xq_arr,
                 None,
                 self.rule,
-                self.nodes,
+                plans,
                 indicators=True,
                 weighted=True,
-                with_reg=True,
-                backend=self.backend,
+                batch_size=self.batch_size,
+                show=self.progress,
             )
-            self._cache.clear()
-            self._cache.update(key=key, sums=sums)
-        return self._cache["sums"]
+            self._cache.update(kkey=key, kernels=sums)
+        return self._cache["kernels"]
 
-    def _squeeze(self, arr: np.ndarray, sums: PathSums, axes: int) -> np.ndarray:
-        if not sums.scalar:
+    @property
+    def _scalar(self) -> bool:
+        return self.traj.Y.ndim == 1
+
+    def _out(self, arr: Any, axes: int) -> Any:
+        """Drop the trailing k = 1 axes of a scalar model."""
+        if not self._scalar:
             return arr
-        return arr.reshape(arr.shape[: arr.ndim - axes])
+        return arr[(...,) + (0,) * axes]
 
     # ----- the parts of Theorem 1 ----------------------------------------------------------
 
-    def kernel(self, Xq: Any) -> np.ndarray:
+    def kernel(self, Xq: Any) -> Any:
         """``K^p(x_q, x_i)``: ``(q, n)``, or ``(q, n, k, k)`` for k outputs."""
-        s = self._sums(Xq)
-        return self._squeeze(s.kernel, s, 2)
+        return self._out(self._kernels(Xq).kernel, 2)
 
-    def loss_weighted_kernel(self, Xq: Any) -> np.ndarray:
+    def loss_weighted_kernel(self, Xq: Any) -> Any:
         """Remark 2: ``∫ I_i ℓ'_i K^g(x_q, x_i) dt``: ``(q, n)`` or ``(q, n, k)``."""
-        s = self._sums(Xq)
-        return self._squeeze(s.weighted, s, 1)
+        return self._out(self._kernels(Xq).weighted, 1)
 
-    def b(self, Xq: Any) -> np.ndarray:
+    def b(self, Xq: Any) -> Any:
         """``b(x) = y_0(x) − ∫ ∇f(x)·∇R dt``: ``(q,)`` or ``(q, k)``."""
-        s = self._sums(Xq)
-        b = s.y0 if s.reg is None else s.y0 - s.reg
-        return self._squeeze(b, s, 1)
+        s = self._products(Xq)
+        return self._out(s.y0 if s.reg is None else s.y0 - s.reg, 1)
 
-    def initial(self, Xq: Any) -> np.ndarray:
+    def initial(self, Xq: Any) -> Any:
         """``y_0(x) = f(w_0, x)``."""
-        s = self._sums(Xq)
-        return self._squeeze(s.y0, s, 1)
+        return self._out(self._products(Xq).y0, 1)
 
-    def a(self, Xq: Any) -> np.ndarray:
+    def predict(self, Xq: Any) -> Any:
+        """``b(x) − Σ_i K^{lp}(x, x_i)`` = ``b(x) + Σ_i a_i(x) K^p(x, x_i)``: ``(q,)``/``(q, k)``.
+
+        Computed from products (no kernel matrix, no 0/0)."""
+        s = self._products(Xq)
+        b = s.y0 if s.reg is None else s.y0 - s.reg
+        return self._out(b - s.loss_term, 1)
+
+    def diagnostics(self, Xq: Any) -> StepDiagnostics:
+        """The exact rule's gradient evaluations and step residuals on ``Xq`` (empty arrays for
+        node rules)."""
+        s = self._products(Xq)
+        return StepDiagnostics(s.evaluations, s.residuals)
+
+    def a(self, Xq: Any) -> Any:
         """``a_i(x) = −ℓ̄'_i(x)``: ``(q, n)``, or ``(q, n, k)`` for k outputs."""
-        s = self._sums(Xq)
-        K, W = s.kernel, s.weighted
+        xp = self.engine.xp
+        s = self._kernels(Xq)
+        K, W, terms = (to_numpy(v) for v in (s.kernel, s.weighted, s.kernel_abs))
         q, n, k, _ = K.shape
         fallback = -self._mean_loss_deriv()  # (n, k)
         out = np.empty((q, n, k))
-        terms = s.kernel_abs
         if k == 1:
             den = K[:, :, 0, 0]
             ok = (np.abs(den) > _DEGENERATE * terms[:, :, 0, 0]) & (den != 0.0)
@@ -119,24 +189,14 @@ class KernelMachine:
                         out[qi, i] = fallback[i]
                     else:
                         out[qi, i] = -np.linalg.lstsq(M, W[qi, i], rcond=None)[0]
-        return self._squeeze(out, s, 1)
-
-    def predict(self, Xq: Any) -> np.ndarray:
-        """``b(x) − Σ_i K^{lp}(x, x_i)`` = ``b(x) + Σ_i a_i(x) K^p(x, x_i)``: ``(q,)``/``(q, k)``.
-
-        Computed from the loss-weighted kernel so that no 0/0 enters the prediction.
-        """
-        s = self._sums(Xq)
-        b = s.y0 if s.reg is None else s.y0 - s.reg
-        y = b - s.weighted.sum(axis=1)
-        return self._squeeze(y, s, 1)
+        return self._out(xp.asarray(out, dtype=self.dtype), 1)
 
     def explain(self, Xq: Any, top: int = 5) -> list[list[tuple[int, float]]]:
         """For each query, the ``top`` training points with the largest |contribution|
         ``|a_i(x) K^p(x, x_i)|`` (summed over outputs), as ``(index, contribution)`` pairs."""
         top = positive_int(top, "top")
-        s = self._sums(Xq)
-        contrib = -s.weighted.sum(axis=2)  # (q, n): a_i K^p summed over outputs
+        W = to_numpy(self._kernels(Xq).weighted)
+        contrib = -W.sum(axis=2)  # (q, n): a_i K^p summed over outputs
         order = np.argsort(-np.abs(contrib), axis=1)[:, :top]
         return [[(int(i), float(contrib[qi, i])) for i in row] for qi, row in enumerate(order)]
 
@@ -147,15 +207,17 @@ class KernelMachine:
         ``K^g(x, x_i)`` is constant along the path, with the rule's own time weights C (the
         exact rule weighs step s by ε_s I_i(s), as Riemann does)."""
         if "mean_ld" not in self._cache:
-            tr = self.traj
+            tr, xp = self.traj, self.engine.xp
             node_rule = Rule.RIEMANN if self.rule is Rule.EXACT else self.rule
             C = node_weights(tr, node_rule, indicators=True)  # (S+1, n)
-            acc = 0.0
+            X = xp.asarray(tr.X, dtype=self.dtype)
+            acc = np.zeros((tr.X.shape[0], 1 if self._scalar else tr.Y.shape[1]))
             for s in range(tr.steps + 1):
                 if not C[s].any():
                     continue
-                d = tr.loss.deriv(np.asarray(tr.model.f(tr.ws[s], tr.X)), tr.Y)
-                acc = acc + C[s][:, None] * (d[:, None] if d.ndim == 1 else d)
+                w = xp.asarray(tr.ws[s], dtype=self.dtype)
+                d = to_numpy(loss_deriv(tr, self.engine.forward(w, X), xp))
+                acc = acc + C[s][:, None] * d
             total = C.sum(axis=0)[:, None]
             self._cache["mean_ld"] = acc / np.maximum(total, np.finfo(float).tiny)
         return self._cache["mean_ld"]
@@ -165,14 +227,21 @@ def kernel_machine(
     traj: Trajectory,
     rule: str | Rule = "exact",
     nodes: int | None = DEFAULT_NODES,
-    backend: str = "numpy",
+    *,
+    implementation: str | Implementation = "auto",
+    backend: Any = None,
+    batch_size: int | None = None,
+    dtype: Any = None,
+    progress: bool | None = None,
 ) -> KernelMachine:
     """Rebuild a trained model as Theorem 1's kernel machine.
 
-    rule:   "exact" (default; GD/SGD paths: reproduces the trained model to rounding),
-            "riemann", "trapezoid", or "simpson" (full-batch/flow paths).
-    nodes:  Gauss–Legendre nodes per step for the exact rule (None: chosen per step).
-    backend: "numpy", or "cupy" to run the kernel contractions on a GPU.
+    rule:    "exact" (default; GD/SGD paths: reproduces the trained model to rounding),
+             "riemann", "trapezoid", or "simpson" (full-batch/flow paths).
+    nodes:   exact rule: None chooses nodes per step (see :mod:`pkverify.kernels.exact`);
+             an int fixes the Gauss–Legendre count.
+    implementation, backend, batch_size, dtype: as for :func:`pkverify.tangent_kernel`.
+    progress: None (a bar on a terminal), True or False.
     """
     if not isinstance(traj, Trajectory):
         raise InvalidArgumentError(
@@ -185,6 +254,9 @@ def kernel_machine(
             "rule 'exact' is the discrete-step form of gradient descent; for a gradient-flow "
             "path use rule='simpson' (or 'trapezoid')."
         )
-    get_namespace(backend)  # fail now, not at the first query, if the backend is missing
+    if rule is Rule.SIMPSON:
+        node_weights(traj, rule, indicators=True)  # refuse SGD / too-short paths now
     nodes = None if nodes is None else positive_int(nodes, "nodes")
-    return KernelMachine(traj, rule, nodes, backend)
+    rows = batch_rows(batch_size)
+    engine, dt = prepare(traj.model, implementation, backend, traj.ws, dtype=dtype)
+    return KernelMachine(traj, rule, engine, dt, nodes, rows, progress)

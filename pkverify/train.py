@@ -15,12 +15,15 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from autograd import make_vjp
-from scipy.integrate import solve_ivp
 
+from .backend import to_numpy
 from .errors import DivergenceError, InvalidArgumentError, NonFiniteError
+from .kernels.engines import Engine, Implementation
+from .kernels.tangent import prepare
 from .losses import Loss, Regularizer, as_regularizer, get_loss
 from .models import Model, check_output
+from .progress import Counter
+from .progress import progress as progress_bar
 from .trajectory import Trajectory
 from .validation import as_data, as_targets, as_weights, positive_float, positive_int
 
@@ -68,6 +71,46 @@ def _divergence(step: int, value: float, start: float, lr_hint: str) -> Divergen
     )
 
 
+def _loss_gradient(
+    engine: Engine,
+    loss: Loss,
+    reg: Regularizer | None,
+    w: Any,
+    X: Any,
+    Y: np.ndarray,
+    mask: np.ndarray | None,
+    check: Any = None,
+) -> tuple[np.ndarray, float, np.ndarray]:
+    """One forward and one backward pass: ``(y, L(w), ∇L_B(w))`` on the host.
+
+    ``∇L_B = Σ_i I_i ℓ'_i ∇f(w, x_i) (+ ∇R)`` — the vector–Jacobian product of the engine
+    with cotangent ``I ⊙ ℓ'``. ``check(y)`` runs on the outputs before ℓ' is taken (it may
+    raise), so that the recorded loss costs no extra pass.
+    """
+    xp = engine.xp
+    scalar = Y.ndim == 1
+    seen: dict[str, Any] = {}
+
+    def cotangent(y2):
+        y = to_numpy(y2).astype(np.float64, copy=False)
+        y = y[:, 0] if scalar else y
+        if check is not None:
+            check(y)
+        seen["y"] = y
+        d = np.asarray(loss.deriv(y, Y))
+        if mask is not None:
+            d = d * (mask if d.ndim == 1 else mask[:, None])
+        return xp.asarray(d[:, None] if scalar else d, dtype=y2.dtype)
+
+    _, _, g = engine.value_and_vjp(w, X, cotangent)
+    g_host = to_numpy(g).astype(np.float64, copy=False)
+    w_host = to_numpy(w)
+    value = _total_loss(loss, reg, seen["y"], Y, w_host)
+    if reg is not None:
+        g_host = g_host + reg.grad(w_host)
+    return seen["y"], value, g_host
+
+
 def train(
     model: Model,
     X: Any,
@@ -79,6 +122,10 @@ def train(
     regularizer: Regularizer | Any | None = None,
     seed: int = 0,
     w0: Any | None = None,
+    *,
+    implementation: str | Implementation = "auto",
+    backend: Any = None,
+    progress: bool | None = None,
 ) -> Trajectory:
     """Run gradient descent (or SGD with ``batch_size``) and record the path.
 
@@ -86,6 +133,9 @@ def train(
     batch_size:  None for full-batch GD; else SGD over batches drawn without replacement
                  from ``numpy.random.default_rng(seed)``.
     seed:        seeds ``model.init`` (unless ``w0`` is given) and the batch draws.
+    implementation, backend: the engine that takes each step's gradient (one forward and one
+                 backward pass per step; layer-wise for built-in models; ``backend="cupy"``
+                 keeps X and w on the GPU, recording w on the host).
 
     Raises DivergenceError naming the step where the loss became non-finite or exceeded
     1e6 × its starting value (the start floored at 1e-2).
@@ -110,35 +160,44 @@ def train(
             raise InvalidArgumentError(
                 f"batch_size must be ≤ n = {n} (the number of data points); got {batch_size}."
             )
+    engine, dt = prepare(model, implementation, backend, w, X, dtype=np.float64)
+    xp = engine.xp
+    Xd = xp.asarray(X, dtype=dt)
     rng = np.random.default_rng(seed)
     P = model.n_params
     ws = np.empty((steps + 1, P))
     losses = np.empty(steps + 1)
     batches = np.ones((steps, n), dtype=bool)
-    f = model.f
     hint = f"try a smaller step size than lr = {eps.max():.3g}."
 
-    for s in range(steps + 1):
+    def check(s: int):
+        def run(y: np.ndarray) -> None:
+            if not np.all(np.isfinite(y)):
+                raise _divergence(s, float("nan"), losses[0] if s else float("nan"), hint)
+            loss.check_outputs(y)
+        return run
+
+    for s in progress_bar(range(steps + 1), total=steps + 1, desc="training", enabled=progress):
         ws[s] = w
-        vjp, y = make_vjp(lambda v: f(v, X))(w)
-        y = np.asarray(y)
-        if not np.all(np.isfinite(y)):
-            raise _divergence(s, float("nan"), losses[0] if s else float("nan"), hint)
-        loss.check_outputs(y)
-        losses[s] = _total_loss(loss, reg, y, Y, w)
+        mask = None
+        if batch_size is not None and s < steps:
+            mask = np.zeros(n, dtype=bool)
+            mask[rng.choice(n, size=batch_size, replace=False)] = True
+            batches[s] = mask
+        if s == steps:  # the last recorded loss needs the forward pass only
+            y = to_numpy(engine.forward(xp.asarray(w, dtype=dt), Xd)).astype(np.float64)
+            y = y[:, 0] if Y.ndim == 1 else y
+            check(s)(y)
+            losses[s] = _total_loss(loss, reg, y, Y, w)
+        else:
+            _, losses[s], g = _loss_gradient(
+                engine, loss, reg, xp.asarray(w, dtype=dt), Xd, Y,
+                None if mask is None else mask.astype(np.float64), check(s),
+            )
         if _diverged(losses[s], losses[0]):
             raise _divergence(s, losses[s], losses[0], hint)
         if s == steps:
             break
-        dl = loss.deriv(y, Y)
-        if batch_size is not None:
-            mask = np.zeros(n, dtype=bool)
-            mask[rng.choice(n, size=batch_size, replace=False)] = True
-            batches[s] = mask
-            dl = dl * (mask if dl.ndim == 1 else mask[:, None])
-        g = np.asarray(vjp(dl))
-        if reg is not None:
-            g = g + reg.grad(w)
         w = w - eps[s] * g
 
     kind = "gd" if batch_size is None or batch_size == n else "sgd"
@@ -159,14 +218,20 @@ def gradient_flow(
     seed: int = 0,
     w0: Any | None = None,
     method: str = "DOP853",
+    *,
+    implementation: str | Implementation = "auto",
+    progress: bool | None = None,
 ) -> Trajectory:
     """Solve the gradient flow ``dw/dt = −∇L(w)`` on ``[0, T]`` and sample it.
 
     The path is recorded at ``samples`` equally spaced times (``samples − 1`` intervals, so
     ``step_sizes`` are ``T/(samples−1)``); kernels on a flow path use node rules in time
     (riemann, trapezoid, simpson), whose error shrinks as ``samples`` grows. ``rtol``/``atol``
-    go to ``scipy.integrate.solve_ivp`` (default: DOP853, 8th order).
+    go to ``scipy.integrate.solve_ivp`` (default: DOP853, 8th order). The right-hand side
+    costs one forward and one backward pass of the engine; progress shows the flow time.
     """
+    from scipy.integrate import solve_ivp
+
     T = positive_float(T, "T")
     samples = positive_int(samples, "samples")
     if samples < 2:
@@ -174,23 +239,26 @@ def gradient_flow(
     rtol = positive_float(rtol, "rtol")
     atol = positive_float(atol, "atol")
     X, Y, loss, reg, w = _prepare(model, X, Y, loss, regularizer, w0, seed)
+    engine, _ = prepare(model, implementation, "numpy", w, X, dtype=np.float64)
     f = model.f
     start = _total_loss(loss, reg, np.asarray(f(w, X)), Y, w)
 
-    def rhs(t, v):
-        vjp, y = make_vjp(lambda u: f(u, X))(v)
-        y = np.asarray(y)
+    def finite(y: np.ndarray) -> None:
         if not np.all(np.isfinite(y)):
             raise NonFiniteError("model output became non-finite during the flow")
         loss.check_outputs(y)
-        g = np.asarray(vjp(loss.deriv(y, Y)))
-        if reg is not None:
-            g = g + reg.grad(v)
-        return -g
+
+    bar = Counter(T, desc="gradient flow (t)", enabled=progress, unit="t")
+
+    def rhs(t, v):
+        bar.set(min(float(t), T))
+        return -_loss_gradient(engine, loss, reg, v, X, Y, None, finite)[2]
 
     times = np.linspace(0.0, T, samples)
     try:
-        sol = solve_ivp(rhs, (0.0, T), w, method=method, t_eval=times, rtol=rtol, atol=atol)
+        with bar:
+            sol = solve_ivp(rhs, (0.0, T), w, method=method, t_eval=times, rtol=rtol,
+                            atol=atol)
     except NonFiniteError as exc:
         raise DivergenceError(
             f"gradient flow diverged before T = {T}: {exc}; try a smaller T.", step=None

@@ -102,3 +102,43 @@ def positive_int(value: Any, name: str, hint: str = "") -> int:
     if value < 1:
         raise InvalidArgumentError(f"{name} must be ≥ 1; got {value}.{hint}")
     return int(value)
+
+
+def as_array_in(
+    X: Any, xp: Any, dtype: Any, dim: int | None = None, name: str = "X", ndim: int = 2
+) -> Any:
+    """``X`` validated (:func:`as_data` for ``ndim=2``; :func:`as_weights` with P = ``dim``
+    for ``ndim=1``) and converted to namespace ``xp`` with ``dtype``. Arrays already in
+    ``xp`` are checked there (shape, emptiness, finiteness) without a round trip to the
+    host."""
+    if isinstance(X, (np.ndarray, np.generic, list, tuple, int, float)) or not hasattr(
+        X, "__array_namespace__"
+    ):
+        arr = as_data(X, dim, name) if ndim == 2 else as_weights(X, dim or 0, name)
+        return xp.asarray(arr, dtype=dtype)
+    if len(X.shape) != ndim:
+        raise ShapeError(f"{name} must be {ndim}-D; got shape {tuple(X.shape)}.")
+    if X.shape[0] == 0:
+        raise EmptyDataError(f"{name} is empty (shape {tuple(X.shape)}); pass at least one row.")
+    if ndim == 1 and dim is not None and tuple(X.shape) != (dim,):
+        raise ShapeError(
+            f"{name} must be a flat vector of shape ({dim},) (the model's P); got shape "
+            f"{tuple(X.shape)}. Use model.init(seed) for a valid vector."
+        )
+    if ndim == 2 and dim is not None and X.shape[1] != dim:
+        raise ShapeError(
+            f"{name} must have d = {dim} columns to match the model's input dimension; "
+            f"got shape {tuple(X.shape)}."
+        )
+    if not bool(xp.all(xp.isfinite(X))):
+        raise NonFiniteError(f"{name} contains NaN or inf; pass finite values.")
+    if X.dtype == dtype:
+        return X
+    return xp.astype(X, dtype) if hasattr(xp, "astype") else X.astype(dtype)
+
+
+def batch_rows(value: Any) -> int | None:
+    """A row-chunk size for kernels: None (chosen from a memory budget) or an integer ≥ 1."""
+    if value is None:
+        return None
+    return positive_int(value, "batch_size", " It is the number of kernel rows per chunk.")

@@ -11,6 +11,7 @@ import pytest
 import pkverify as pk
 from pkverify.activations import c_sigma
 from pkverify.errors import InvalidArgumentError, NonFiniteError, ShapeError, UnknownNameError
+from pkverify.kernels.exact import row_breakpoints
 from pkverify.models import from_spec
 
 # rounding of a handful of float64 dot products on O(1) values
@@ -114,11 +115,12 @@ class TestTwoLayer:
         X = np.array([[1.0]])
         w = np.array([-1.0, 2.0])
         delta = np.array([4.0, -8.0])  # unit 0 crosses at τ = 0.25, unit 1 at τ = 0.25 too
-        np.testing.assert_allclose(model.kinks(w, delta, X), [0.25])
+        np.testing.assert_allclose(row_breakpoints(model.network, w, delta, X, np)[0], [0.25])
         delta = np.array([2.0, -1.0])  # unit 0 crosses at τ = 0.5, unit 1 never in (0, 1)
-        np.testing.assert_allclose(model.kinks(w, delta, X), [0.5])
-        assert model.kinks is not None and not model.smooth
-        assert pk.models.two_layer(1, 2, activation="tanh").kinks is None
+        np.testing.assert_allclose(row_breakpoints(model.network, w, delta, X, np)[0], [0.5])
+        assert not model.smooth and model.network.kinked
+        tanh = pk.models.two_layer(1, 2, activation="tanh")
+        assert tanh.smooth and not tanh.network.kinked
 
     @pytest.mark.parametrize("width", [0, -1])
     def test_width_below_one(self, width):
@@ -174,16 +176,30 @@ class TestMLP:
         # 3e-2: Monte-Carlo over 20000 units; sd of tanh(z)²·c_σ is ≈ 1, so se ≈ 0.007
         assert float(np.sum(g1**2)) == pytest.approx(1.0, rel=3e-2)
 
-    def test_one_hidden_relu_layer_has_kinks_deep_does_not(self):
-        assert pk.models.mlp([2, 3, 1], activation="relu").kinks is not None
-        assert pk.models.mlp([2, 3, 3, 1], activation="relu").kinks is None
-        assert pk.models.mlp([2, 3, 1], activation="tanh").kinks is None
+    def test_relu_nets_are_kinked_at_any_depth(self):
+        for sizes in ([2, 3, 1], [2, 3, 3, 1], [2, 3, 3, 3, 2]):
+            relu = pk.models.mlp(sizes, activation="relu")
+            assert not relu.smooth and relu.network.kinked and relu.network.hidden == len(sizes) - 2
+        assert pk.models.mlp([2, 3, 1], activation="tanh").smooth
 
     def test_one_hidden_relu_kinks_include_bias(self):
         model = pk.models.mlp([1, 1, 1], activation="relu")  # w = [W1, b1, W2, b2]
         w = np.array([1.0, -2.0, 1.0, 0.0])
         delta = np.array([0.0, 4.0, 0.0, 0.0])  # pre-activation 1·x − 2 + 4τ; x = 1 → τ = 1/4
-        np.testing.assert_allclose(model.kinks(w, delta, np.array([[1.0]])), [0.25])
+        bps = row_breakpoints(model.network, w, delta, np.array([[1.0]]), np)
+        np.testing.assert_allclose(bps[0], [0.25])
+
+    def test_second_layer_kink_is_a_root_of_a_quadratic(self):
+        # w = [W1, b1, W2, b2, W3, b3]; x = 1. Layer 1: f¹ = 1 + τ > 0 (no kink). Layer 2
+        # (input scale √(c_σ/1) = √2): f² = √2 (1 − τ)(1 + τ) − ½, zero at
+        # τ = √(1 − 1/(2√2)); rows with x = −1 have f¹ = −(1 + τ) < 0 and no kink at all.
+        model = pk.models.mlp([1, 1, 1, 1], activation="relu")
+        w = np.array([1.0, 0.0, 1.0, -0.5, 1.0, 0.0])
+        delta = np.array([1.0, 0.0, -1.0, 0.0, 0.0, 0.0])
+        bps = row_breakpoints(model.network, w, delta, np.array([[1.0], [-1.0]]), np)
+        np.testing.assert_allclose(bps[0], [math.sqrt(1.0 - 1.0 / (2.0 * math.sqrt(2.0)))],
+                                   rtol=1e-14)  # a root polished by Newton: rounding only
+        assert bps[1].size == 0
 
     @pytest.mark.parametrize("sizes", [[2], [], [2, 0, 1], [0, 3, 1], [2, 3, -1]])
     def test_bad_sizes(self, sizes):

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["regression_data", "binary_data", "class_data", "rel_change_error", "loglog_slope"]
+__all__ = [
+    "regression_data",
+    "binary_data",
+    "class_data",
+    "rel_change_error",
+    "loglog_slope",
+    "demo_trajectory",
+    "demo_query",
+    "explain_query",
+    "explain_bars",
+]
 
 
 def regression_data(seed: int, n: int = 8, d: int = 3) -> tuple[np.ndarray, np.ndarray]:
@@ -38,3 +48,73 @@ def rel_change_error(pred: np.ndarray, trained: np.ndarray, initial: np.ndarray)
 def loglog_slope(xs: np.ndarray, ys: np.ndarray) -> float:
     """Least-squares slope of ``log y`` against ``log x``."""
     return float(np.polyfit(np.log(np.asarray(xs)), np.log(np.asarray(ys)), 1)[0])
+
+
+# ----- the default demo model: the one `pkverify explain` and the report's proof use --------
+
+DEMO_SIZES = (3, 16, 1)
+DEMO_LR = 0.1
+DEMO_STEPS = 30
+
+
+def demo_trajectory(seed: int = 0, *, lr: float = DEMO_LR, steps: int = DEMO_STEPS):
+    """The default demo: a tanh MLP ``[3, 16, 1]`` trained by full-batch GD (MSE, ε = ``lr``)
+    on :func:`regression_data` (n = 8). Theorem 1's statements are shown on this model."""
+    from ..models import mlp
+    from ..train import train
+
+    X, Y = regression_data(seed)
+    model = mlp(list(DEMO_SIZES), "tanh", seed=seed)
+    return train(model, X, Y, loss="mse", lr=lr, steps=steps, seed=seed)
+
+
+def demo_query(seed: int = 0) -> np.ndarray:
+    """One query point, drawn like the training inputs but not one of them: shape ``(1, 3)``."""
+    X, _ = regression_data(seed + 101, n=1)
+    return X
+
+
+def explain_query(km, xq: np.ndarray) -> dict:
+    """Theorem 1 term by term at one query ``x`` (scalar-output model).
+
+    Returns arrays over the training points i: ``a`` = a_i(x), ``kernel`` = K^p(x, x_i),
+    ``contribution`` = a_i(x) K^p(x, x_i); and scalars ``b`` = b(x),
+    ``machine`` = b(x) + Σ_i a_i(x) K^p(x, x_i), ``trained`` = f(w_S, x).
+    """
+    xq = np.asarray(xq, dtype=np.float64).reshape(1, -1)
+    a = np.asarray(km.a(xq))[0]
+    kernel = np.asarray(km.kernel(xq))[0]
+    b = float(np.asarray(km.b(xq))[0])
+    contribution = a * kernel
+    return {
+        "a": a,
+        "kernel": kernel,
+        "contribution": contribution,
+        "b": b,
+        "machine": b + float(contribution.sum()),
+        "trained": float(np.asarray(km.traj.predict(xq))[0]),
+    }
+
+
+def explain_bars(expl: dict, top: int = 5):
+    """A ``bars`` figure spec: the ``top`` contributions by |a_i K^p|, plus one bar for the
+    rest, so the bars sum to prediction − b(x)."""
+    from .figures import bars
+
+    c = np.asarray(expl["contribution"])
+    order = np.argsort(-np.abs(c), kind="stable")[:top]
+    labels = [f"x_{i}" for i in order]
+    values = [float(c[i]) for i in order]
+    rest = [i for i in range(c.size) if i not in set(order.tolist())]
+    if rest:
+        labels.append(f"other {len(rest)}")
+        values.append(float(c[rest].sum()))
+    return bars(
+        "Explaining one prediction: a_i(x)·K^p(x, x_i) by training point",
+        labels,
+        values,
+        xlabel="training point",
+        ylabel="contribution a_i(x) K^p(x, x_i)",
+        baseline=expl["b"],
+        total=expl["machine"],
+    )

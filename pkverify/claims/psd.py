@@ -7,6 +7,7 @@ import numpy as np
 from ..kernels import path_kernel, tangent_kernel
 from ..models import mlp, two_layer
 from ..train import train
+from . import figures as fig
 from .problems import regression_data
 from .registry import CheckConfig, Outcome, claim
 
@@ -41,6 +42,7 @@ def check_kernel_psd(cfg: CheckConfig) -> Outcome:
     Y = np.concatenate([Y, Y[:2], Y[2:3]])
     width = 8 if cfg.quick else 16
     figures: dict[str, float] = {}
+    heatmaps: list[dict] = []
     for name, model in (
         ("mlp_tanh", mlp([3, width, width, 1], "tanh", seed=cfg.seed)),
         ("two_layer_relu", two_layer(3, 4 * width, "relu", seed=cfg.seed)),
@@ -51,6 +53,12 @@ def check_kernel_psd(cfg: CheckConfig) -> Outcome:
             "path_riemann": path_kernel(traj, X, rule="riemann"),
             "path_trapezoid": path_kernel(traj, X, rule="trapezoid"),
         }
+        if name == "mlp_tanh":  # the figure: K^g at w0 beside the path kernel
+            heatmaps.append(fig.heatmap(
+                "Tangent kernel at w0 beside the path kernel (tanh MLP, 13 points)",
+                {"K^g at w0": tangent_kernel(model, traj.ws[0], X),
+                 "K^p (riemann)": grams["path_riemann"]},
+            ))
         for kind, K in grams.items():
             asym, min_eig = psd_figures(K)
             figures[f"{name}_{kind}_asym"] = asym
@@ -60,5 +68,6 @@ def check_kernel_psd(cfg: CheckConfig) -> Outcome:
     return Outcome(
         passed=worst_asym <= SYM_TOL and worst_eig >= -EIG_TOL,
         metrics={"worst_asym": worst_asym, "worst_min_eig_rel": worst_eig, **figures},
+        data={"figures": heatmaps},
         message=f"asymmetry ≤ {worst_asym:.1e}, smallest λ/‖K‖ = {worst_eig:.1e}",
     )

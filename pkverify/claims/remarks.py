@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import autograd.numpy as anp
 import numpy as np
 from autograd import elementwise_grad
 
+from ..kernels.exact import PathWarning
 from ..losses import get_loss, l2
 from ..machine import kernel_machine
 from ..models import custom, linear, mlp
 from ..train import train
+from . import figures as fig
 from .problems import binary_data, class_data, regression_data, rel_change_error
 from .registry import CheckConfig, Outcome, claim
 
@@ -37,16 +40,31 @@ def check_remark1(cfg: CheckConfig) -> Outcome:
     Xq, _ = regression_data(cfg.seed + 1, n=6)
     steps = 15 if cfg.quick else 40
 
-    def spread(model) -> float:
+    coefs: dict[str, np.ndarray] = {}
+
+    def spread(model, name: str) -> float:
         traj = train(model, X, Y, lr=0.05, steps=steps, seed=cfg.seed)
         a = kernel_machine(traj).a(Xq)
+        coefs[name] = a
         return float(np.median(np.ptp(a, axis=0) / np.maximum(np.mean(np.abs(a), axis=0), 1e-300)))
 
-    nonlinear = spread(mlp([3, 16, 1], "tanh", seed=cfg.seed))
-    lin = spread(linear(3))
+    nonlinear = spread(mlp([3, 16, 1], "tanh", seed=cfg.seed), "tanh MLP")
+    lin = spread(linear(3), "linear")
+    figures = [
+        fig.curves(
+            f"Spread of a_i(x) over {Xq.shape[0]} queries x, per training point",
+            np.arange(X.shape[0]),
+            {name: np.ptp(a, axis=0) / np.maximum(np.mean(np.abs(a), axis=0), 1e-300)
+             for name, a in coefs.items()},
+            xlabel="training point i",
+            ylabel="(max_x a_i − min_x a_i) / mean_x |a_i|  (0 not drawn)",
+            logy=True,
+        )
+    ]
     return Outcome(
         passed=nonlinear > 1e-6 and lin <= 1e-12,
         metrics={"mlp_tanh_median_rel_spread": nonlinear, "linear_median_rel_spread": lin},
+        data={"figures": figures},
         message=f"median relative spread of a_i(x) over queries: mlp {nonlinear:.2e}, "
         f"linear {lin:.1e}",
     )
@@ -197,9 +215,26 @@ def check_remark5(cfg: CheckConfig) -> Outcome:
         seed=cfg.seed,
     )
     y, y0 = traj.predict(X), traj.predict_initial(X)
-    err = rel_change_error(kernel_machine(traj).predict(X), y, y0)
+    with_ind = kernel_machine(traj).predict(X)
+    err = rel_change_error(with_ind, y, y0)
     ignored = dataclasses.replace(traj, batches=np.ones_like(traj.batches))
-    err_ignored = rel_change_error(kernel_machine(ignored).predict(X), y, y0)
+    with warnings.catch_warnings():  # the control is knowingly not this path's GD: no warning
+        warnings.simplefilter("ignore", PathWarning)
+        without = kernel_machine(ignored).predict(X)
+    err_ignored = rel_change_error(without, y, y0)
+    change = max(float(np.max(np.abs(y - y0))), np.finfo(float).tiny)
+    floor = np.finfo(float).eps  # a gap of exactly 0 is drawn at rounding level on log axes
+    figure = fig.curves(
+        "SGD: kernel machine vs trained model, with and without the indicators I_i(t)",
+        np.arange(X.shape[0]),
+        {
+            "with I_i(t)": np.maximum(np.abs(with_ind - y) / change, floor),
+            "without (all I_i = 1)": np.maximum(np.abs(without - y) / change, floor),
+        },
+        xlabel="training point",
+        ylabel="|machine − trained| / max |y − y0|",
+        logy=True,
+    )
     return Outcome(
         passed=err <= EXACT_TOL and err_ignored > 1e-3,
         metrics={
@@ -208,6 +243,7 @@ def check_remark5(cfg: CheckConfig) -> Outcome:
             "batch_size": 4,
             "n": X.shape[0],
         },
+        data={"figures": [figure]},
         message=f"with indicators {err:.1e}; ignoring them {err_ignored:.2e}",
     )
 

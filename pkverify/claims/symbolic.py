@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from . import figures as fig
 from .registry import CheckConfig, Outcome, claim
 
 TANGENT_TOL = 1e-12
@@ -45,6 +46,7 @@ def check_tangent_agrees(cfg: CheckConfig) -> Outcome:
     if not cfg.quick:
         cases += [sm.mlp([2, 3, 3, 1], "relu", bias=True), sm.mlp([3, 2, 2, 1], "erf")]
     errors = {}
+    shown: dict[str, np.ndarray] = {}
     for model in cases:
         tk = tangent_kernel(model)
         w = rng.standard_normal(model.n_params)
@@ -53,14 +55,29 @@ def check_tangent_agrees(cfg: CheckConfig) -> Outcome:
         K_sym = tk(w, X1, X2)
         numeric = model.numeric()
         K_num = numeric_kernel(numeric, w, X1, X2)  # the public path (layer-wise when fast)
-        K_ref = numeric_kernel(numeric, w, X1, X2, reference=True)  # plain autograd Jacobian
+        # plain autograd Jacobians
+        K_ref = numeric_kernel(numeric, w, X1, X2, implementation="reference")
+        if model.name == "mlp" and not shown:  # the figure: one closed form beside autograd
+            shown = {"SymPy closed form": K_sym, "autograd": K_num}
         errors[f"{model.name}/{model.activation or 'phi'}/P={model.n_params}"] = max(
             _rel(K_sym, K_num), _rel(K_sym, K_ref))
     worst = max(errors.values())
     return Outcome(
         passed=worst <= TANGENT_TOL,
         metrics={"max_rel_err": worst, "cases": len(errors)},
-        data={"rel_err": errors},
+        data={
+            "rel_err": errors,
+            "figures": [
+                fig.heatmap("Tangent kernel of a tanh MLP [2, 3, 1]: SymPy vs autograd", shown),
+                fig.bars(
+                    "Relative Frobenius error, symbolic vs numeric, by architecture",
+                    list(errors),
+                    list(errors.values()),
+                    xlabel="architecture",
+                    ylabel="relative error",
+                ),
+            ],
+        },
         message=f"{len(errors)} architectures: worst relative Frobenius error {worst:.1e}.",
     )
 
@@ -112,6 +129,7 @@ def check_ntk_infinite(cfg: CheckConfig) -> Outcome:
     X = rng.standard_normal((4, 3)) * np.array([[1.0], [0.5], [2.0], [1.3]])  # mixed norms
     draws = 100_000
     metrics: dict[str, float] = {}
+    panels: dict[str, np.ndarray] = {}
     ok = True
     for act, dsig in (("relu", lambda z: (z > 0).astype(float)),
                       ("erf", lambda z: 2 / math.sqrt(math.pi) * np.exp(-z * z))):
@@ -124,6 +142,8 @@ def check_ntk_infinite(cfg: CheckConfig) -> Outcome:
         se = prods.std(axis=0, ddof=1) / math.sqrt(draws)
         z = np.abs(mean - H) / np.maximum(se, 1e-300)
         metrics[f"{act}_mc_max_z"] = float(z.max())
+        if act == "relu":
+            panels = {"H* (closed form)": H, f"Monte Carlo ({draws:.0e} draws)": mean}
         ok &= bool(np.all(np.abs(mean - H) <= MC_SIGMAS * se + 1e-15))
         quad = _relu_quad if act == "relu" else _erf_quad
         pairs = [(0, 1), (1, 2), (2, 3), (0, 0)] if cfg.quick else [
@@ -137,6 +157,8 @@ def check_ntk_infinite(cfg: CheckConfig) -> Outcome:
     return Outcome(
         passed=ok,
         metrics=metrics,
+        data={"figures": [fig.heatmap("relu H* on mixed-norm points: closed form vs Monte Carlo",
+                                      panels)]},
         message=(
             "H* matches Monte Carlo (max |z| "
             f"{max(metrics['relu_mc_max_z'], metrics['erf_mc_max_z']):.2f}) and quadrature."

@@ -1,6 +1,16 @@
-"""Kernels: tangent (Def. 1) and path (Def. 2) kernels along recorded paths."""
+"""Kernels: tangent (Def. 1) and path (Def. 2) kernels, and the engine that computes them."""
 
-from .path import DEFAULT_NODES, Rule, path_kernel
+from .engines import Implementation, engine_for
+from .path import DEFAULT_NODES, path_kernel
+from .rules import Rule
 from .tangent import jacobian, tangent_kernel
 
-__all__ = ["tangent_kernel", "path_kernel", "jacobian", "Rule", "DEFAULT_NODES"]
+__all__ = [
+    "tangent_kernel",
+    "path_kernel",
+    "jacobian",
+    "Rule",
+    "Implementation",
+    "engine_for",
+    "DEFAULT_NODES",
+]

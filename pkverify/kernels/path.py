@@ -1,185 +1,159 @@
-"""Path kernels (Domingos 2020, Def. 2) on a recorded path, streamed over steps.
+"""Path kernels (Domingos 2020, Def. 2 [domingos2020]) and the sums of Theorem 1, streamed
+over the steps of a recorded path.
 
-``K^p(x, x') = ∫_0^T K^g_{w(t)}(x, x') dt`` is approximated on the recorded path by one of the
-:class:`Rule` s. Everything here streams over steps: at any moment it holds the Jacobians of
-the query and training points at one or two weight vectors, O((n1 + n2)·k·P) floats, never
-the whole path's Jacobians.
+Two passes, each holding one step's work at a time (never the path's Jacobians):
+
+* :func:`product_sums` — what ``predict``, ``b(x)`` and the loss-weighted form need. With the
+  rule's weights ``C[s, i]`` (ε_s I_i(s) for Riemann)::
+
+      Σ_i C[s,i] ℓ'_i K^g_s(x, x_i) = ∇f(w_s, x) · (Σ_i C[s,i] ℓ'_i ∇f(w_s, x_i))
+
+  i.e. one vector–Jacobian product on the training set (the step's own gradient) and one
+  forward-mode product on the queries per node; the exact rule integrates the forward-mode
+  product along each step (:mod:`pkverify.kernels.exact`). No kernel matrix is formed.
+* :func:`kernel_sums` — ``K^p``, ``K^{lp}`` per training point and the size of their terms
+  (for ``a_i(x)``): one cross kernel per node, accumulated.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
 import numpy as np
-from scipy.integrate import simpson
 
-from ..backend import get_namespace, to_numpy
-from ..errors import InvalidArgumentError, unknown_name
+from ..backend import to_numpy
+from ..errors import InvalidArgumentError
+from ..progress import progress
 from ..trajectory import Trajectory
-from ..validation import as_data, positive_int
-from .tangent import contract, jacobian
+from ..validation import as_array_in, batch_rows, positive_int
+from .engines import Engine, Implementation
+from .exact import (
+    StepPlan,
+    adaptive_rtol,
+    integrate_step,
+    scatter_rows,
+    unit_roundoff,
+    warn_inconsistent,
+    warn_unlocated,
+)
+from .rules import Rule, node_weights, parse_rule
+from .tangent import prepare
 
-__all__ = ["Rule", "path_kernel", "accumulate", "PathSums", "DEFAULT_NODES", "node_weights"]
+__all__ = [
+    "Rule",
+    "path_kernel",
+    "ProductSums",
+    "KernelSums",
+    "product_sums",
+    "kernel_sums",
+    "DEFAULT_NODES",
+    "node_weights",
+    "parse_rule",
+    "loss_deriv",
+]
+
+PATH_RTOL = 1e-10
+"""A recorded step Δ_s further than this (relative) from −ε_s ∇L_B(w_s) is not the gradient
+step of the trajectory's own model and data (an edited file, a path from elsewhere): the
+rebuilt machine then describes another path, and a PathWarning says so. pk.train's own steps
+agree to rounding (≈ 1e-16, a few ulps of the same sums). A float32 machine recomputes ∇L
+to float32 rounding (cancellation in Σ ℓ'_i ∇f_i can cost most of its 7 digits), so it does
+not judge a float64 path's consistency."""
+
+F64_EPS = float(np.finfo(np.float64).eps)
 
 DEFAULT_NODES: int | None = None
-"""Gauss–Legendre nodes per step for the exact rule; None chooses them per step (see
-:func:`_mean_gradient`). Four nodes suffice for small steps; a large first step of a tanh MLP
-at ε = 0.1 needed 12 to reach 1e-14."""
-
-ADAPTIVE_RTOL = 1e-14
-"""Target of the adaptive exact rule: the step identity's residual relative to |f|. A few
-ulps of float64 (2.2e-16) times the handful of operations in G·Δ."""
-
-MAX_NODES = 64
-
-
-class Rule(str, Enum):
-    """How the time integral along the path is discretised.
-
-    RIEMANN    left sum ``Σ_s ε_s K^g_{w_s}``: the paper's discretisation of gradient descent.
-               Symmetric and PSD. Against the GD-trained model its error is O(ε).
-    TRAPEZOID  ``Σ_s ε_s (K^g_{w_s} + K^g_{w_{s+1}})/2``. Symmetric and PSD. Against the GD
-               model still O(ε) (GD itself is a first-order scheme); against the flow
-               integral on a sampled flow path, O(h²).
-    SIMPSON    composite Simpson over the recorded times; full-batch paths only (flow
-               samples). Symmetric and PSD for Simpson's positive weights; O(h⁴) against the
-               flow integral on a sampled flow path.
-    EXACT      the discrete-step form ``ε_s ∫_0^1 ∇f(w_s + τΔ_s, x) dτ · ∇f(w_s, x_i)``,
-               Gauss–Legendre in τ (split at the gradient's kinks when the model can locate
-               them). Reproduces the GD/SGD-trained model to rounding at any ε. Not symmetric
-               in its two arguments; not defined for flow paths.
-    """
-
-    RIEMANN = "riemann"
-    TRAPEZOID = "trapezoid"
-    SIMPSON = "simpson"
-    EXACT = "exact"
-
-
-def parse_rule(rule: str | Rule) -> Rule:
-    """The Rule called ``rule``; UnknownNameError listing the rules otherwise."""
-    if isinstance(rule, Rule):
-        return rule
-    try:
-        return Rule(rule)
-    except ValueError:
-        raise unknown_name("path-kernel rule", rule, [r.value for r in Rule]) from None
-
-
-def node_weights(traj: Trajectory, rule: Rule, indicators: bool) -> np.ndarray:
-    """Per-node, per-training-point weights ``C (S+1, n)`` of a node rule.
-
-    ``Σ_s C[s, i] g(w_s)`` approximates ``∫ I_i(t) g(w(t)) dt``. Without ``indicators`` every
-    ``I_i = 1``. For SGD the trapezoid uses step s's batch on both ends of step s.
-    """
-    S, n = traj.batches.shape
-    eps = traj.step_sizes
-    I = traj.batches.astype(np.float64) if indicators else np.ones((S, n))
-    C = np.zeros((S + 1, n))
-    if rule is Rule.RIEMANN:
-        C[:S] = eps[:, None] * I
-    elif rule is Rule.TRAPEZOID:
-        half = 0.5 * eps[:, None] * I
-        C[:S] += half
-        C[1:] += half
-    elif rule is Rule.SIMPSON:
-        if indicators and not traj.batches.all():
-            raise InvalidArgumentError(
-                "rule 'simpson' needs a full-batch path; this path used mini-batches. "
-                "Use rule='exact' (or 'riemann') for SGD paths."
-            )
-        if S < 2:
-            raise InvalidArgumentError("rule 'simpson' needs at least 2 intervals on the path.")
-        w = simpson(np.eye(S + 1), x=traj.times, axis=1)
-        C[:] = w[:, None]
-    else:  # pragma: no cover - EXACT is not a node rule
-        raise InvalidArgumentError("the exact rule has no node weights")
-    return C
-
-
-def gauss_legendre(nodes: int, a: float = 0.0, b: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """Gauss–Legendre nodes and weights on ``[a, b]``."""
-    x, w = np.polynomial.legendre.leggauss(nodes)
-    half = 0.5 * (b - a)
-    return a + half * (x + 1.0), half * w
+"""Nodes per step for the exact rule; None chooses them per step (nested Clenshaw–Curtis until
+the step identity holds to rounding; relu nets: exact Gauss–Legendre between their kinks)."""
 
 
 @dataclass(frozen=True)
-class PathSums:
-    """What one streaming pass over the path accumulates, for queries Xq against X2.
+class ProductSums:
+    """What one product pass accumulates for queries Xq, all ``(q, k)`` in the engine's xp.
 
-    kernel:   (q, n2, k, k)  ``Σ C K_s``: the path kernel (with indicators when X2 is the
-              training set and indicators were asked for).
-    weighted: (q, n2, k) or None  ``Σ C K_s ℓ'_s``: the loss-weighted kernel applied to ℓ'
-              (Remark 2); only against the training set.
-    reg:      (q, k) or None  ``Σ c ∇f(x)·∇R``: the regulariser's term (Remark 4).
-    y0:       (q, k) the initial model at the queries.
-    scalar:   True when the model's output is (n,) (k = 1 then squeezed by callers).
-    kernel_abs: (q, n2, k, k)  ``Σ |C K_s|``: the size of the terms behind ``kernel``, so that
-              callers can tell a kernel that cancels to rounding noise from a small one.
+    y0:        ``f(w_0, x)``.
+    loss_term: ``Σ_s Σ_i C[s,i] ℓ'_i K^g_s(x, x_i)`` (Remark 2's sum; the machine predicts
+               ``b(x) − loss_term``).
+    reg:       ``Σ_s c_s ∇f(w_s, x)·∇R(w_s)`` (Remark 4), or None without a regulariser.
+    plans:     the exact rule's per-step plans (None for node rules).
+    mismatch:  the exact rule's per-step ``‖Δ_s + ε_s ∇L_B(w_s)‖ / ‖Δ_s‖``: how far the
+               recorded step is from the gradient step of this model on this data (rounding,
+               ≈ 1e-16, for a path that pk.train recorded; large for an edited path).
     """
 
-    kernel: np.ndarray
-    weighted: np.ndarray | None
-    reg: np.ndarray | None
-    y0: np.ndarray
-    scalar: bool
-    kernel_abs: np.ndarray | None = None
+    y0: Any
+    loss_term: Any
+    reg: Any | None
+    plans: list[StepPlan] | None = None
+    mismatch: np.ndarray | None = None
+
+    @property
+    def evaluations(self) -> np.ndarray:
+        """Gradient evaluations per query row for each step (exact rule)."""
+        return np.array([p.evaluations for p in self.plans or []])
+
+    @property
+    def residuals(self) -> np.ndarray:
+        """Each step's identity residual relative to max|f| (exact rule)."""
+        return np.array([p.residual for p in self.plans or []])
 
 
-def accumulate(
+@dataclass(frozen=True)
+class KernelSums:
+    """What one kernel pass accumulates for queries Xq against X2 (engine's xp).
+
+    kernel:     (q, n2, k, k)  ``Σ C K_s``: the path kernel (with indicators against the
+                training set when asked for).
+    kernel_abs: (q, n2, k, k)  ``Σ |C K_s|``: the size of its terms, so callers can tell a
+                kernel that cancels to rounding noise from a small one.
+    weighted:   (q, n2, k) or None  ``Σ C K_s ℓ'_s``: Remark 2's loss-weighted kernel applied
+                to ℓ' (against the training set only).
+    """
+
+    kernel: Any
+    kernel_abs: Any
+    weighted: Any | None
+
+
+def loss_deriv(traj: Trajectory, y2: Any, xp: Any) -> Any:
+    """ℓ' as ``(n, k)`` in xp from the model's outputs ``(n, k)``; the loss (NumPy, on the
+    host: an (n, k) transfer) sees ``(n,)`` when the targets are scalar."""
+    scalar = traj.Y.ndim == 1
+    y = to_numpy(y2).astype(np.float64, copy=False)
+    d = np.asarray(traj.loss.deriv(y[:, 0] if scalar else y, traj.Y))
+    return xp.asarray(d[:, None] if scalar else d, dtype=y2.dtype)
+
+
+def _reg_grad(traj: Trajectory, w: Any, xp: Any) -> Any:
+    assert traj.regularizer is not None
+    g = traj.regularizer.grad(to_numpy(w) if not isinstance(w, np.ndarray) else w)
+    return xp.asarray(g, dtype=w.dtype)
+
+
+def product_sums(
+    engine: Engine,
     traj: Trajectory,
-    Xq: np.ndarray,
-    X2: np.ndarray | None,
+    Xq: Any,
     rule: Rule,
     nodes: int | None = DEFAULT_NODES,
-    indicators: bool = True,
-    weighted: bool = False,
-    with_reg: bool = False,
-    backend: str = "numpy",
-) -> PathSums:
-    """One pass over the path. ``X2 = None`` means the training set (indicators and ℓ' apply).
+    with_reg: bool = True,
+    show: bool | None = None,
+) -> ProductSums:
+    """One pass of vector–Jacobian and forward-mode products (see the module docstring).
 
-    Jacobians are taken with NumPy (autograd or the layer-wise path); the kernel
-    contractions and sums run in ``backend``'s namespace and come back as NumPy arrays.
-    Inputs are assumed validated.
+    Inputs are in the engine's namespace and dtype; the training set and weights are moved
+    there step by step.
     """
-    xp = get_namespace(backend)
-    model = traj.model
-    training = X2 is None
-    X2v = traj.X if training else X2
-    # queries that are the training points themselves share one Jacobian per node
-    same = X2v is Xq or (X2v.shape == Xq.shape and bool(np.array_equal(X2v, Xq)))
-    if weighted and not training:
-        raise InvalidArgumentError("the loss-weighted kernel is defined against training points")
-    y0 = np.asarray(model.f(traj.ws[0], Xq))
-    scalar = y0.ndim == 1
-    y0 = y0[:, None] if scalar else y0
-    q, k = y0.shape
-    n2 = X2v.shape[0]
-    kernel = xp.zeros((q, n2, k, k))
-    kernel_abs = xp.zeros((q, n2, k, k))
-    wsum = xp.zeros((q, n2, k)) if weighted else None
-    reg_sum = np.zeros((q, k)) if with_reg and traj.regularizer is not None else None
-    use_ind = indicators and training
+    xp = engine.xp
+    dt = Xq.dtype
+    X = xp.asarray(traj.X, dtype=dt)
+    reg = traj.regularizer is not None and with_reg
+    loss_term = reg_term = y0 = None
+    plans: list[StepPlan] | None = None
 
-    def loss_deriv(w: np.ndarray) -> Any:
-        y = np.asarray(model.f(w, traj.X))
-        d = traj.loss.deriv(y, traj.Y)
-        return xp.asarray(d[:, None] if d.ndim == 1 else d)
-
-    def result() -> PathSums:
-        return PathSums(
-            to_numpy(kernel),
-            None if wsum is None else to_numpy(wsum),
-            reg_sum,
-            y0,
-            scalar,
-            to_numpy(kernel_abs),
-        )
+    def add(acc, v):
+        return v if acc is None else acc + v
 
     if rule is Rule.EXACT:
         if traj.kind == "flow":
@@ -187,96 +161,155 @@ def accumulate(
                 "rule 'exact' is the discrete-step form of gradient descent and is not defined "
                 "on a gradient-flow path; use rule='simpson' or 'trapezoid' there."
             )
-        for s in range(traj.steps):
-            w, w_next = traj.ws[s], traj.ws[s + 1]
-            eps = traj.step_sizes[s]
+        plans = []
+        mismatch = np.zeros(traj.steps)
+        inconsistent = np.zeros(traj.steps, dtype=bool)
+        model = traj.model
+        for s in progress(range(traj.steps), total=traj.steps, desc="exact rule", enabled=show):
+            w = xp.asarray(traj.ws[s], dtype=dt)
+            delta = xp.asarray(traj.ws[s + 1] - traj.ws[s], dtype=dt)
+            eps = float(traj.step_sizes[s])
+            mask = xp.asarray(traj.batches[s].astype(np.float64), dtype=dt)[:, None]
+            _, _, g = engine.value_and_vjp(w, X, lambda y, m=mask: m * loss_deriv(traj, y, xp))
+            r = _reg_grad(traj, w, xp) if traj.regularizer is not None else None
+            step = g if r is None else g + r
+            gap = float(np.linalg.norm(traj.ws[s + 1] - traj.ws[s] + eps * to_numpy(step)))
+            size = float(np.linalg.norm(traj.ws[s + 1] - traj.ws[s]))
+            mismatch[s] = gap / max(size, float(np.finfo(np.float64).tiny))
+            # storing w_{s+1} = w_s − ε∇L rounds each coordinate by ≤ ½ ulp of w_{s+1}:
+            # a gap within that (plus PATH_RTOL of the step) is rounding, not another path
+            allowed = PATH_RTOL * size + 4.0 * F64_EPS * float(np.linalg.norm(traj.ws[s + 1]))
+            tangents = [g] + ([r] if reg else [])
+            direct = bool(gap > allowed) and unit_roundoff(dt) <= F64_EPS
+            inconsistent[s] = direct
+            if direct:  # not a gradient step: integrate along Δ itself
+                tangents.append(delta)
+            U = xp.stack(tangents)
+
+            def gdelta(I, eps=eps, direct=direct):
+                if direct:
+                    return I[-1]
+                return -eps * (I[0] + I[1]) if reg else -eps * I[0]
+
+            cuts = None
+            if model.kinks is not None:
+                cuts = np.asarray(
+                    model.kinks(traj.ws[s], traj.ws[s + 1] - traj.ws[s], to_numpy(Xq)), float
+                ).ravel()
+            I, f0, plan = integrate_step(engine, w, delta, Xq, U, gdelta, nodes, cuts)
+            plans.append(plan)
+            if s == 0:
+                y0 = f0
+            loss_term = add(loss_term, eps * I[0])
+            if reg:
+                reg_term = add(reg_term, eps * I[1])
+        worst = max(p.residual for p in plans)
+        if nodes is None and worst > 1e3 * adaptive_rtol(dt):  # unlocated kinks cost digits
+            warn_unlocated(model.name, worst, declared=not model.smooth,
+                           located=model.kinks is not None)
+        if inconsistent.any():
+            worst_step = int(np.argmax(np.where(inconsistent, mismatch, -1.0)))
+            warn_inconsistent(worst_step, float(mismatch[worst_step]))
+        return ProductSums(y0, loss_term, reg_term, plans, mismatch)
+
+    C = node_weights(traj, rule, indicators=True)
+    c_plain = node_weights(traj, rule, indicators=False)[:, 0] if reg else None
+    for s in progress(range(traj.steps + 1), total=traj.steps + 1, desc=f"{rule.value} rule",
+                      enabled=show):
+        c = C[s]
+        if not c.any() and not (reg and c_plain[s] != 0.0) and s != 0:
+            continue
+        w = xp.asarray(traj.ws[s], dtype=dt)
+        cx = xp.asarray(c, dtype=dt)[:, None]
+        _, _, g = engine.value_and_vjp(w, X, lambda y, c=cx: c * loss_deriv(traj, y, xp))
+        U = xp.stack([g, c_plain[s] * _reg_grad(traj, w, xp)]) if reg else g[None, :]
+        f, dY = engine.jvp(w, Xq, U)
+        if s == 0:
+            y0 = f
+        loss_term = add(loss_term, dY[0])
+        if reg:
+            reg_term = add(reg_term, dY[1])
+    return ProductSums(y0, loss_term, reg_term, None)
+
+
+def kernel_sums(
+    engine: Engine,
+    traj: Trajectory,
+    Xq: Any,
+    X2: Any | None,
+    rule: Rule,
+    plans: list[StepPlan] | None = None,
+    indicators: bool = True,
+    weighted: bool = False,
+    batch_size: int | None = None,
+    show: bool | None = None,
+) -> KernelSums:
+    """One pass of cross kernels. ``X2 = None`` means the training set (indicators and ℓ'
+    apply). The exact rule needs the ``plans`` of a product pass over the same Xq."""
+    xp = engine.xp
+    dt = Xq.dtype
+    training = X2 is None
+    X2v = xp.asarray(traj.X, dtype=dt) if training else X2
+    if weighted and not training:
+        raise InvalidArgumentError("the loss-weighted kernel is defined against training points")
+    n2 = int(X2v.shape[0])
+    use_ind = indicators and training
+    same = (not training and X2 is Xq) or (
+        tuple(X2v.shape) == tuple(Xq.shape) and bool(xp.all(X2v == Xq))
+    )
+    kernel = kernel_abs = wsum = None
+
+    def accumulate(K, c, w):
+        nonlocal kernel, kernel_abs, wsum
+        cx = xp.asarray(c, dtype=dt)[None, :, None, None]
+        term = K * cx
+        kernel = term if kernel is None else kernel + term
+        kernel_abs = xp.abs(term) if kernel_abs is None else kernel_abs + xp.abs(term)
+        if weighted:
+            ld = loss_deriv(traj, engine.forward(w, X2v), xp)  # (n, k)
+            wt = xp.sum(term * ld[None, :, None, :], axis=3)
+            wsum = wt if wsum is None else wsum + wt
+
+    if rule is Rule.EXACT:
+        if plans is None:
+            raise InvalidArgumentError("the exact rule's kernel needs the product pass's plans")
+        q = int(Xq.shape[0])
+        for s in progress(range(traj.steps), total=traj.steps, desc="exact kernel",
+                          enabled=show):
             ind = traj.batches[s] if use_ind else np.ones(n2, dtype=bool)
             if not ind.any():
                 continue
-            G = _mean_gradient(model, w, w_next - w, Xq, nodes)
-            J2 = jacobian(model, w, X2v)
-            K = contract(G, J2, xp)
-            c = xp.asarray(eps * ind.astype(np.float64))
-            kernel += K * c[None, :, None, None]
-            kernel_abs += xp.abs(K * c[None, :, None, None])
-            if wsum is not None:
-                wsum += xp.einsum("qiab,ib->qia", K, loss_deriv(w)) * c[None, :, None]
-            if reg_sum is not None:
-                reg_sum += eps * np.einsum("qap,p->qa", G, traj.regularizer.grad(w))
-        return result()
+            w = xp.asarray(traj.ws[s], dtype=dt)
+            delta = xp.asarray(traj.ws[s + 1] - traj.ws[s], dtype=dt)
+            B = engine.side(w, X2v)
+            plan = plans[s]
+            if plan.rows is None:
+                K = None
+                for tau, c in zip(plan.taus, plan.weights):
+                    Kt = engine.kernel(w + float(tau) * delta, Xq, w, X2v, B=B,
+                                       batch_size=batch_size)
+                    K = c * Kt if K is None else K + c * Kt
+            else:
+                rows = plan.rows
+                Xe = Xq[xp.asarray(rows)] if not isinstance(Xq, np.ndarray) else Xq[rows]
+                KR = engine.kernel(w, Xe, w, X2v, B=B, batch_size=batch_size,
+                                   along=(delta, xp.asarray(plan.taus, dtype=dt)))
+                K = scatter_rows(xp, KR, rows, plan.weights, q, axis=0)
+            accumulate(K, traj.step_sizes[s] * ind.astype(np.float64), w)
+        return KernelSums(kernel, kernel_abs, wsum)
 
     C = node_weights(traj, rule, use_ind)
-    c_plain = node_weights(traj, rule, False)[:, 0] if reg_sum is not None else None
     if not training:
         C = C[:, :1] * np.ones((1, n2))  # no indicators against arbitrary points
-    for s in range(traj.steps + 1):
+    for s in progress(range(traj.steps + 1), total=traj.steps + 1, desc="path kernel",
+                      enabled=show):
         c = C[s]
-        if not c.any() and (c_plain is None or c_plain[s] == 0.0):
+        if not c.any():
             continue
-        w = traj.ws[s]
-        Jq = jacobian(model, w, Xq)
-        J2 = Jq if same else jacobian(model, w, X2v)
-        K = contract(Jq, J2, xp)
-        cx = xp.asarray(c)
-        kernel += K * cx[None, :, None, None]
-        kernel_abs += xp.abs(K * cx[None, :, None, None])
-        if wsum is not None:
-            wsum += xp.einsum("qiab,ib->qia", K, loss_deriv(w)) * cx[None, :, None]
-        if reg_sum is not None:
-            reg_sum += c_plain[s] * np.einsum("qap,p->qa", Jq, traj.regularizer.grad(w))
-    return result()
-
-
-def _mean_gradient(
-    model, w: np.ndarray, delta: np.ndarray, Xq: np.ndarray, nodes: int | None
-) -> np.ndarray:
-    """``G = ∫_0^1 ∇f(w + τΔ, Xq) dτ``, shape (q, k, P), by Gauss–Legendre in τ.
-
-    When the model can locate the τ where its gradient has kinks (relu with one hidden
-    layer), the interval is split there; between kinks such gradients are polynomials of
-    degree ``model.info['piece_degree']`` in τ, so ``ceil((degree + 1) / 2)`` nodes per piece
-    are exact.
-
-    ``nodes = None`` chooses the node count per step: it starts at 4 and doubles (up to
-    :data:`MAX_NODES`) until the step's own exact identity
-    ``f(w + Δ, x) − f(w, x) = G(x)·Δ`` holds to :data:`ADAPTIVE_RTOL` relative to the
-    outputs' size; an int fixes the count.
-    """
-    if model.kinks is not None:
-        cuts = model.kinks(w, delta, Xq)
-        edges = [0.0, *cuts.tolist(), 1.0]
-        degree = model.info.get("piece_degree")
-        per_piece = max(1, math.ceil((degree + 1) / 2)) if degree is not None else (nodes or 4)
-        return _gauss_legendre_gradient(model, w, delta, Xq, edges, per_piece)
-    if nodes is not None:
-        return _gauss_legendre_gradient(model, w, delta, Xq, [0.0, 1.0], nodes)
-    y0 = np.asarray(model.f(w, Xq))
-    y1 = np.asarray(model.f(w + delta, Xq))
-    change = (y1 - y0).reshape(Xq.shape[0], -1)
-    scale = max(float(np.max(np.abs(y0))), float(np.max(np.abs(y1))), np.finfo(float).tiny)
-    count, best, best_res = 4, None, np.inf
-    while True:
-        G = _gauss_legendre_gradient(model, w, delta, Xq, [0.0, 1.0], count)
-        residual = float(np.max(np.abs(change - G @ delta)))
-        if residual < best_res:
-            best, best_res = G, residual
-        if residual <= ADAPTIVE_RTOL * scale or count >= MAX_NODES:
-            return best
-        count *= 2
-
-
-def _gauss_legendre_gradient(
-    model, w: np.ndarray, delta: np.ndarray, Xq: np.ndarray, edges: list[float], per_piece: int
-) -> np.ndarray:
-    G = None
-    for a, b in zip(edges[:-1], edges[1:]):
-        if b <= a:
-            continue
-        taus, cs = gauss_legendre(per_piece, a, b)
-        for tau, c in zip(taus, cs):
-            J = jacobian(model, w + tau * delta, Xq)
-            G = c * J if G is None else G + c * J
-    return G
+        w = xp.asarray(traj.ws[s], dtype=dt)
+        K = engine.kernel(w, Xq, w, X2v, same=same, batch_size=batch_size)
+        accumulate(K, c, w)
+    return KernelSums(kernel, kernel_abs, wsum)
 
 
 def path_kernel(
@@ -286,34 +319,51 @@ def path_kernel(
     rule: str | Rule = "riemann",
     weighted: bool = False,
     nodes: int | None = DEFAULT_NODES,
-    backend: str = "numpy",
-) -> np.ndarray:
+    *,
+    implementation: str | Implementation = "auto",
+    backend: Any = None,
+    batch_size: int | None = None,
+    dtype: Any = None,
+    progress: bool | None = None,
+) -> Any:
     """The path kernel ``K^p(X1, X2) ≈ ∫_0^T K^g_{w(t)}(X1, X2) dt`` along ``traj``.
 
     Returns ``(n1, n2)`` for scalar models, ``(n1, n2, k, k)`` for k outputs. ``X2 = None``
     gives the Gram matrix of X1. This kernel between arbitrary points carries no mini-batch
     indicators; on an SGD path the kernel machine's ``km.kernel(Xq)`` (and ``weighted=True``
-    here) weight each training point's terms by ``I_i(t)`` (Remark 5). For relu models whose
-    kinks are located (see :func:`_mean_gradient`) the exact rule sets its own node count per
-    piece and ``nodes`` is not used. With ``weighted=True`` it is Remark 2's loss-weighted kernel
-    ``K^{lp}(x, x_i) = ∫ I_i(t) ℓ'_i(t) K^g(x, x_i) dt`` against the training points (then
-    X2 must be None), shape ``(n1, n)`` or ``(n1, n, k)`` (the k×k kernel applied to ℓ').
-    ``backend="cupy"`` runs the contractions on the GPU; the result is a NumPy array.
+    here) weight each training point's terms by ``I_i(t)`` (Remark 5). With ``weighted=True``
+    it is Remark 2's loss-weighted kernel ``K^{lp}(x, x_i) = ∫ I_i(t) ℓ'_i(t) K^g(x, x_i) dt``
+    against the training points (X2 must be None), shape ``(n1, n)`` or ``(n1, n, k)``.
+
+    ``nodes`` (exact rule): None chooses them per step; an int fixes Gauss–Legendre nodes
+    (relu networks always split at their kinks, with the exact count per piece).
+    ``implementation``, ``backend``, ``batch_size``, ``dtype`` are as for
+    :func:`pkverify.tangent_kernel`; the result stays in the backend's namespace.
     """
-    get_namespace(backend)  # fail before any work if the backend is missing
+    if not isinstance(traj, Trajectory):
+        raise InvalidArgumentError(
+            f"path_kernel needs a Trajectory from pk.train or pk.gradient_flow; got "
+            f"{type(traj).__name__}."
+        )
     rule = parse_rule(rule)
     nodes = None if nodes is None else positive_int(nodes, "nodes")
-    X1 = as_data(X1, traj.model.input_dim, "X1")
-    if weighted:
-        if X2 is not None:
-            raise InvalidArgumentError(
-                "weighted=True gives the loss-weighted kernel against the training points; "
-                "leave X2=None."
-            )
-        sums = accumulate(
-            traj, X1, None, rule, nodes, indicators=True, weighted=True, backend=backend
+    rows = batch_rows(batch_size)
+    engine, dt = prepare(traj.model, implementation, backend, traj.ws, X1, X2, dtype=dtype)
+    xp = engine.xp
+    X1 = as_array_in(X1, xp, dt, traj.model.input_dim, "X1")
+    if weighted and X2 is not None:
+        raise InvalidArgumentError(
+            "weighted=True gives the loss-weighted kernel against the training points; "
+            "leave X2=None."
         )
-        return sums.weighted[:, :, 0] if sums.scalar else sums.weighted
-    X2v = X1 if X2 is None else as_data(X2, traj.model.input_dim, "X2")
-    sums = accumulate(traj, X1, X2v, rule, nodes, indicators=False, backend=backend)
-    return sums.kernel[:, :, 0, 0] if sums.scalar else sums.kernel
+    X2v = None if weighted else (X1 if X2 is None else as_array_in(
+        X2, xp, dt, traj.model.input_dim, "X2"))
+    plans = None
+    if rule is Rule.EXACT:
+        plans = product_sums(engine, traj, X1, rule, nodes, with_reg=False, show=progress).plans
+    sums = kernel_sums(engine, traj, X1, X2v, rule, plans, indicators=weighted,
+                       weighted=weighted, batch_size=rows, show=progress)
+    scalar = traj.Y.ndim == 1
+    if weighted:
+        return sums.weighted[:, :, 0] if scalar else sums.weighted
+    return sums.kernel[:, :, 0, 0] if scalar else sums.kernel

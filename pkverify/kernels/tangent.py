@@ -1,9 +1,8 @@
-"""The tangent kernel (Domingos 2020, Def. 1) from plain autograd Jacobians.
+"""The tangent kernel (Domingos 2020, Def. 1 [domingos2020]).
 
 ``K^g_w(x, x') = ∇_w f(w, x) · ∇_w f(w, x')``; for a k-output model the kernel of a pair is
-the ``k × k`` matrix ``K_ab = ∇_w f_a(w, x) · ∇_w f_b(w, x')``.
-
-This is the slow, obvious reference: every faster implementation is checked against it.
+the ``k × k`` matrix ``K_cd = ∇_w f_c(w, x) · ∇_w f_d(w, x')``. Computed by the engine
+(:mod:`pkverify.kernels.engines`): layer-wise for built-in models, autograd otherwise.
 """
 
 from __future__ import annotations
@@ -11,58 +10,56 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from autograd import make_vjp
 
-from ..backend import get_namespace, to_numpy
-from ..models import Model, check_output
-from ..validation import as_data, as_weights
+from ..backend import float_dtype, resolve_namespace
+from ..errors import InvalidArgumentError
+from ..models.base import Model, check_output
+from ..validation import as_array_in, as_data, as_weights, batch_rows
+from .engines import Engine, Implementation, engine_for, reference
 
-__all__ = ["jacobian", "reference_jacobian", "tangent_kernel", "contract"]
-
-
-def jacobian(model: Model, w: np.ndarray, X: np.ndarray, reference: bool = False) -> np.ndarray:
-    """``J[i, a, p] = ∂f_a(w, x_i)/∂w_p`` of shape ``(n, k, P)`` (k = 1 for scalar models).
-
-    Uses the model's closed-form layer-wise Jacobian when it has one (built-in models) unless
-    ``reference=True``; otherwise autograd: one forward pass and one reverse pass per output
-    (n·k vector–Jacobian products), the slow, obvious reference. Inputs are assumed
-    validated (internal hot path).
-    """
-    if model.jac is not None and not reference:
-        return model.jac(w, X)
-    return reference_jacobian(model, w, X)
+__all__ = ["jacobian", "tangent_kernel", "prepare", "is_scalar"]
 
 
-def reference_jacobian(model: Model, w: np.ndarray, X: np.ndarray) -> np.ndarray:
-    """The autograd Jacobian ``(n, k, P)``: n·k reverse passes through ``model.f``."""
-    vjp, out = make_vjp(lambda v: model.f(v, X))(w)
-    out = np.asarray(out)
-    shape = out.shape
-    n = shape[0]
-    k = 1 if out.ndim == 1 else shape[1]
-    J = np.empty((n, k, w.shape[0]))
-    seed = np.zeros(shape)
-    flat = seed.reshape(n, k)
-    for i in range(n):
-        for a in range(k):
-            flat[i, a] = 1.0
-            J[i, a] = vjp(seed)
-            flat[i, a] = 0.0
-    return J
+def jacobian(model: Model, w: Any, X: Any) -> np.ndarray:
+    """The per-example Jacobian ``J[i, c, p] = ∂f_c(w, x_i)/∂w_p``, ``(n, k, P)``, by autograd
+    (n·k reverse passes): the slow, obvious reference. Kernels never need it."""
+    _check_model(model)
+    w = as_weights(w, model.n_params)
+    X = as_data(X, model.input_dim)
+    check_output(model.f(w, X), X.shape[0], model.name)
+    return reference.jacobian(model.f, w, X)
 
 
-def contract(J1: np.ndarray, J2: np.ndarray, xp: Any = np) -> Any:
-    """``K[i, j, a, b] = Σ_p J1[i, a, p] J2[j, b, p]``, shape ``(n1, n2, k, k)``.
+def _check_model(model: Any) -> None:
+    if not isinstance(model, Model):
+        raise InvalidArgumentError(
+            f"model must be a pkverify Model (pk.models.mlp(...), pk.models.custom(f, w0), ...); "
+            f"got {type(model).__name__}."
+        )
 
-    ``xp`` is the array namespace the product runs in (NumPy, or CuPy on a GPU); the result
-    stays in that namespace.
-    """
-    n1, k, P = J1.shape
-    n2 = J2.shape[0]
-    A = xp.asarray(J1).reshape(n1 * k, P)
-    B = A if J2 is J1 else xp.asarray(J2).reshape(n2 * k, P)
-    K = A @ B.T
-    return K.reshape(n1, k, n2, k).transpose(0, 2, 1, 3)
+
+def prepare(
+    model: Model,
+    implementation: str | Implementation,
+    backend: Any,
+    w: Any,
+    *arrays: Any,
+    dtype: Any = None,
+) -> tuple[Engine, Any]:
+    """Resolve the namespace, dtype and engine once; return ``(engine, dtype)``."""
+    _check_model(model)
+    xp = resolve_namespace(backend, w, *arrays)
+    dt = float_dtype(xp, w, *arrays, dtype=dtype)
+    return engine_for(model, implementation, xp), dt
+
+
+def is_scalar(model: Model, engine: Engine, w: Any, X: Any) -> bool:
+    """True when f returns ``(n,)``: declared by built-in models, probed on one row otherwise."""
+    if model.network is not None:
+        return model.network.scalar
+    out = model.f(w, X[:1])
+    check_output(out, 1, model.name)
+    return np.ndim(out) == 1
 
 
 def tangent_kernel(
@@ -70,24 +67,34 @@ def tangent_kernel(
     w: Any,
     X1: Any,
     X2: Any | None = None,
-    reference: bool = False,
-    backend: str = "numpy",
-) -> np.ndarray:
+    *,
+    implementation: str | Implementation = "auto",
+    backend: Any = None,
+    batch_size: int | None = None,
+    dtype: Any = None,
+    progress: bool | None = None,
+) -> Any:
     """``K^g_w(X1, X2)``: ``(n1, n2)`` for scalar models, ``(n1, n2, k, k)`` for k outputs.
 
-    ``X2 = None`` gives the Gram matrix of ``X1`` with itself. ``reference=True`` forces the
-    plain autograd Jacobian instead of a model's layer-wise fast path. ``backend="cupy"``
-    contracts the Jacobians on the GPU (the result comes back as a NumPy array).
+    ``X2 = None`` gives the Gram matrix of ``X1`` with itself.
+
+    implementation: "auto" (layer-wise for built-in models, autograd for custom ones),
+                 "layerwise", or "reference" (plain autograd Jacobians, the slow check).
+    backend:     None (follow the arrays: NumPy, or CuPy arrays stay on the GPU), "numpy",
+                 "cupy", or an Array-API module. The result stays in that namespace.
+    batch_size:  rows of X1 per chunk (None: from a 512 MB budget for temporaries); peak
+                 memory is the output plus one chunk.
+    dtype:       None (float32 when the inputs are float32, else float64) or a float dtype.
     """
-    xp = get_namespace(backend)
-    w = as_weights(w, model.n_params)
-    X1 = as_data(X1, model.input_dim, "X1")
-    scalar = check_output(model.f(w, X1), X1.shape[0], model.name).ndim == 1
-    J1 = jacobian(model, w, X1, reference)
+    engine, dt = prepare(model, implementation, backend, w, X1, X2, dtype=dtype)
+    xp = engine.xp
+    rows = batch_rows(batch_size)
+    w = as_array_in(w, xp, dt, model.n_params, "weights w", ndim=1)
+    X1 = as_array_in(X1, xp, dt, model.input_dim, "X1")
+    scalar = is_scalar(model, engine, w, X1)
     if X2 is None:
-        J2 = J1
+        K = engine.kernel(w, X1, w, X1, same=True, batch_size=rows, show=progress)
     else:
-        X2 = as_data(X2, model.input_dim, "X2")
-        J2 = jacobian(model, w, X2, reference)
-    K = to_numpy(contract(J1, J2, xp))
+        X2 = as_array_in(X2, xp, dt, model.input_dim, "X2")
+        K = engine.kernel(w, X1, w, X2, batch_size=rows, show=progress)
     return K[:, :, 0, 0] if scalar else K

@@ -43,12 +43,26 @@ def test_unknown_backend_is_named(traj):
 
 @pytest.mark.gpu
 @needs_gpu
-def test_cupy_contractions_agree_with_numpy(traj):
-    # same float64 products on another device: agreement to summation-order rounding
+def test_the_gpu_end_to_end_agrees_with_numpy(traj):
+    import cupy
+
+    # the same float64 forward, backward and contractions on another device: agreement to
+    # summation-order rounding; results stay on the device until asked for
     for rule in ("riemann", "exact"):
         cpu = pk.path_kernel(traj, traj.X, rule=rule)
         gpu = pk.path_kernel(traj, traj.X, rule=rule, backend="cupy")
-        assert isinstance(gpu, np.ndarray)
-        np.testing.assert_allclose(gpu, cpu, rtol=1e-12, atol=1e-14)
+        assert isinstance(gpu, cupy.ndarray)
+        np.testing.assert_allclose(cupy.asnumpy(gpu), cpu, rtol=1e-12, atol=1e-14)
     km_gpu = pk.kernel_machine(traj, backend="cupy")
-    np.testing.assert_allclose(km_gpu.predict(traj.X), traj.predict(traj.X), rtol=1e-10)
+    pred = km_gpu.predict(traj.X)
+    assert isinstance(pred, cupy.ndarray)
+    np.testing.assert_allclose(cupy.asnumpy(pred), traj.predict(traj.X), rtol=1e-10)
+    K = pk.tangent_kernel(traj.model, cupy.asarray(traj.w0), cupy.asarray(traj.X))
+    assert isinstance(K, cupy.ndarray)
+    np.testing.assert_allclose(cupy.asnumpy(K), pk.tangent_kernel(traj.model, traj.w0, traj.X),
+                               rtol=1e-12)
+    gpu_path = pk.train(traj.model, traj.X, traj.Y, lr=0.1, steps=5, backend="cupy")
+    np.testing.assert_allclose(gpu_path.ws, traj.ws, rtol=1e-12, atol=1e-14)
+    K32 = pk.tangent_kernel(traj.model, cupy.asarray(traj.w0, dtype=cupy.float32),
+                            cupy.asarray(traj.X, dtype=cupy.float32))
+    assert K32.dtype == cupy.float32

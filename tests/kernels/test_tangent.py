@@ -74,7 +74,7 @@ def test_fast_path_matches_the_autograd_reference(name, data2d, queries2d):
     model = MODELS[name]()
     w = _weights(model)
     fast = pk.tangent_kernel(model, w, queries2d, X)
-    ref = pk.tangent_kernel(model, w, queries2d, X, reference=True)
+    ref = pk.tangent_kernel(model, w, queries2d, X, implementation="reference")
     # the same products summed in another order: float64 rounding only
     np.testing.assert_allclose(fast, ref, rtol=CLOSED_RTOL, atol=1e-14 * np.abs(ref).max())
 
@@ -90,7 +90,7 @@ def test_fast_path_matches_reference_at_relu_ties(model):
     w = model.init(0)
     np.testing.assert_allclose(
         pk.tangent_kernel(model, w, X),
-        pk.tangent_kernel(model, w, X, reference=True),
+        pk.tangent_kernel(model, w, X, implementation="reference"),
         rtol=CLOSED_RTOL,
         atol=1e-15,
     )

@@ -34,7 +34,7 @@ def test_two_layer_m4_agrees_and_is_fast(act):
     K = tk(w, X1, X2)
     assert K.shape == (5, 3)
     assert _rel(K, numeric_kernel(model.numeric(), w, X1, X2)) <= TOL
-    assert _rel(K, numeric_kernel(model.numeric(), w, X1, X2, reference=True)) <= TOL
+    assert _rel(K, numeric_kernel(model.numeric(), w, X1, X2, implementation="reference")) <= TOL
 
 
 def test_two_layer_closed_form_is_readable():

@@ -1,0 +1,248 @@
+"""Implementations of the kernel engine, as data, and the one dispatch.
+
+Everything the theorem needs is a product of gradients, so an engine offers products, not
+Jacobians: the cross kernel ``∇f(w_a, x)·∇f(w_b, x')`` (the sides may sit at different
+weights), the vector–Jacobian product ``Σ_i v_i ∇f(w, x_i)`` and the forward-mode product
+``∇f(w, x)·u``. :func:`engine_for` resolves an :class:`Implementation` once for a model and
+an array namespace; callers then only call the engine's methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import Enum
+from typing import Any
+
+import numpy as np
+
+from ...backend import is_numpy
+from ...errors import BackendMissingError, InvalidArgumentError, unknown_name
+from ...models.base import Model
+from ...models.layers import forward
+from ...progress import progress
+from . import layerwise, reference
+
+__all__ = ["Implementation", "Engine", "engine_for", "parse_implementation", "DEFAULT_MEMORY",
+           "itemsize"]
+
+DEFAULT_MEMORY = 512 * 2**20
+"""Bytes of temporaries one chunk of kernel rows may use (the output itself not counted)."""
+
+
+class Implementation(str, Enum):
+    """How gradients, products and kernels are computed (cf. neural-tangents'
+    ``NtkImplementation``).
+
+    AUTO       the fastest that applies: LAYERWISE for built-in models (they describe their
+               layers), REFERENCE for custom models.
+    LAYERWISE  structured per-layer formulas (NTK notes eqs. 19–22 [ntk-notes]): a kernel from
+               each layer's inputs and back-propagated sensitivities, never an n × P array;
+               vjp = one backward pass, jvp = one forward pass carrying tangents. Cost of a
+               kernel O(n₁n₂ Σ_h (d_{h−1} + k²d_h)) beyond one forward and backward pass per
+               side; memory O((n₁ + n₂) Σ_h d_h k) plus the output, in row chunks. Any array
+               namespace (NumPy, CuPy, Array API), float32 or float64; built-in models only
+               (needs ``Model.network``). Per-row weights along a step are supported (the
+               exact rule on relu nets places its nodes per row).
+    REFERENCE  autograd: per-example Jacobians by n·k reverse passes, contracted; make_vjp;
+               forward-mode make_jvp (or the transpose trick). Slow and obvious, for any model
+               written with autograd.numpy; NumPy only; a kernel chunk holds rows·k·P floats
+               per side. The check every other implementation is tested against.
+    """
+
+    AUTO = "auto"
+    LAYERWISE = "layerwise"
+    REFERENCE = "reference"
+
+
+def parse_implementation(value: str | Implementation) -> Implementation:
+    """The Implementation called ``value``; UnknownNameError listing them otherwise."""
+    if isinstance(value, Implementation):
+        return value
+    try:
+        return Implementation(value)
+    except ValueError:
+        raise unknown_name("implementation", value, [i.value for i in Implementation]) from None
+
+
+def itemsize(dtype: Any) -> int:
+    """Bytes per element of a NumPy, CuPy or Array-API float dtype."""
+    try:
+        return int(np.dtype(dtype).itemsize)
+    except TypeError:
+        return 4 if "32" in str(dtype) else 8
+
+
+class Engine:
+    """An implementation bound to a model and an array namespace ``xp``.
+
+    Arrays passed in must already live in ``xp`` with the engine's dtype (the public entry
+    points convert once). Outputs are always 2-D ``(n, k)`` (k = 1 for scalar models).
+    """
+
+    implementation: Implementation
+    supports_along = False
+
+    def __init__(self, model: Model, xp: Any):
+        self.model = model
+        self.xp = xp
+        self.k = model.output_dim or 1
+
+    # --- values and products -------------------------------------------------------------
+    def forward(self, w: Any, X: Any) -> Any:
+        raise NotImplementedError
+
+    def value_and_vjp(
+        self, w: Any, X: Any, cotangent: Callable[[Any], Any]
+    ) -> tuple[Any, Any, Any]:
+        """``(y, v, Σ_i v_i·∇f(x_i))`` with ``v = cotangent(y)``: one forward, one backward."""
+        raise NotImplementedError
+
+    def jvp(self, w: Any, X: Any, U: Any, along: tuple[Any, Any] | None = None):
+        """``(f (n, k), ∇f·U (t, n, k))`` for tangents ``U (t, P)``."""
+        raise NotImplementedError
+
+    # --- kernels ---------------------------------------------------------------------------
+    def side(self, w: Any, X: Any, along: tuple[Any, Any] | None = None) -> Any:
+        raise NotImplementedError
+
+    def side_rows(self, s: Any, lo: int, hi: int) -> Any:
+        raise NotImplementedError
+
+    def cross(self, A: Any, B: Any) -> Any:
+        """``(n1, n2, k, k)`` between two sides."""
+        raise NotImplementedError
+
+    def row_bytes(self, n2: int, itemsize: int) -> int:
+        raise NotImplementedError
+
+    def rows_per_chunk(self, n2: int, itemsize: int, batch_size: int | None) -> int:
+        if batch_size is not None:
+            return batch_size
+        return max(1, DEFAULT_MEMORY // max(1, self.row_bytes(n2, itemsize)))
+
+    def kernel(
+        self,
+        w_a: Any,
+        X_a: Any,
+        w_b: Any,
+        X_b: Any,
+        *,
+        same: bool = False,
+        along: tuple[Any, Any] | None = None,
+        batch_size: int | None = None,
+        show: bool | None = False,
+        B: Any = None,
+    ) -> Any:
+        """``K(w_a, X_a; w_b, X_b)`` of shape ``(n1, n2, k, k)``, computed in row chunks of
+        side A so that memory stays at the output plus one chunk. ``same=True`` (X_a is X_b
+        at the same weights) reuses side B's rows; ``B`` passes a side already computed."""
+        xp = self.xp
+        if B is None:
+            B = self.side(w_b, X_b)
+        n1, n2 = X_a.shape[0], X_b.shape[0]
+        rows = self.rows_per_chunk(n2, itemsize(X_b.dtype), batch_size)
+        if rows >= n1:
+            A = B if same else self.side(w_a, X_a, along)
+            return self.cross(A, B)
+        out = None
+        starts = range(0, n1, rows)
+        for lo in progress(starts, total=len(starts), desc="kernel rows", enabled=show):
+            hi = min(n1, lo + rows)
+            if same:
+                A = self.side_rows(B, lo, hi)
+            else:
+                part = None if along is None else (along[0], along[1][lo:hi])
+                A = self.side(w_a, X_a[lo:hi], part)
+            block = self.cross(A, B)
+            if out is None:  # k is known once a block exists (custom models declare none)
+                out = xp.empty((n1,) + tuple(block.shape[1:]), dtype=block.dtype)
+            out[lo:hi] = block
+        return out
+
+
+class LayerwiseEngine(Engine):
+    implementation = Implementation.LAYERWISE
+    supports_along = True
+
+    def __init__(self, model: Model, xp: Any):
+        super().__init__(model, xp)
+        assert model.network is not None
+        self.net = model.network
+
+    def forward(self, w, X):
+        return forward(self.net, w, X, self.xp, keep=True).out
+
+    def value_and_vjp(self, w, X, cotangent):
+        trace = forward(self.net, w, X, self.xp, keep=True)
+        v = cotangent(trace.out)
+        return trace.out, v, layerwise.vjp_from_trace(self.net, trace, w, v, self.xp)
+
+    def jvp(self, w, X, U, along=None):
+        return layerwise.jvp(self.net, w, X, U, self.xp, along)
+
+    def side(self, w, X, along=None):
+        return layerwise.side(self.net, w, X, self.xp, along)
+
+    def side_rows(self, s, lo, hi):
+        return layerwise.side_rows(s, lo, hi)
+
+    def cross(self, A, B):
+        return layerwise.cross_kernel(self.net, A, B, self.xp)
+
+    def row_bytes(self, n2, itemsize):
+        return layerwise.row_bytes(self.net, n2, itemsize)
+
+
+class ReferenceEngine(Engine):
+    implementation = Implementation.REFERENCE
+
+    def forward(self, w, X):
+        y = np.asarray(self.model.f(w, X))
+        return y[:, None] if y.ndim == 1 else y
+
+    def value_and_vjp(self, w, X, cotangent):
+        return reference.value_and_vjp(self.model.f, w, X, cotangent)
+
+    def jvp(self, w, X, U, along=None):
+        if along is not None:
+            raise InvalidArgumentError("the reference engine evaluates at shared weights only")
+        return reference.jvp(self.model.f, w, X, U)
+
+    def side(self, w, X, along=None):
+        if along is not None:
+            raise InvalidArgumentError("the reference engine evaluates at shared weights only")
+        return reference.jacobian(self.model.f, w, X)
+
+    def side_rows(self, s, lo, hi):
+        return s[lo:hi]
+
+    def cross(self, A, B):
+        return reference.contract(A, B, np) if A is not B else reference.contract(A, A, np)
+
+    def row_bytes(self, n2, itemsize):
+        return itemsize * (2 * self.k * self.model.n_params + 4 * n2 * self.k * self.k)
+
+
+def engine_for(
+    model: Model, implementation: str | Implementation = Implementation.AUTO, xp: Any = np
+) -> Engine:
+    """The engine for ``model`` in namespace ``xp``: AUTO picks LAYERWISE where the model
+    describes its layers, else REFERENCE. Forcing one that does not apply is an error."""
+    impl = parse_implementation(implementation)
+    if impl is Implementation.AUTO:
+        impl = Implementation.LAYERWISE if model.network is not None else Implementation.REFERENCE
+    if impl is Implementation.LAYERWISE:
+        if model.network is None:
+            raise InvalidArgumentError(
+                f"implementation 'layerwise' needs a model described by its layers (the "
+                f"built-in linear, two_layer and mlp); {model!r} is a custom model. Use "
+                "implementation='auto' or 'reference'."
+            )
+        return LayerwiseEngine(model, xp)
+    if not is_numpy(xp):
+        raise BackendMissingError(
+            f"implementation 'reference' differentiates with autograd, which runs on NumPy "
+            f"only; got the namespace {getattr(xp, '__name__', xp)!r}. Use NumPy arrays or a "
+            "built-in model with implementation='layerwise'."
+        )
+    return ReferenceEngine(model, xp)

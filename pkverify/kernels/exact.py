@@ -1,0 +1,405 @@
+"""The exact rule's quadrature in τ along one step ``w + τΔ``, τ ∈ [0, 1] [bell2023].
+
+``f(w + Δ, x) − f(w, x) = ∫_0^1 ∇f(w + τΔ, x) dτ · Δ`` holds exactly, so the integral is
+evaluated until this *step identity* holds to rounding. Three plans:
+
+* **smooth models** (and custom models that declare kinks they cannot locate): nested
+  Clenshaw–Curtis on [0, 1] (or on the pieces a custom locator returns), climbing
+  :data:`~pkverify.kernels.rules.CC_LEVELS` until the identity's residual is below
+  :data:`ADAPTIVE_RTOL` relative to ``max|f|``; a climb keeps every node already evaluated;
+* **relu networks** (layer-wise engine): each query row is split at *its own* kinks,
+  located layer by layer — between the kinks of layers < h the pre-activations of layer h are
+  polynomials of degree h in τ, so they are interpolated exactly on Chebyshev points and
+  their roots found as eigenvalues; between all kinks ∇f·u is a polynomial of degree L (the
+  number of hidden layers), so ``ceil((L + 1)/2)`` Gauss–Legendre nodes per piece are exact;
+* **a fixed node count** (``nodes=int``): Gauss–Legendre with that many nodes (per piece).
+
+A plan is data (:class:`StepPlan`) so that the kernel pass evaluates the same nodes the
+product pass chose.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..activations import KINKED
+from ..backend import to_numpy
+from ..models.layers import Network, forward
+from .rules import CC_LEVELS, clenshaw_curtis, fejer2, gauss_legendre
+
+__all__ = [
+    "ADAPTIVE_RTOL",
+    "MAX_BISECTIONS",
+    "adaptive_rtol",
+    "unit_roundoff",
+    "warn_inconsistent",
+    "StepPlan",
+    "PathWarning",
+    "integrate_step",
+    "row_breakpoints",
+]
+
+ADAPTIVE_RTOL = 1e-14
+"""Target of the adaptive exact rule in float64: the step identity's residual relative to
+max|f|. A few ulps of float64 (2.2e-16) times the handful of operations in ∫∇f·Δ; for other
+dtypes :func:`adaptive_rtol` scales it by the unit roundoff."""
+
+
+def unit_roundoff(dtype: Any) -> float:
+    """Machine epsilon of a float dtype of any namespace (by its size)."""
+    from .engines import itemsize
+
+    return float(np.finfo(np.float32 if itemsize(dtype) == 4 else np.float64).eps)
+
+
+def adaptive_rtol(dtype: Any) -> float:
+    """The step-identity target for ``dtype``: 1e-14 in float64 (≈ 45 ulps), as many ulps of
+    float32 (5e-6)."""
+    return ADAPTIVE_RTOL * unit_roundoff(dtype) / float(np.finfo(np.float64).eps)
+
+
+class PathWarning(UserWarning):
+    """The exact rule could not reach rounding error on a step (a non-smooth custom model
+    without a kink locator); the measured residual is in the message and the machine."""
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """Where one step's integrand was evaluated for q query rows.
+
+    taus, weights: ``(m,)`` nodes and weights on [0, 1] shared by every row, or ``(R,)``
+                   per evaluation row when ``rows`` is given.
+    rows:          None (shared nodes), or ``(R,)`` the query row each evaluation belongs to.
+    evaluations:   gradient evaluations per query row for this step.
+    residual:      max |f(w+Δ) − f(w) − ∫∇f·Δ| / max|f| achieved (float64 rounding ≈ 1e-16).
+    """
+
+    taus: np.ndarray
+    weights: np.ndarray
+    rows: np.ndarray | None
+    evaluations: float
+    residual: float
+
+
+Evaluate = Callable[[float | None, Any], tuple[Any, Any]]
+
+
+def _scale(y0: Any, y1: Any, xp: Any) -> float:
+    s = max(float(xp.max(xp.abs(y0))), float(xp.max(xp.abs(y1))))
+    return max(s, float(np.finfo(np.float64).tiny))
+
+
+def integrate_step(
+    engine: Any,
+    w: Any,
+    delta: Any,
+    Xq: Any,
+    U: Any,
+    gdelta: Callable[[Any], Any],
+    nodes: int | None,
+    cuts: np.ndarray | None = None,
+) -> tuple[Any, Any, StepPlan]:
+    """``(∫_0^1 ∇f(w + τΔ, Xq)·U dτ  (t, q, k),  f(w, Xq) (q, k),  plan)``.
+
+    ``gdelta(I)`` maps the integrals to ``∫∇f·Δ`` (q, k) for the identity check. ``cuts``: τ
+    where a custom model's gradient jumps (shared by all rows).
+    """
+    net: Network | None = getattr(engine, "net", None)
+    if net is not None and net.kinked and engine.supports_along:
+        return _per_row(engine, net, w, delta, Xq, U, gdelta)
+    edges = [0.0, 1.0] if cuts is None or len(cuts) == 0 else [0.0, *sorted(cuts), 1.0]
+    pieces = [(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+    degree = engine.model.piece_degree if cuts is not None else None
+    if nodes is None and degree is not None:  # polynomial pieces: Gauss is exact
+        nodes = max(1, math.ceil((degree + 1) / 2))
+    if nodes is not None:
+        return _fixed(engine, w, delta, Xq, U, gdelta, pieces, nodes)
+    return _nested(engine, w, delta, Xq, U, gdelta, pieces, open_rule=cuts is not None)
+
+
+def _at(engine: Any, w: Any, delta: Any, tau: float, Xq: Any, U: Any) -> tuple[Any, Any]:
+    return engine.jvp(w + tau * delta, Xq, U)
+
+
+def _fixed(engine, w, delta, Xq, U, gdelta, pieces, nodes):
+    xp = engine.xp
+    total = None
+    taus_all, wts_all = [], []
+    for a, b in pieces:
+        taus, wts = gauss_legendre(nodes, a, b)
+        for tau, c in zip(taus, wts):
+            _, dY = _at(engine, w, delta, float(tau), Xq, U)
+            total = c * dY if total is None else total + c * dY
+        taus_all.append(taus)
+        wts_all.append(wts)
+    y0 = engine.forward(w, Xq)
+    y1 = engine.forward(w + delta, Xq)
+    res = float(xp.max(xp.abs((y1 - y0) - gdelta(total)))) / _scale(y0, y1, xp)
+    taus = np.concatenate(taus_all)
+    return total, y0, StepPlan(taus, np.concatenate(wts_all), None, float(taus.size), res)
+
+
+MAX_BISECTIONS = 4
+"""After the finest nested level, a step that still misses the target is cut into 2, 4, …,
+2^MAX_BISECTIONS equal pieces, each climbing the nested levels again (very large steps on
+saturating activations, where the integrand is nearly a step function)."""
+
+
+def _nested(engine, w, delta, Xq, U, gdelta, pieces, open_rule=False):
+    """Nested Clenshaw–Curtis per piece, one common level, climbing until the identity holds;
+    then, for smooth models, bisection of every piece if the finest level is not enough
+    (kinks that were not located cannot be resolved by more nodes: no bisection there)."""
+    best = None
+    evaluations = 0
+    depths = MAX_BISECTIONS if engine.model.smooth else 0
+    for depth in range(depths + 1):
+        parts = [
+            (a + (b - a) * j / 2**depth, a + (b - a) * (j + 1) / 2**depth)
+            for a, b in pieces
+            for j in range(2**depth)
+        ]
+        total, y0, plan, count = _climb(engine, w, delta, Xq, U, gdelta, parts, open_rule)
+        evaluations += count
+        if best is None or plan.residual < best[2].residual:
+            best = (total, y0, plan)
+        if plan.residual <= adaptive_rtol(Xq.dtype):
+            break
+    assert best is not None
+    total, y0, plan = best
+    return total, y0, StepPlan(plan.taus, plan.weights, None, float(evaluations), plan.residual)
+
+
+def _climb(engine, w, delta, Xq, U, gdelta, pieces, open_rule=False):
+    """Climb the nested levels on fixed pieces. Clenshaw–Curtis (whose end nodes give f(w)
+    and f(w + Δ) for free), or Fejér's second rule (interior nodes only) when the pieces end
+    at located kinks."""
+    xp = engine.xp
+    finest = CC_LEVELS[-1]
+    cache: dict[tuple[int, int], Any] = {}  # (piece, node index at the finest level) -> dY
+    y0 = y1 = None
+    if open_rule:
+        y0, y1 = engine.forward(w, Xq), engine.forward(w + delta, Xq)
+    best = None
+    for N in CC_LEVELS:
+        stride = finest // N
+        taus_n, wts_n = fejer2(N) if open_rule else clenshaw_curtis(N)
+        first = 1 if open_rule else 0
+        total = None
+        taus_all, wts_all = [], []
+        for p, (a, b) in enumerate(pieces):
+            for j in range(taus_n.size):
+                key = (p, (j + first) * stride)
+                if key not in cache:
+                    tau = a + (b - a) * float(taus_n[j])
+                    y, dY = _at(engine, w, delta, tau, Xq, U)
+                    cache[key] = dY
+                    if not open_rule and p == 0 and j == 0:
+                        y0 = y
+                    if not open_rule and p == len(pieces) - 1 and j == N:
+                        y1 = y
+                c = (b - a) * float(wts_n[j])
+                total = c * cache[key] if total is None else total + c * cache[key]
+            taus_all.append(a + (b - a) * taus_n)
+            wts_all.append((b - a) * wts_n)
+        res = float(xp.max(xp.abs((y1 - y0) - gdelta(total)))) / _scale(y0, y1, xp)
+        plan = StepPlan(np.concatenate(taus_all), np.concatenate(wts_all), None, 0.0, res)
+        if best is None or res < best[2].residual:
+            best = (total, y0, plan)
+        if res <= adaptive_rtol(Xq.dtype):
+            break
+    assert best is not None
+    return best[0], best[1], best[2], len(cache)
+
+
+# ---------------------------------------------------------------------------------------
+# relu networks: kinks per row, layer by layer
+# ---------------------------------------------------------------------------------------
+
+
+def _cheb_points(m: int) -> np.ndarray:
+    """m Chebyshev points of the first kind on [−1, 1]."""
+    k = np.arange(m)
+    return np.cos((2 * k + 1) * math.pi / (2 * m))
+
+
+def row_breakpoints(net: Network, w: Any, delta: Any, X: Any, xp: Any) -> list[np.ndarray]:
+    """For each row of X, the sorted τ in (0, 1) where some relu pre-activation along
+    ``w + τΔ`` changes sign (the kinks of ∇f), found layer by layer.
+
+    Between the kinks of earlier layers, layer h's pre-activations (h = 1, 2, …) are
+    polynomials of degree h in τ: sampled at h + 1 Chebyshev points of each piece they are
+    interpolated exactly, and their real roots inside the piece are the new kinks.
+    """
+    n = int(X.shape[0])
+    edges = [np.array([0.0, 1.0]) for _ in range(n)]
+    for h, layer in enumerate(net.layers[:-1]):
+        if layer.activation not in KINKED:
+            continue
+        deg = h + 1
+        m = deg + 1
+        cheb = _cheb_points(m)
+        # every (row, piece) pair, sampled at m points
+        row_idx, lo, hi = [], [], []
+        for r in range(n):
+            e = edges[r]
+            row_idx.extend([r] * (e.size - 1))
+            lo.extend(e[:-1])
+            hi.extend(e[1:])
+        row_idx_a = np.asarray(row_idx)
+        lo_a, hi_a = np.asarray(lo), np.asarray(hi)
+        npieces = row_idx_a.size
+        taus = (0.5 * (lo_a + hi_a))[:, None] + (0.5 * (hi_a - lo_a))[:, None] * cheb[None, :]
+        rows = np.repeat(row_idx_a, m)
+        Xe = X[xp.asarray(rows)] if not isinstance(X, np.ndarray) else X[rows]
+        tr = forward(net, w, Xe, xp, keep=True, along=(delta, xp.asarray(taus.ravel(),
+                                                                          dtype=X.dtype)))
+        vals = to_numpy(tr.pres[h]).astype(np.float64).reshape(npieces, m, -1)
+        roots = _poly_roots(vals, cheb)  # list per piece of roots in (−1, 1)
+        new_edges: list[list[float]] = [[] for _ in range(n)]
+        for p in range(npieces):
+            if roots[p].size:
+                half, mid = 0.5 * (hi_a[p] - lo_a[p]), 0.5 * (hi_a[p] + lo_a[p])
+                new_edges[row_idx_a[p]].extend((mid + half * roots[p]).tolist())
+        for r in range(n):
+            if new_edges[r]:
+                cand = np.concatenate([edges[r], np.asarray(new_edges[r])])
+                cand = cand[(cand >= 0.0) & (cand <= 1.0)]
+                edges[r] = np.unique(cand)
+    return [e[1:-1] for e in edges]
+
+
+def _poly_roots(vals: np.ndarray, cheb: np.ndarray) -> list[np.ndarray]:
+    """Real roots in (−1, 1) of the polynomial through ``vals[p, :, u]`` at ``cheb`` for
+    every piece p and unit u; returns the roots of each piece (all units together)."""
+    npieces, m, units = vals.shape
+    deg = m - 1
+    V = np.polynomial.chebyshev.chebvander(cheb, deg)  # (m, m)
+    coef = np.linalg.solve(V, vals.transpose(1, 0, 2).reshape(m, -1))  # (m, P·U)
+    coef = coef.reshape(m, npieces, units)
+    out: list[list[float]] = [[] for _ in range(npieces)]
+    if deg == 1:
+        c0, c1 = coef[0], coef[1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = -c0 / c1
+        ok = np.isfinite(r) & (np.abs(r) < 1.0)
+        for p, u in zip(*np.nonzero(ok)):
+            out[p].append(float(r[p, u]))
+        return [np.asarray(o) for o in out]
+    # |T_k| ≤ 1 on [−1, 1]: a unit with |c_0| > Σ_{k≥1} |c_k| has no root there
+    maybe = np.abs(coef[0]) <= np.sum(np.abs(coef[1:]), axis=0)
+    for p, u in zip(*np.nonzero(maybe)):
+        c = np.zeros(m)
+        mono = np.polynomial.chebyshev.cheb2poly(coef[:, p, u])
+        c[: mono.size] = mono
+        size = float(np.max(np.abs(c)))
+        if size == 0.0:
+            continue
+        top = deg  # trim negligible leading coefficients (a lower actual degree)
+        while top > 0 and abs(c[top]) <= 1e-14 * size:
+            top -= 1
+        if top == 0:
+            continue
+        rs = np.roots(c[: top + 1][::-1])
+        real = rs[np.abs(rs.imag) <= 1e-12 * max(1.0, float(np.max(np.abs(rs))))].real
+        for x in real[(real > -1.0) & (real < 1.0)]:
+            out[p].append(float(_polish(c[: top + 1], x)))
+    return [np.asarray(o) for o in out]
+
+
+def _polish(c: np.ndarray, x: float) -> float:
+    """Two Newton steps on the monomial polynomial c (ascending) from x."""
+    p = np.polynomial.polynomial
+    dc = p.polyder(c)
+    for _ in range(2):
+        d = p.polyval(x, dc)
+        if d == 0.0:
+            break
+        x = x - p.polyval(x, c) / d
+    return x
+
+
+def _per_row(engine, net, w, delta, Xq, U, gdelta):
+    xp = engine.xp
+    q = int(Xq.shape[0])
+    bps = row_breakpoints(net, w, delta, Xq, xp)
+    g = max(1, math.ceil((net.hidden + 1) / 2))
+    x_g, w_g = np.polynomial.legendre.leggauss(g)
+    rows, taus, wts = [], [], []
+    for r in range(q):
+        e = np.concatenate([[0.0], bps[r], [1.0]])
+        for a, b in zip(e[:-1], e[1:]):
+            if b <= a:
+                continue
+            half = 0.5 * (b - a)
+            rows.append(np.full(g, r))
+            taus.append(a + half * (x_g + 1.0))
+            wts.append(half * w_g)
+    rows_a = np.concatenate(rows)
+    taus_a = np.concatenate(taus)
+    wts_a = np.concatenate(wts)
+    Xe = Xq[xp.asarray(rows_a)] if not isinstance(Xq, np.ndarray) else Xq[rows_a]
+    _, dY = engine.jvp(w, Xe, U, along=(delta, xp.asarray(taus_a, dtype=Xq.dtype)))
+    total = scatter_rows(xp, dY, rows_a, wts_a, q, axis=1)
+    y0 = engine.forward(w, Xq)
+    y1 = engine.forward(w + delta, Xq)
+    res = float(xp.max(xp.abs((y1 - y0) - gdelta(total)))) / _scale(y0, y1, xp)
+    return total, y0, StepPlan(taus_a, wts_a, rows_a, rows_a.size / q, res)
+
+
+def scatter_rows(xp: Any, vals: Any, rows: np.ndarray, weights: np.ndarray, q: int,
+                 axis: int = 0) -> Any:
+    """``out[..., r, ...] = Σ_{e: rows[e] = r} weights[e] · vals[..., e, ...]`` along ``axis``
+    (a dense (q, R) matrix product, so it works in any namespace)."""
+    M = np.zeros((q, rows.size))
+    M[rows, np.arange(rows.size)] = weights
+    Mx = xp.asarray(M, dtype=vals.dtype)
+    moved = xp.moveaxis(vals, axis, 0) if hasattr(xp, "moveaxis") else vals
+    shape = tuple(moved.shape)
+    out = Mx @ xp.reshape(moved, (shape[0], -1))
+    out = xp.reshape(out, (q,) + shape[1:])
+    return xp.moveaxis(out, 0, axis) if hasattr(xp, "moveaxis") else out
+
+
+_WARNED: set[str] = set()
+
+
+def warn_unlocated(
+    model_name: str, residual: float, declared: bool = True, located: bool = False
+) -> None:
+    """Warn once per model name that the exact rule is not exact on it, with the figure."""
+    if model_name in _WARNED:
+        return
+    _WARNED.add(model_name)
+    why = (
+        "has a kink locator, but steps still miss the identity (are all kinks returned?)"
+        if located
+        else "declares kinks but no locator" if declared
+        else "did not reach rounding with 65 nodes a step (its gradient may jump inside "
+        "steps, or the steps are too large for the quadrature)"
+    )
+    warnings.warn(
+        f"model {model_name!r} {why}: the exact rule cannot promise rounding error on it; "
+        f"the worst step identity residual measured is {residual:.2e} (relative to max|f|; "
+        "see km.diagnostics(Xq)). Pass smooth=False, kinks=... to pk.models.custom to split "
+        "steps at the kinks.",
+        PathWarning,
+        stacklevel=4,
+    )
+
+
+def warn_inconsistent(step: int, mismatch: float) -> None:
+    """Warn that a path is not the gradient-descent path of its own model and data."""
+    warnings.warn(
+        f"this path is not the gradient-descent path of its model on its data: at step {step} "
+        f"the recorded step differs from −ε∇L by {mismatch:.2e} (relative). The kernel "
+        "machine rebuilds the path it was given, which no longer equals the one training "
+        "would take (an edited trajectory file, or batches/data changed after training).",
+        PathWarning,
+        stacklevel=4,
+    )

@@ -1,0 +1,59 @@
+"""The committed report (reports/) is current: regenerate it with
+
+    pkverify report --quick --out reports
+
+whenever a claim is added, removed or changes status.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from pkverify.claims.registry import all_claims, run
+from pkverify.report.content import figure_slots
+from pkverify.report.json import SCHEMA
+
+REPORTS = Path(__file__).resolve().parents[2] / "reports"
+REGENERATE = "regenerate it: pkverify report --quick --out reports"
+
+
+@pytest.fixture(scope="module")
+def committed():
+    path = REPORTS / "results.json"
+    assert path.is_file(), f"reports/results.json is missing; {REGENERATE}"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_committed_results_are_valid_quick_defaults(committed):
+    jsonschema.validate(committed, SCHEMA)
+    written = json.loads((REPORTS / "results.schema.json").read_text(encoding="utf-8"))
+    assert written == SCHEMA, f"reports/results.schema.json is stale; {REGENERATE}"
+    env = committed["environment"]
+    assert env["seed"] == 0 and env["mode"] == "quick", REGENERATE
+    assert committed["proof"] is not None and committed["proof"]["ok"] is True
+
+
+def test_committed_report_lists_every_registered_claim(committed):
+    assert [c["id"] for c in committed["claims"]] == [c.id for c in all_claims()], REGENERATE
+
+
+def test_committed_statuses_match_a_fresh_quick_run(committed):
+    fresh = {r.id: r.status for r in run(quick=True, seed=0)}
+    assert {c["id"]: c["status"] for c in committed["claims"]} == fresh, REGENERATE
+
+
+def test_committed_pages_and_figures_are_there(committed):
+    html = (REPORTS / "index.html").read_text(encoding="utf-8")
+    md = (REPORTS / "report.md").read_text(encoding="utf-8")
+    for c in committed["claims"]:
+        assert f'id="claim-{c["id"]}"' in html and f"## {c['id']}" in md, REGENERATE
+    slots = [rel for rel, _ in figure_slots(committed)]
+    assert slots, "the committed report has no figures"
+    for rel in slots:
+        assert (REPORTS / rel).is_file(), f"{rel} missing; {REGENERATE}"
+        assert f"]({rel})" in md
+    assert {p.name for p in (REPORTS / "figures").iterdir()} == {r.split("/")[1] for r in slots}
