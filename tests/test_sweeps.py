@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -242,3 +243,18 @@ def test_cli_verify_on_a_running_scheduler(local_cluster, capsys):
                  "--scheduler", cluster.scheduler_address]) == 0
     assert "PASS" in capsys.readouterr().out
     assert sweeps.current() == {"jobs": None, "scheduler": None}
+
+
+def test_public_face_and_no_dask_import_until_used():
+    import subprocess
+    import sys
+
+    import pkverify as pk
+
+    assert pk.sweeps is sweeps
+    code = ("import sys, pkverify as pk; pk.sweeps.run(lambda seed: {'v': 1.0}, [{}]); "
+            "print('distributed' in sys.modules, 'pandas' in sys.modules)")
+    root = Path(__file__).resolve().parents[1]  # `python -c` imports pkverify from here
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=root).stdout.split()
+    assert out == ["False", "False"]  # the [dask] extra loads only when a sweep asks for it
