@@ -70,6 +70,7 @@ Row = dict[str, Any]
 Measure = Callable[..., "Mapping[str, Any] | Sequence[Mapping[str, Any]]"]
 
 _DEFAULT: dict[str, Any] = {"jobs": None, "scheduler": None}
+_POOL: dict[str, Any] = {"jobs": None, "pool": None}  # one process pool kept by `using`
 
 
 # ---------------------------------------------------------------------------------------
@@ -215,13 +216,21 @@ def current() -> dict[str, Any]:
 
 @contextmanager
 def using(jobs: int | None = None, scheduler: Any = None) -> Iterator[None]:
-    """Within the block, sweeps run with these executor defaults (restored afterwards)."""
-    old = dict(_DEFAULT)
+    """Within the block, sweeps run with these executor defaults (restored afterwards).
+
+    With ``jobs=N > 1`` the block keeps one pool of N worker processes for all its sweeps
+    (a ``verify`` run has a dozen), started on first use and shut down at the end.
+    """
+    old, old_pool = dict(_DEFAULT), dict(_POOL)
     configure(jobs, scheduler)
+    _POOL.update(jobs=_DEFAULT["jobs"], pool=None)
     try:
         yield
     finally:
+        if _POOL["pool"] is not None:
+            _POOL["pool"].shutdown()
         _DEFAULT.update(old)
+        _POOL.update(old_pool)
 
 
 def _check_jobs(jobs: Any) -> int | None:
@@ -339,12 +348,19 @@ def _run_processes(fn, tasks, jobs, desc, progress) -> list[list[Row]]:
 
     _picklable(fn, f"jobs={jobs}")
     ctx = multiprocessing.get_context("spawn")  # no fork of a threaded parent (BLAS, Dask)
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+    kept = _POOL["jobs"] == jobs
+    if kept and _POOL["pool"] is None:
+        _POOL["pool"] = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
+    pool = _POOL["pool"] if kept else ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
+    try:
         futures = [pool.submit(_call, fn, c, s) for c, s in tasks]
         with Counter(len(tasks), desc, progress, unit="task") as bar:
             for _ in as_completed(futures):
                 bar.update()
         return [f.result() for f in futures]
+    finally:
+        if not kept:
+            pool.shutdown()
 
 
 def _distributed() -> Any:

@@ -258,3 +258,14 @@ def test_public_face_and_no_dask_import_until_used():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=root).stdout.split()
     assert out == ["False", "False"]  # the [dask] extra loads only when a sweep asks for it
+
+
+def test_using_jobs_keeps_one_pool_for_every_sweep_in_the_block():
+    with sweeps.using(jobs=2):
+        first = sweeps.run(measure_lemma2, CONFIGS[:1], seeds=2)
+        pool = sweeps._POOL["pool"]
+        second = sweeps.run(measure_lemma2, CONFIGS[:1], seeds=2)
+        assert pool is not None and sweeps._POOL["pool"] is pool  # reused, not restarted
+    assert sweeps._POOL["pool"] is None and sweeps.current()["jobs"] is None
+    assert first.records == second.records == sweeps.run(measure_lemma2, CONFIGS[:1],
+                                                          seeds=2).records
