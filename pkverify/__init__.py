@@ -17,7 +17,7 @@ from .trajectory import Trajectory
 
 __version__ = "0.1.0"
 
-_LAZY = ("symbolic", "strategies", "ntk", "sources", "io", "progress", "validation")
+_LAZY = ("symbolic", "strategies", "ntk", "sources", "io", "progress", "validation", "sweeps")
 """Submodules reachable as ``pk.<name>`` that load on first use: SymPy (symbolic), Hypothesis
 (strategies) and SciPy (ntk) cost nothing until touched."""
 
@@ -42,6 +42,7 @@ __all__ = [
     "symbolic",
     "strategies",
     "sources",
+    "sweeps",
     "train",
     "gradient_flow",
     "Trajectory",

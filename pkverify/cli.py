@@ -82,6 +82,9 @@ def add_verify(sub: Any) -> argparse.ArgumentParser:
         "-q", "--quiet", action="store_true", help="no progress bar (it is drawn on stderr, "
         "only on a terminal)"
     )
+    from .sweeps_cli import add_executor_flags
+
+    add_executor_flags(p)  # --jobs N / --scheduler ADDRESS for the claims' sweeps
     p.set_defaults(handler="pkverify.cli:run_verify")
     return p
 
@@ -130,10 +133,17 @@ def add_explain(sub: Any) -> argparse.ArgumentParser:
     return add_explain_parser(sub)
 
 
+def add_sweep(sub: Any) -> argparse.ArgumentParser:
+    from .sweeps_cli import add_sweep_parser
+
+    return add_sweep_parser(sub)
+
+
 SUBCOMMANDS: list[Callable[[Any], argparse.ArgumentParser]] = [
     add_verify,
     add_report,
     add_explain,
+    add_sweep,
     add_derive,
 ]
 """Each entry adds one sub-command to the parser (in this order in ``--help``)."""
@@ -198,6 +208,15 @@ def _summary(results: list[Any], out: Any) -> None:
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    """``verify``: the claims, with their sweeps on the executor ``--jobs``/``--scheduler``
+    name (connected once, before any claim runs)."""
+    from .sweeps_cli import executor_from_args
+
+    with executor_from_args(args):
+        return _run_verify(args)
+
+
+def _run_verify(args: argparse.Namespace) -> int:
     from . import progress
     from .claims.registry import families, iter_run, select
     from .io import atomic_write_text, check_writable

@@ -21,6 +21,8 @@ __all__ = [
     "SymbolicError",
     "OutputFileError",
     "ResourceError",
+    "SingularKernelError",
+    "SchedulerUnreachableError",
 ]
 
 
@@ -84,6 +86,15 @@ class OutputFileError(PkVerifyError, OSError):
 
 class ResourceError(InvalidArgumentError, MemoryError):
     """A request would need more memory than this machine has; refused before allocating."""
+
+
+class SingularKernelError(InvalidArgumentError, ArithmeticError):
+    """A kernel matrix to be solved (H*, a Gram) is singular or too ill-conditioned to solve
+    in float64 (duplicate or nearly collinear training points)."""
+
+
+class SchedulerUnreachableError(PkVerifyError, ConnectionError):
+    """A Dask scheduler address did not answer within the connection timeout."""
 
 
 def unknown_name(kind: str, got: object, known: list[str] | tuple[str, ...]) -> UnknownNameError:

@@ -29,7 +29,7 @@ import numpy as np
 from scipy import special
 
 from .activations import c_sigma, check_activation
-from .errors import InvalidArgumentError, ShapeError, unknown_name
+from .errors import InvalidArgumentError, NonFiniteError, ShapeError, unknown_name
 from .validation import as_data
 
 __all__ = [
@@ -38,6 +38,11 @@ __all__ = [
     "gaussian_expectation",
     "dual_kernels",
     "KINDS",
+    "solve",
+    "generalization_bound",
+    "check_unit_norm",
+    "unit_rows",
+    "MAX_CONDITION",
 ]
 
 KINDS = ("ntk", "nngp")
@@ -264,3 +269,93 @@ def _unpack(vals: np.ndarray, ia, jb, n1: int, n2: int, symmetric: bool) -> np.n
     if symmetric:
         K[jb, ia] = vals
     return K
+
+
+# ---------------------------------------------------------------------------------------
+# solving with H*, and the assumptions of the ntk-notes' lemmas
+# ---------------------------------------------------------------------------------------
+
+MAX_CONDITION = 1e10
+"""Largest condition number :func:`solve` accepts: a float64 solve loses about log10(cond)
+of its ~16 digits, so 1e10 still leaves ~6 correct digits for the claims' comparisons."""
+
+UNIT_NORM_TOL = 1e-8
+"""How far ‖x‖ may be from 1 for a lemma that assumes unit-norm inputs (rounding after a
+normalisation is ~1e-16; anything beyond 1e-8 is data that was not normalised)."""
+
+
+def unit_rows(X: Any) -> np.ndarray:
+    """``X`` with every row divided by its Euclidean norm (rows of norm 0 are refused)."""
+    A = as_data(X, None, "X")
+    norms = np.linalg.norm(A, axis=1)
+    if np.any(norms == 0.0):
+        raise InvalidArgumentError(
+            f"X has {int(np.sum(norms == 0.0))} all-zero row(s), which cannot be scaled to "
+            "unit norm; remove them."
+        )
+    return A / norms[:, None]
+
+
+def check_unit_norm(X: Any, what: str = "the ntk-notes' lemmas") -> np.ndarray:
+    """``X`` as data if every row has ``‖x‖ = 1`` (to :data:`UNIT_NORM_TOL`); refuse otherwise.
+
+    pkverify refuses rather than normalising silently: rescaling the inputs changes the
+    network's function and kernel, so the caller should do it knowingly (:func:`unit_rows`).
+    """
+    A = as_data(X, None, "X")
+    norms = np.linalg.norm(A, axis=1)
+    bad = np.flatnonzero(np.abs(norms - 1.0) > UNIT_NORM_TOL)
+    if bad.size:
+        shown = ", ".join(f"row {i}: {norms[i]:.4g}" for i in bad[:4])
+        raise InvalidArgumentError(
+            f"{what} assume unit-norm inputs ‖x_i‖ = 1; {bad.size} of {len(A)} rows are not "
+            f"({shown}{', ...' if bad.size > 4 else ''}). Normalise them first: "
+            "X = pkverify.ntk.unit_rows(X) (X / np.linalg.norm(X, axis=1, keepdims=True))."
+        )
+    return A
+
+
+def solve(H: Any, B: Any, what: str = "H*") -> np.ndarray:
+    """``H⁻¹ B`` for a symmetric positive-definite kernel matrix, by a Cholesky factorisation.
+
+    Refuses (SingularKernelError, never a NaN) when ``H`` is not finite, not symmetric, not
+    positive definite, or has condition number above :data:`MAX_CONDITION` — typically
+    duplicate or nearly collinear training points.
+    """
+    from scipy import linalg
+
+    from .errors import SingularKernelError
+
+    A = np.asarray(H, dtype=np.float64)
+    if A.ndim != 2 or A.shape[0] != A.shape[1]:
+        raise ShapeError(f"{what} must be a square (n, n) matrix; got shape {A.shape}.")
+    rhs = np.asarray(B, dtype=np.float64)
+    if rhs.shape[0] != A.shape[0]:
+        raise ShapeError(
+            f"{what} is {A.shape[0]}×{A.shape[0]} but the right-hand side has {rhs.shape[0]} "
+            "rows; pass one value per training point."
+        )
+    if not (np.all(np.isfinite(A)) and np.all(np.isfinite(rhs))):
+        raise NonFiniteError(f"{what} or the right-hand side contains NaN or inf.")
+    scale = max(float(np.max(np.abs(A))), np.finfo(float).tiny)
+    if np.max(np.abs(A - A.T)) > 1e-12 * scale:
+        raise InvalidArgumentError(f"{what} must be symmetric; it is not (max |H − Hᵀ| too big).")
+    eig = np.linalg.eigvalsh(A)
+    cond = eig[-1] / eig[0] if eig[0] > 0 else np.inf
+    if not cond <= MAX_CONDITION:
+        raise SingularKernelError(
+            f"{what} is singular or too ill-conditioned to solve (smallest eigenvalue "
+            f"{eig[0]:.3g}, largest {eig[-1]:.3g}, condition {cond:.3g} > {MAX_CONDITION:.0e}). "
+            "Usually two training points coincide or nearly do: remove duplicates, or use "
+            "fewer / better-separated points."
+        )
+    factor = linalg.cho_factor(A, lower=True, check_finite=False)
+    return linalg.cho_solve(factor, rhs, check_finite=False)
+
+
+def generalization_bound(H: Any, y: Any) -> float:
+    """Seed 003 eq. 15: ``sqrt(2 yᵀ H*⁻¹ y · tr H*) / n`` (H* solved by :func:`solve`)."""
+    A = np.asarray(H, dtype=np.float64)
+    v = np.asarray(y, dtype=np.float64).ravel()
+    quad = float(v @ solve(A, v, "H*"))
+    return math.sqrt(2.0 * quad * float(np.trace(A))) / A.shape[0]

@@ -6,3 +6,4 @@ from . import linear
 from . import psd
 from . import remarks
 from . import symbolic
+from . import ntk

@@ -1,0 +1,271 @@
+"""The sweep runner: tables, executors (in-process, local processes, a Dask LocalCluster the
+test starts), identical results whichever way, bad input, and the ``sweep`` CLI."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pkverify import sweeps
+from pkverify.claims.ntk_measures import measure_lemma2, measure_lemma3
+from pkverify.cli import main
+from pkverify.errors import (
+    InvalidArgumentError,
+    SchedulerUnreachableError,
+    ShapeError,
+    UnknownNameError,
+)
+
+# a real measurement: closed-form kernels over small widths (fast, deterministic by seed)
+CONFIGS = sweeps.grid(activation=["relu", "erf"], width=[16, 64], data_seed=[0], n=[5], d=[3])
+
+
+def rows_per_time(scale, seed):
+    """A module-level measure returning several rows per task (picklable for processes)."""
+    rng = np.random.default_rng(seed)
+    return [{"t": float(t), "value": float(scale * t + rng.standard_normal())} for t in (0, 1)]
+
+
+def not_scalar(seed):
+    return {"value": np.ones(3)}
+
+
+def clashing(width, seed):
+    return {"width": 1.0}
+
+
+# ---------------------------------------------------------------------------------------
+# tables
+# ---------------------------------------------------------------------------------------
+
+
+def test_grid_is_first_axis_slowest():
+    assert sweeps.grid(a=[1, 2], b=["x", "y"]) == [
+        {"a": 1, "b": "x"}, {"a": 1, "b": "y"}, {"a": 2, "b": "x"}, {"a": 2, "b": "y"}]
+    with pytest.raises(InvalidArgumentError, match="empty"):
+        sweeps.grid(a=[])
+
+
+def test_table_is_tidy_in_input_order():
+    table = sweeps.run(rows_per_time, sweeps.grid(scale=[1.0, 10.0]), seeds=[5, 6])
+    assert table.columns == ["scale", "seed", "t", "value"]
+    assert [(r["scale"], r["seed"], r["t"]) for r in table] == [
+        (1.0, 5, 0.0), (1.0, 5, 1.0), (1.0, 6, 0.0), (1.0, 6, 1.0),
+        (10.0, 5, 0.0), (10.0, 5, 1.0), (10.0, 6, 0.0), (10.0, 6, 1.0)]
+    # the seed alone fixes the noise: value − scale·t is the same draw for both scales
+    noise = table.column("value") - table.column("scale") * table.column("t")
+    np.testing.assert_allclose(noise[:4], noise[4:], rtol=0, atol=1e-12)
+    assert len(table.where(scale=10.0, t=1.0)) == 2
+    frame = table.to_frame()
+    assert list(frame.columns) == table.columns and len(frame) == 8
+    assert frame["value"].tolist() == table.column("value").tolist()
+    csv_lines = table.to_csv().splitlines()
+    assert csv_lines[0] == "scale,seed,t,value" and len(csv_lines) == 9
+    assert [float(v) for v in csv_lines[1].split(",")[3:]] == [table.records[0]["value"]]
+    assert json.loads(table.to_json())[0] == table.records[0]
+    assert "value" in table.format(max_rows=2) and "6 more rows" in table.format(max_rows=2)
+
+
+def test_write_csv_and_json(tmp_path):
+    table = sweeps.run(rows_per_time, [{"scale": 2.0}], seeds=2)
+    sweeps.write(table, tmp_path / "t.csv")
+    sweeps.write(table, tmp_path / "sub" / "t.json")
+    assert (tmp_path / "t.csv").read_text().startswith("scale,seed,t,value\n")
+    assert json.loads((tmp_path / "sub" / "t.json").read_text()) == list(table.records)
+
+
+# ---------------------------------------------------------------------------------------
+# executors give the same table
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def local_cluster():
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                       dashboard_address=None)
+    client = distributed.Client(cluster, set_as_default=False)
+    yield cluster, client
+    client.close()
+    cluster.close()
+
+
+def test_in_process_processes_and_dask_give_identical_tables(local_cluster):
+    cluster, client = local_cluster
+    reference = sweeps.run(measure_lemma2, CONFIGS, seeds=3)
+    by_processes = sweeps.run(measure_lemma2, CONFIGS, seeds=3, jobs=2)
+    by_client = sweeps.run(measure_lemma2, CONFIGS, seeds=3, scheduler=client)
+    by_address = sweeps.run(measure_lemma2, CONFIGS, seeds=3,
+                            scheduler=cluster.scheduler_address)
+    assert len(reference) == 12
+    # identical, not merely close: every task is a deterministic function of its seed
+    assert reference.records == by_processes.records == by_client.records == by_address.records
+    assert len(set(reference.column("err"))) == 12  # and the seeds really differ
+
+
+def test_a_flow_sweep_is_identical_on_dask(local_cluster):
+    _, client = local_cluster
+    configs = sweeps.grid(activation=["relu"], width=[32], data_seed=[1], n=[4], d=[3], t=[0.5])
+    assert (sweeps.run(measure_lemma3, configs, seeds=2).records
+            == sweeps.run(measure_lemma3, configs, seeds=2, scheduler=client).records)
+
+
+def test_defaults_set_by_using_are_restored(local_cluster):
+    _, client = local_cluster
+    before = sweeps.current()
+    with sweeps.using(scheduler=client):
+        assert sweeps.current()["scheduler"] is client
+        table = sweeps.run(rows_per_time, [{"scale": 1.0}], seeds=2)
+    assert sweeps.current() == before
+    assert table.records == sweeps.run(rows_per_time, [{"scale": 1.0}], seeds=2).records
+
+
+# ---------------------------------------------------------------------------------------
+# bad input
+# ---------------------------------------------------------------------------------------
+
+
+def test_unreachable_scheduler_fails_within_seconds():
+    start = time.perf_counter()
+    with pytest.raises(SchedulerUnreachableError, match=r"did not answer within 1 s"):
+        sweeps.run(rows_per_time, [{"scale": 1.0}], scheduler="tcp://127.0.0.1:9",
+                   connect_timeout=1.0)
+    # the 1 s timeout plus Dask's import and teardown, never a hang
+    assert time.perf_counter() - start < 15
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"jobs": 0}, "jobs must be a positive integer"),
+    ({"jobs": True}, "jobs must be a positive integer"),
+    ({"jobs": 2, "scheduler": "tcp://127.0.0.1:9"}, "not both"),
+    ({"scheduler": 8786}, "scheduler must be a Dask scheduler address"),
+    ({"scheduler": "  "}, "address is empty"),
+    ({"seeds": 0}, "seeds must be ≥ 1"),
+    ({"seeds": []}, "non-empty list of ints"),
+    ({"seeds": [1.5]}, "non-empty list of ints"),
+])
+def test_bad_arguments_are_refused_before_any_work(kwargs, match):
+    calls = []
+
+    def measure(scale, seed):
+        calls.append(seed)
+        return {"v": 1.0}
+
+    kwargs = {"seeds": 1, **kwargs}
+    with pytest.raises(InvalidArgumentError, match=match):
+        sweeps.run(measure, [{"scale": 1.0}], **kwargs)
+    assert calls == []
+
+
+def test_bad_configs_and_measures():
+    with pytest.raises(InvalidArgumentError, match="configs is empty"):
+        sweeps.run(rows_per_time, [], seeds=1)
+    with pytest.raises(InvalidArgumentError, match="may not set 'seed'"):
+        sweeps.run(rows_per_time, [{"scale": 1.0, "seed": 3}])
+    with pytest.raises(InvalidArgumentError, match="callable"):
+        sweeps.run("not a function", [{}])
+    with pytest.raises(ShapeError, match="scalar"):
+        sweeps.run(not_scalar, [{}])
+    with pytest.raises(InvalidArgumentError, match="clashes"):
+        sweeps.run(clashing, [{"width": 3}])
+    with pytest.raises(InvalidArgumentError, match="module level"):
+        sweeps.run(lambda seed: {"v": 1.0}, [{}], jobs=2)
+    with pytest.raises(InvalidArgumentError, match="no column"):
+        sweeps.run(rows_per_time, [{"scale": 1.0}]).column("nope")
+
+
+# ---------------------------------------------------------------------------------------
+# the CLI
+# ---------------------------------------------------------------------------------------
+
+
+def test_cli_sweep_prints_slopes_and_writes_the_table(tmp_path, capsys):
+    out = tmp_path / "lemma2.csv"
+    assert main(["sweep", "ntk.lemma2", "--out", str(out), "--max-rows", "3"]) == 0
+    text = capsys.readouterr().out
+    assert "activation=relu" in text and "log-log slope of err against width" in text
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("activation,width,") and len(lines) == 1 + 4 * 9 * 4
+
+
+def test_cli_sweep_list_and_unknown_name(capsys):
+    assert main(["sweep", "--list"]) == 0
+    assert "ntk.kernel_regression" in capsys.readouterr().out
+    assert main(["sweep", "nope"]) == 2
+    assert "unknown sweep 'nope'" in capsys.readouterr().err
+
+
+def test_cli_unreachable_scheduler_is_a_clear_error(monkeypatch, capsys):
+    monkeypatch.setattr(sweeps, "CONNECT_TIMEOUT", 1.0)
+    start = time.perf_counter()
+    assert main(["verify", "--quick", "--claims", "ntk.lemma2",
+                 "--scheduler", "tcp://127.0.0.1:9"]) == 2
+    assert "did not answer within 1 s" in capsys.readouterr().err
+    assert time.perf_counter() - start < 15  # 1 s timeout + imports, never a hang
+    assert main(["sweep", "ntk.lemma2", "--jobs", "2", "--scheduler", "tcp://x:1"]) == 2
+    assert "not both" in capsys.readouterr().err
+    assert sweeps.current() == {"jobs": None, "scheduler": None}
+
+
+def test_cli_verify_with_jobs_passes(capsys):
+    assert main(["verify", "--quick", "--claims", "ntk.lemma2", "--jobs", "2"]) == 0
+    assert "ntk.lemma2" in capsys.readouterr().out
+    assert sweeps.current() == {"jobs": None, "scheduler": None}
+
+
+def test_unknown_sweep_error_type():
+    from pkverify.sweeps_cli import run_sweep
+
+    class Args:
+        name, list, full, seed, out, max_rows, jobs, scheduler = "x", False, False, 0, None, 5, \
+            None, None
+
+    with pytest.raises(UnknownNameError):
+        run_sweep(Args())
+
+
+def test_progress_is_drawn_on_request(capsys):
+    sweeps.run(rows_per_time, sweeps.grid(scale=[1.0, 2.0]), seeds=2, desc="my sweep",
+               progress=True)
+    err = capsys.readouterr().err
+    assert "my sweep" in err and "/4" in err  # tqdm redraws at most every 0.1 s
+    sweeps.run(rows_per_time, [{"scale": 1.0}], seeds=2, desc="quiet", progress=False)
+    assert "quiet" not in capsys.readouterr().err
+
+
+def test_cli_verify_on_a_running_scheduler(local_cluster, capsys):
+    cluster, _ = local_cluster
+    assert main(["verify", "--quick", "--claims", "ntk.lemma2",
+                 "--scheduler", cluster.scheduler_address]) == 0
+    assert "PASS" in capsys.readouterr().out
+    assert sweeps.current() == {"jobs": None, "scheduler": None}
+
+
+def test_public_face_and_no_dask_import_until_used():
+    import subprocess
+    import sys
+
+    import pkverify as pk
+
+    assert pk.sweeps is sweeps
+    code = ("import sys, pkverify as pk; pk.sweeps.run(lambda seed: {'v': 1.0}, [{}]); "
+            "print('distributed' in sys.modules, 'pandas' in sys.modules)")
+    root = Path(__file__).resolve().parents[1]  # `python -c` imports pkverify from here
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=root).stdout.split()
+    assert out == ["False", "False"]  # the [dask] extra loads only when a sweep asks for it
+
+
+def test_using_jobs_keeps_one_pool_for_every_sweep_in_the_block():
+    with sweeps.using(jobs=2):
+        first = sweeps.run(measure_lemma2, CONFIGS[:1], seeds=2)
+        pool = sweeps._POOL["pool"]
+        second = sweeps.run(measure_lemma2, CONFIGS[:1], seeds=2)
+        assert pool is not None and sweeps._POOL["pool"] is pool  # reused, not restarted
+    assert sweeps._POOL["pool"] is None and sweeps.current()["jobs"] is None
+    assert first.records == second.records == sweeps.run(measure_lemma2, CONFIGS[:1],
+                                                          seeds=2).records
