@@ -26,6 +26,7 @@ __all__ = [
     "c_sigma",
     "check_activation",
     "elementwise",
+    "derivative_from_output",
     "SMOOTH",
     "KINKED",
 ]
@@ -124,6 +125,33 @@ def _table(xp: Any) -> dict[str, tuple[Callable, Callable]]:
         "sigmoid": (sigmoid, d_sigmoid),
         "identity": (lambda z: z, xp.ones_like),
     }
+
+
+def _from_output_table(xp: Any) -> dict[str, Callable[[Any, Any], Any]]:
+    """σ'(z) given z and g = σ(z), using g where that saves a transcendental function."""
+    d = _table(xp)
+    return {
+        "relu": lambda z, g: d["relu"][1](z),
+        "tanh": lambda z, g: 1.0 - g * g,
+        "softplus": lambda z, g: -xp.expm1(-g),  # σ'(z) = 1 − e^{−softplus(z)}
+        "erf": lambda z, g: d["erf"][1](z),
+        "sigmoid": lambda z, g: g * (1.0 - g),
+        "identity": lambda z, g: xp.ones_like(z),
+    }
+
+
+_FROM_OUTPUT: dict[int, dict[str, Callable[[Any, Any], Any]]] = {}
+
+
+def derivative_from_output(name: str, xp: Any = np) -> Callable[[Any, Any], Any]:
+    """``σ'(z, g)`` for activation ``name`` in namespace ``xp``, where ``g = σ(z)`` is known
+    (the forward pass's output): tanh ``1 − g²``, sigmoid ``g(1 − g)``, softplus
+    ``1 − e^{−g}``; relu, erf and identity use z."""
+    check_activation(name)
+    key = id(xp)
+    if key not in _FROM_OUTPUT:
+        _FROM_OUTPUT[key] = _from_output_table(xp)
+    return _FROM_OUTPUT[key][name]
 
 
 _TABLES: dict[int, dict[str, tuple[Callable, Callable]]] = {}

@@ -194,8 +194,9 @@ def train(
             loss.check_outputs(y)
         return run
 
+    ws[0] = w
     for s in progress_bar(range(steps + 1), total=steps + 1, desc="training", enabled=progress):
-        ws[s] = w
+        w = ws[s]  # the recorded row itself: no copy per step
         mask = None
         if batch_size is not None and s < steps:
             mask = np.zeros(n, dtype=bool)
@@ -215,7 +216,8 @@ def train(
             raise _divergence(s, losses[s], losses[0], hint)
         if s == steps:
             break
-        w = w - eps[s] * g
+        np.multiply(g, -eps[s], out=ws[s + 1])  # w_{s+1} = w_s − ε_s ∇L, written in place
+        ws[s + 1] += w
 
     kind = "gd" if batch_size is None or batch_size == n else "sgd"
     times = np.concatenate([[0.0], np.cumsum(eps)])

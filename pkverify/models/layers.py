@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ..activations import KINKED, elementwise
+from ..activations import KINKED, derivative_from_output, elementwise
 
 __all__ = ["Dense", "Network", "Trace", "forward", "layer_weight", "layer_bias"]
 
@@ -93,6 +93,17 @@ class Trace:
     inputs: list[Any]
     pres: list[Any]
     along: tuple[Any, Any] | None = None
+    outs: list[Any] | None = None  # g^h = σ(f^h) of hidden layers (None at the output)
+
+    def dsigma(self, net: Network, h: int, xp: Any) -> Any:
+        """σ'(f^h) of hidden layer h, from the stored f^h and g^h."""
+        name = net.layers[h].activation
+        assert name is not None
+        z = self.pres[h]
+        g = None if self.outs is None else self.outs[h]
+        if g is None:
+            return elementwise(name, xp)[1](z)
+        return derivative_from_output(name, xp)(z, g)
 
     @property
     def out(self) -> Any:
@@ -137,6 +148,7 @@ def forward(
     g = X if net.features is None else net.features(X)
     inputs: list[Any] = []
     pres: list[Any] = []
+    outs: list[Any] = []
     tau = None if along is None else along[1][:, None]
     for layer in net.layers:
         a = g if layer.scale == 1.0 else layer.scale * g
@@ -152,6 +164,8 @@ def forward(
             inputs.append(a)
             pres.append(pre)
         g = pre if layer.activation is None else elementwise(layer.activation, xp)[0](pre)
+        if keep:
+            outs.append(None if layer.activation is None else g)
     if keep:
-        return Trace(inputs, pres, along)
+        return Trace(inputs, pres, along, outs)
     return g[:, 0] if net.scalar else g

@@ -28,7 +28,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ...activations import elementwise
 from ...models.layers import Network, Trace, forward, layer_weight
 
 __all__ = [
@@ -82,21 +81,18 @@ def backprop(net: Network, trace: Trace, w: Any, xp: Any) -> list[Any]:
     for h in range(L, 0, -1):
         layer = layers[h]
         W, dW = _weight_path(layer, w, along, xp)
-        sW = layer.scale * W
         if D is None:  # δ^{L+1} = I: the product is W itself, broadcast over rows
-            back = sW[None, :, :]
+            back = W[None, :, :]
             if dW is not None:
-                back = back + tau * (layer.scale * dW)[None, :, :]
+                back = back + tau * dW[None, :, :]
         else:  # one (n·k, d) product, not n batched (k, d) ones
             n, k, d = D.shape
             flat = xp.reshape(D, (n * k, d))
-            back = xp.reshape(flat @ sW, (n, k, sW.shape[1]))
+            back = xp.reshape(flat @ W, (n, k, W.shape[1]))
             if dW is not None:
-                back = back + tau * xp.reshape(flat @ (layer.scale * dW), (n, k, sW.shape[1]))
-        below = layers[h - 1]
-        assert below.activation is not None
-        sp = elementwise(below.activation, xp)[1](trace.pres[h - 1])
-        D = back * sp[:, None, :]
+                back = back + tau * xp.reshape(flat @ dW, (n, k, W.shape[1]))
+        # the layer's input scale joins σ' (an (n, d) product, not a (d_out, d) one)
+        D = back * (layer.scale * trace.dsigma(net, h - 1, xp))[:, None, :]
         deltas[h - 1] = D
     return deltas
 
@@ -111,7 +107,8 @@ def side_rows(s: Side, lo: int, hi: int) -> Side:
     """Rows ``lo:hi`` of a side (no recomputation)."""
     t = s.trace
     return Side(
-        Trace([a[lo:hi] for a in t.inputs], [p[lo:hi] for p in t.pres], None),
+        Trace([a[lo:hi] for a in t.inputs], [p[lo:hi] for p in t.pres], None,
+              None if t.outs is None else [None if g is None else g[lo:hi] for g in t.outs]),
         [d[lo:hi] for d in s.deltas],
     )
 
@@ -131,11 +128,8 @@ def vjp_from_trace(net: Network, trace: Trace, w: Any, v: Any, xp: Any) -> Any:
             o = layer.bias
             grad[o : o + layer.fan_out] = xp.sum(D, axis=0)
         if h > 0:
-            below = layers[h - 1]
-            assert below.activation is not None
             W = layer_weight(layer, w, xp)
-            sp = elementwise(below.activation, xp)[1](trace.pres[h - 1])
-            D = (D @ (layer.scale * W)) * sp
+            D = (D @ W) * (layer.scale * trace.dsigma(net, h - 1, xp))
     return grad
 
 
@@ -176,7 +170,7 @@ def jvp(
         if dpre is None:
             dpre = xp.zeros((t, n, layer.fan_out), dtype=U.dtype)
         if layer.activation is not None:
-            dg = elementwise(layer.activation, xp)[1](trace.pres[h])[None, :, :] * dpre
+            dg = trace.dsigma(net, h, xp)[None, :, :] * dpre
     assert dpre is not None  # a network has at least one layer
     return trace.out, dpre
 
