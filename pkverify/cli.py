@@ -62,7 +62,11 @@ def add_verify(sub: Any) -> argparse.ArgumentParser:
         description="Train small models, rebuild them as kernel machines, and check each claim. "
         "Each claim's line is printed as soon as it finishes.",
     )
-    p.add_argument("--quick", action="store_true", help="smaller models, fewer steps")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="smaller models, fewer steps")
+    size.add_argument(
+        "--full", action="store_true", help="full sizes: every width and seed (the default)"
+    )
     p.add_argument(
         "--claims",
         nargs="+",

@@ -87,3 +87,13 @@ def test_markdown_escapes_pipes_in_table_cells():
     text = render_markdown([r], {"seed": 0, "versions": {}})
     assert "| `x` | ✅ pass | max \\|z\\| 1.7 | s |" in text
     assert "| m | a\\|b |" in text
+
+
+def test_verify_full_is_the_default_and_excludes_quick(capsys):
+    from pkverify.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["verify", "--full"]).quick is False
+    assert parser.parse_args(["verify"]).quick is False
+    assert main(["verify", "--quick", "--full"]) == 2
+    assert "not allowed with argument" in capsys.readouterr().err
