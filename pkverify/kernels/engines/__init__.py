@@ -223,7 +223,7 @@ class ReferenceEngine(Engine):
         return s[lo:hi]
 
     def cross(self, A, B):
-        return reference.contract(A, B, np) if A is not B else reference.contract(A, A, np)
+        return reference.contract(A, B, np)  # J·Jᵀ when A is B (contract shares the buffer)
 
     def row_bytes(self, n2, itemsize):
         return itemsize * (2 * self.k * self.model.n_params + 4 * n2 * self.k * self.k)
