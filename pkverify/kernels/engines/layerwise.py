@@ -28,6 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from ...models.layers import Network, Trace, forward, layer_weight
 
 __all__ = [
@@ -116,14 +118,19 @@ def side_rows(s: Side, lo: int, hi: int) -> Side:
 def vjp_from_trace(net: Network, trace: Trace, w: Any, v: Any, xp: Any) -> Any:
     """``Σ_i Σ_c v_ic ∇f_c(w, x_i)``, shape ``(P,)``, for a cotangent ``v (n, k)``."""
     grad = xp.zeros((net.n_params,), dtype=v.dtype)
+    in_place = isinstance(grad, np.ndarray) and isinstance(v, np.ndarray)
     D = v
     layers = net.layers
     for h in range(len(layers) - 1, -1, -1):
         layer = layers[h]
         if layer.weight is not None:
             o = layer.weight
-            gW = D.T @ trace.inputs[h]
-            grad[o : o + layer.n_weights] = xp.reshape(gW, (layer.n_weights,))
+            if in_place:  # NumPy: the product lands in the flat gradient, no copy
+                np.matmul(D.T, trace.inputs[h],
+                          out=grad[o : o + layer.n_weights].reshape(layer.fan_out, layer.fan_in))
+            else:
+                gW = D.T @ trace.inputs[h]
+                grad[o : o + layer.n_weights] = xp.reshape(gW, (layer.n_weights,))
         if layer.bias is not None:
             o = layer.bias
             grad[o : o + layer.fan_out] = xp.sum(D, axis=0)
