@@ -189,17 +189,19 @@ def product_sums(
             # storing w_{s+1} = w_s − ε∇L rounds each coordinate by ≤ ½ ulp of w_{s+1}:
             # a gap within that (plus PATH_RTOL of the step) is rounding, not another path
             allowed = PATH_RTOL * size + 4.0 * F64_EPS * float(np.linalg.norm(traj.ws[s + 1]))
-            tangents = [g] + ([r] if reg else [])
+            # the plan checks the whole step (∇R included) whether or not the regulariser's
+            # term is returned, so every pass over these queries picks the same nodes
+            tangents = [g] + ([r] if r is not None else [])
             direct = bool(gap > allowed) and unit_roundoff(dt) <= F64_EPS
             inconsistent[s] = direct
             if direct:  # not a gradient step: integrate along Δ itself
                 tangents.append(delta)
             U = xp.stack(tangents)
 
-            def gdelta(I, eps=eps, direct=direct):
+            def gdelta(I, eps=eps, direct=direct, with_r=r is not None):
                 if direct:
                     return I[-1]
-                return -eps * (I[0] + I[1]) if reg else -eps * I[0]
+                return -eps * (I[0] + I[1]) if with_r else -eps * I[0]
 
             cuts = None
             if model.kinks is not None:

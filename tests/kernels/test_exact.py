@@ -174,3 +174,20 @@ def test_custom_locator_without_a_degree_uses_the_open_nested_rule(data2d, queri
         warnings.simplefilter("error", PathWarning)
         km = pk.kernel_machine(traj)
         assert _rel_change(km, traj, np.vstack([X, queries2d])) <= EXACT_RTOL
+
+
+def test_every_pass_over_the_same_queries_uses_the_same_nodes(data2d):
+    # Remark 2 identity b − Σ_i K^lp = predict holds to rounding even where the quadrature
+    # is not converged (a huge regularised step), because the kernel pass reuses the plan the
+    # product pass chose; a plan that ignored ∇R would pick other nodes
+    X, Y = data2d
+    model = pk.models.mlp([2, 1, 1], "tanh", bias=False)
+    traj = pk.train(model, X, Y, lr=1.0, steps=2, regularizer=pk.l2(0.5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PathWarning)
+        km = pk.kernel_machine(traj)
+        Klp = pk.path_kernel(traj, X, rule="exact", weighted=True)
+        gap = np.abs(km.b(X) - Klp.sum(axis=1) - km.predict(X))
+        scale = np.abs(km.b(X)) + np.abs(Klp).sum(axis=1)
+    assert np.all(gap <= 1e-12 * np.maximum(scale, np.finfo(float).tiny))  # rounding only
+    np.testing.assert_allclose(km.loss_weighted_kernel(X), Klp, rtol=1e-13, atol=1e-300)
