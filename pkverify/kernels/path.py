@@ -272,14 +272,15 @@ def kernel_sums(
     )
     kernel = kernel_abs = wsum = None
 
-    def accumulate(K, c, w):
+    def accumulate(K, c, w, B):
         nonlocal kernel, kernel_abs, wsum
         cx = xp.asarray(c, dtype=dt)[None, :, None, None]
         term = K * cx
         kernel = term if kernel is None else kernel + term
         kernel_abs = xp.abs(term) if kernel_abs is None else kernel_abs + xp.abs(term)
-        if weighted:
-            ld = loss_deriv(traj, engine.forward(w, X2v), xp)  # (n, k)
+        if weighted:  # ℓ' from side B's own forward pass where the engine kept it
+            y = engine.side_output(B)
+            ld = loss_deriv(traj, engine.forward(w, X2v) if y is None else y, xp)  # (n, k)
             wt = xp.sum(term * ld[None, :, None, :], axis=3)
             wsum = wt if wsum is None else wsum + wt
 
@@ -308,7 +309,7 @@ def kernel_sums(
                 KR = engine.kernel(w, Xe, w, X2v, B=B, batch_size=batch_size,
                                    along=(delta, xp.asarray(plan.taus, dtype=dt)))
                 K = scatter_rows(xp, KR, rows, plan.weights, q, axis=0)
-            accumulate(K, traj.step_sizes[s] * ind.astype(np.float64), w)
+            accumulate(K, traj.step_sizes[s] * ind.astype(np.float64), w, B)
         return KernelSums(kernel, kernel_abs, wsum)
 
     C = node_weights(traj, rule, use_ind)
@@ -320,8 +321,9 @@ def kernel_sums(
         if not c.any():
             continue
         w = xp.asarray(traj.ws[s], dtype=dt)
-        K = engine.kernel(w, Xq, w, X2v, same=same, batch_size=batch_size)
-        accumulate(K, c, w)
+        B = engine.side(w, X2v)
+        K = engine.kernel(w, Xq, w, X2v, same=same, batch_size=batch_size, B=B)
+        accumulate(K, c, w, B)
     return KernelSums(kernel, kernel_abs, wsum)
 
 

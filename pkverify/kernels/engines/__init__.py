@@ -113,6 +113,10 @@ class Engine:
         """``(n1, n2, k, k)`` between two sides."""
         raise NotImplementedError
 
+    def side_output(self, s: Any) -> Any | None:
+        """The outputs ``f (n, k)`` a side's forward pass computed, or None if it kept none."""
+        return None
+
     def row_bytes(self, n2: int, itemsize: int) -> int:
         raise NotImplementedError
 
@@ -191,6 +195,9 @@ class LayerwiseEngine(Engine):
 
     def side_rows(self, s, lo, hi):
         return layerwise.side_rows(s, lo, hi)
+
+    def side_output(self, s):
+        return s.trace.out
 
     def cross(self, A, B):
         return layerwise.cross_kernel(self.net, A, B, self.xp)
