@@ -29,15 +29,11 @@ __all__ = ["jacobian", "tangent_kernel", "prepare", "is_scalar"]
 def jacobian(model: Model, w: Any, X: Any) -> np.ndarray:
     """The per-example Jacobian ``J[i, c, p] = ∂f_c(w, x_i)/∂w_p``, ``(n, k, P)``, by autograd
     (n·k reverse passes): the slow, obvious reference. Kernels never need it."""
-    _check_model(model)
+    require_model(model, "pk.kernels.jacobian(model, w, X)")
     w = as_weights(w, model.n_params)
     X = as_data(X, model.input_dim)
     check_output(model.f(w, X), X.shape[0], model.name)
     return reference.jacobian(model.f, w, X)
-
-
-def _check_model(model: Any, where: str = "tangent_kernel(model, w, X1)") -> None:
-    require_model(model, where)
 
 
 def prepare(
@@ -49,7 +45,7 @@ def prepare(
     dtype: Any = None,
 ) -> tuple[Engine, Any]:
     """Resolve the namespace, dtype and engine once; return ``(engine, dtype)``."""
-    _check_model(model)
+    require_model(model, "tangent_kernel(model, w, X1)")
     xp = resolve_namespace(backend, w, *arrays)
     dt = float_dtype(xp, w, *arrays, dtype=dtype)
     return engine_for(model, implementation, xp), dt
