@@ -10,7 +10,6 @@ import sympy as sp
 from pkverify import ntk
 from pkverify.errors import InvalidArgumentError, PkVerifyError, UnknownNameError
 from pkverify.symbolic import infinite
-from pkverify.symbolic.cli import add_derive_parser, run_derive
 
 
 @pytest.mark.parametrize("act", ["relu", "erf"])
@@ -48,71 +47,6 @@ def test_infinite_bad_input():
         infinite.deep_ntk("relu", 0)
     with pytest.raises(UnknownNameError):
         infinite.derivation("softplus")
-
-
-def _parse(argv):
-    p = argparse.ArgumentParser()
-    add_derive_parser(p.add_subparsers())
-    return p.parse_args(["derive", *argv])
-
-
-def _run(argv):
-    buf = io.StringIO()
-    code = run_derive(_parse(argv), out=buf)
-    return code, buf.getvalue()
-
-
-def test_derive_model_text():
-    code, text = _run(["--model", "two_layer", "--width", "2", "--activation", "tanh"])
-    assert code == 0
-    assert "∂f/∂w_11" in text and "Tangent kernel" in text and "tanh" in text
-
-
-@pytest.mark.parametrize("fmt,marker", [("latex", "\\max"), ("mathml", "<m")])
-def test_derive_model_formats(fmt, marker):
-    code, text = _run(["--model", "mlp", "--width", "2", "--depth", "1", "--activation", "relu",
-                       "--format", fmt])
-    assert code == 0 and marker in text
-
-
-def test_derive_linear():
-    code, text = _run(["--model", "linear", "--dim", "2"])
-    assert code == 0 and "[b]" in text
-
-
-@pytest.mark.parametrize("act", ["relu", "erf"])
-def test_derive_ntk(act):
-    code, text = _run(["--ntk", act, "--depth", "2"])
-    assert code == 0 and "H*" in text and "✓" in text and "✗" not in text
-
-
-@pytest.mark.parametrize("proof", ["theorem1", "lemma1"])
-def test_derive_proof(proof):
-    code, text = _run(["--proof", proof])
-    assert code == 0 and text.count("✓") >= 4 and "All steps verified" in text
-
-
-@pytest.mark.parametrize(
-    "argv",
-    [
-        ["--model", "cnn"],
-        ["--model", "two_layer", "--activation", "gelu"],
-        ["--model", "two_layer", "--width", "50"],
-        ["--model", "mlp", "--depth", "3"],
-        ["--model", "two_layer", "--width", "0"],
-        ["--ntk", "tanh"],
-        ["--proof", "theorem9"],
-        ["--model", "linear", "--format", "pdf"],
-    ],
-)
-def test_derive_bad_arguments(argv):
-    with pytest.raises(PkVerifyError):
-        _run(argv)
-
-
-def test_run_derive_needs_exactly_one_target():
-    with pytest.raises(InvalidArgumentError):
-        run_derive(argparse.Namespace(model=None, ntk=None, proof=None, format="text"))
 
 
 @pytest.mark.parametrize("cid", ["symbolic.tangent_agrees", "symbolic.ntk_infinite",
