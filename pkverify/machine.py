@@ -51,7 +51,7 @@ weights, the value of the ratio when K^g(x, x_i) is constant along the path (the
 is ≈ 0 either way; predict never divides)."""
 
 
-class Ranking(list):  # type: ignore[type-arg]
+class Ranking(list):
     """One query's ``(index, contribution)`` pairs, largest |contribution| first; ``class_``
     is the output they explain (None for a scalar model)."""
 

@@ -12,12 +12,10 @@ import pytest
 
 from pkverify import sweeps
 from pkverify.claims.ntk_measures import measure_lemma2, measure_lemma3
-from pkverify.cli import main
 from pkverify.errors import (
     InvalidArgumentError,
     SchedulerUnreachableError,
     ShapeError,
-    UnknownNameError,
 )
 
 # a real measurement: closed-form kernels over small widths (fast, deterministic by seed)

@@ -17,6 +17,8 @@ from __future__ import annotations
 import argparse
 from typing import Any, TextIO
 
+from . import options
+
 __all__ = ["add", "run", "FORMATS", "MODELS"]
 
 FORMATS = ("text", "latex", "mathml")
@@ -61,6 +63,7 @@ def add(sub: Any) -> argparse.ArgumentParser:
         help="text format: print each closed form in full instead of naming common "
         "subexpressions",
     )
+    options.add_quiet(p)  # accepted like on every verb (derive draws no progress bar)
     p.set_defaults(handler=run)
     return p
 

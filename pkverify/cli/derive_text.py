@@ -74,7 +74,8 @@ def _numeric_entities(markup: str) -> str:
 
 def _math(label: str, body: str) -> str:
     """A formula line of the MathML page: the label as text, then a display-math block."""
-    return f'{_FORMULA}<p class="label">{escape(label)}</p><math xmlns="{_MATHML_NS}" display="block">{body}</math>'
+    return (f'{_FORMULA}<p class="label">{escape(label)}</p>'
+            f'<math xmlns="{_MATHML_NS}" display="block">{body}</math>')
 
 
 def format_exprs(
@@ -156,7 +157,7 @@ def _model(args: Any, fmt: str, full: bool, out: TextIO) -> int:
                             m.activation, args.width)
     for symbol, text in named.values():
         if text:
-            _emit(_wrap(f"{symbol} = {text}", "  "), out)
+            _emit(_wrap(f"{symbol} = {text}", "  ", 10**6 if fmt == "mathml" else WIDTH), out)
     subs = {value: symbol for value, (symbol, _) in named.items()}
     print(file=out)
     _emit(format_exprs([("f(w, x) =", m.expr.xreplace(subs))], fmt, full), out)
@@ -187,7 +188,7 @@ def _name_constants(exprs: Sequence[Any], activation: str | None,
         v = float(value)
         if scale is not None and abs(v - scale) <= 1e-14 * scale:  # float64 rounding
             named[value] = (s, (
-                f"√(c_σ/m) = {v!r}, the layer scale: c_σ = 1/E[σ(z)²] = {float(c):.17g} for "
+                f"√(c_σ/m) = {v!r}, the layer scale: c_σ = 1/E[σ(z)²] = {float(c or 0):.17g} for "
                 f"σ = {activation} (z ~ N(0, 1), computed numerically), m = {width}"))
         elif scale is not None and abs(v - scale**2) <= 1e-14 * scale**2:
             named[value] = (s**2, "")  # c_σ/m, the square of the scale (in K^g)

@@ -1,14 +1,12 @@
 """Infinite-width derivations, the derive CLI, and the symbolic claims (quick mode)."""
 
-import argparse
-import io
 
 import numpy as np
 import pytest
 import sympy as sp
 
 from pkverify import ntk
-from pkverify.errors import InvalidArgumentError, PkVerifyError, UnknownNameError
+from pkverify.errors import InvalidArgumentError, UnknownNameError
 from pkverify.symbolic import infinite
 
 
