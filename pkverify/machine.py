@@ -38,8 +38,8 @@ from .kernels.path import (
 )
 from .kernels.rules import Rule, parse_rule
 from .kernels.tangent import prepare
-from .trajectory import Trajectory
-from .validation import as_array_in, as_flag, batch_rows, positive_int, require_trajectory
+from .trajectory import Trajectory, require_trajectory
+from .validation import as_array_in, as_flag, batch_rows, positive_int
 
 __all__ = ["KernelMachine", "kernel_machine", "StepDiagnostics"]
 

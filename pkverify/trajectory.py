@@ -25,7 +25,7 @@ from .losses import Loss, Regularizer, as_regularizer, get_loss, l2
 from .models import Model, from_spec
 from .validation import as_data
 
-__all__ = ["Trajectory"]
+__all__ = ["Trajectory", "require_trajectory"]
 
 _FORMAT = "pkverify-trajectory"
 _VERSION = 2
@@ -293,3 +293,13 @@ class Trajectory:
         for name in ("ws", "step_sizes", "times"):
             if not np.all(np.isfinite(getattr(self, name))):
                 raise NonFiniteError(f"{name} contains NaN or inf")
+
+
+def require_trajectory(traj: Any, where: str = "this function") -> Trajectory:
+    """``traj`` itself if it is a Trajectory; otherwise an error saying where one comes from."""
+    if not isinstance(traj, Trajectory):
+        raise InvalidArgumentError(
+            f"{where} needs a Trajectory from pk.train(...), pk.gradient_flow(...) or "
+            f"pk.Trajectory.load(path); got {type(traj).__name__}."
+        )
+    return traj

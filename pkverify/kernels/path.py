@@ -26,8 +26,8 @@ import numpy as np
 from ..backend import to_numpy
 from ..errors import InvalidArgumentError
 from ..progress import progress
-from ..trajectory import Trajectory
-from ..validation import as_array_in, as_flag, batch_rows, positive_int, require_trajectory
+from ..trajectory import Trajectory, require_trajectory
+from ..validation import as_array_in, as_flag, batch_rows, positive_int
 from .engines import Engine, Implementation
 from .exact import (
     StepPlan,

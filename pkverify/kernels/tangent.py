@@ -12,14 +12,13 @@ from typing import Any
 import numpy as np
 
 from ..backend import float_dtype, resolve_namespace
-from ..models.base import Model, check_output
+from ..models.base import Model, check_output, require_model
 from ..validation import (
     as_array_in,
     as_data,
     as_flag,
     as_weights,
     batch_rows,
-    require_model,
 )
 from .engines import Engine, Implementation, engine_for, reference
 

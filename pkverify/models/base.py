@@ -12,7 +12,9 @@ from ..errors import InvalidArgumentError, NonFiniteError, ShapeError
 from ..validation import as_data, as_seed, as_weights, positive_int
 from .layers import Network
 
-__all__ = ["Model", "KinkFn", "check_output", "check_sizes", "positive_size"]
+__all__ = [
+    "Model", "KinkFn", "check_output", "check_sizes", "positive_size", "require_model"
+]
 
 KinkFn = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
@@ -122,3 +124,13 @@ def check_sizes(sizes: Any) -> list[int]:
     return [
         positive_size(s, "width" if 0 < i < len(sizes) - 1 else "size") for i, s in enumerate(sizes)
     ]
+
+
+def require_model(model: Any, where: str = "this function") -> Model:
+    """``model`` itself if it is a pkverify Model; otherwise an error naming the constructors."""
+    if not isinstance(model, Model):
+        raise InvalidArgumentError(
+            f"{where} needs a pkverify Model (pk.models.mlp(...), pk.models.linear(...), "
+            f"pk.models.custom(f, w0), ...); got {type(model).__name__} {model!r:.60}."
+        )
+    return model
