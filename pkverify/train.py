@@ -19,7 +19,7 @@ import numpy as np
 from .backend import to_numpy
 from .errors import DivergenceError, InvalidArgumentError, NonFiniteError
 from .kernels.engines import Engine, Implementation
-from .kernels.tangent import prepare
+from .kernels.options import KernelOptions
 from .losses import Loss, Regularizer, as_regularizer, check_regularizer, get_loss
 from .models import Model, check_output
 from .progress import Counter
@@ -229,7 +229,7 @@ def train(
             raise InvalidArgumentError(
                 f"batch_size must be ≤ n = {n} (the number of data points); got {batch_size}."
             )
-    engine, dt = prepare(model, implementation, backend, w, X, dtype=np.float64)
+    engine, dt = KernelOptions(implementation, backend, np.float64).engine(model, "pk.train", w, X)
     xp = engine.xp
     Xd = xp.asarray(X, dtype=dt)
     rng = np.random.default_rng(seed)
@@ -323,7 +323,8 @@ def gradient_flow(
             "Use fewer samples.",
         )
     X, Y, loss, reg, w = _prepare(model, X, Y, loss, regularizer, w0, seed)
-    engine, _ = prepare(model, implementation, "numpy", w, X, dtype=np.float64)
+    engine, _ = KernelOptions(implementation, "numpy", np.float64).engine(
+        model, "pk.gradient_flow", w, X)
     f = model.f
     start = _total_loss(loss, reg, np.asarray(f(w, X)), Y, w)
 

@@ -318,10 +318,3 @@ def as_array_in(
     if X.dtype == dtype:
         return X
     return xp.astype(X, dtype) if hasattr(xp, "astype") else X.astype(dtype)
-
-
-def batch_rows(value: Any) -> int | None:
-    """A row-chunk size for kernels: None (chosen from a memory budget) or an integer ≥ 1."""
-    if value is None:
-        return None
-    return positive_int(value, "batch_size", " It is the number of kernel rows per chunk.")
