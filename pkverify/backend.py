@@ -153,7 +153,8 @@ def _refuse_name(n: str) -> None:
         )
     if "complex" in n:
         raise InvalidArgumentError(
-            f"{n} arrays are not supported: kernels here are real; pass real arrays."
+            f"{n} arrays are not supported: kernels here are real; pass real float32 or "
+            "float64 arrays."
         )
 
 

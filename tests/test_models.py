@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import math
+import time
 
 import autograd.numpy as anp
 import numpy as np
 import pytest
 
 import pkverify as pk
+import pkverify.validation
 from pkverify.activations import c_sigma
-from pkverify.errors import InvalidArgumentError, NonFiniteError, ShapeError, UnknownNameError
+from pkverify.errors import (
+    InvalidArgumentError,
+    NonFiniteError,
+    ResourceError,
+    ShapeError,
+    UnknownNameError,
+)
 from pkverify.kernels.exact import row_breakpoints
 from pkverify.models import from_spec
 
@@ -321,3 +329,18 @@ def test_init_without_a_seed_uses_the_constructor_seed():
     np.testing.assert_array_equal(model.init(), model.init(4))
     assert not np.array_equal(model.init(), model.init(5))
     np.testing.assert_array_equal(pk.models.linear(2).init(), pk.models.linear(2).init(0))
+
+
+def test_init_of_a_model_too_big_for_memory_is_refused_before_drawing(monkeypatch):
+    """Issue 17: mlp([784, 60000, 60000, 1]) has 3.6e9 weights (26.8 GiB per float64 copy);
+    on a 24 GiB machine init refuses from arithmetic alone instead of a MemoryError later."""
+    monkeypatch.setattr(pkverify.validation, "available_memory", lambda: 24 * 1024**3)
+    model = pk.models.mlp([784, 60000, 60000, 1])
+    assert model.n_params == 784 * 60000 + 60000 + 60000 * 60000 + 60000 + 60000 + 1
+    start = time.perf_counter()
+    # two float64 copies at the peak (the layers' draws and their concatenation): 54.3 GiB
+    with pytest.raises(ResourceError, match=r"P = 3,647,220,001 weights needs 54\.3 GiB.*"
+                       r"smaller model"):
+        model.init(0)
+    assert time.perf_counter() - start < 1.0
+    assert pk.models.mlp([2, 3, 1]).init(0).shape == (13,)  # a model that fits draws as before

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidArgumentError, NonFiniteError, ShapeError
-from ..validation import as_data, as_seed, as_weights, positive_int
+from ..validation import as_data, as_seed, as_weights, check_memory, positive_int
 from .layers import Network
 
 __all__ = [
@@ -64,7 +64,15 @@ class Model:
         """
         if seed is None:
             seed = (self.spec or {}).get("seed", 0)
-        w0 = np.asarray(self.init_fn(as_seed(seed)), dtype=np.float64)
+        seed = as_seed(seed)
+        # the layers' draws and their concatenation: two float64 copies of w0 at the peak
+        check_memory(
+            2.0 * 8 * self.n_params,
+            f"model.init of {self.name} with P = {self.n_params:,} weights",
+            "Use a smaller model (fewer or narrower layers): its weights alone must fit in "
+            "memory, and kernels and training need several copies of them.",
+        )
+        w0 = np.asarray(self.init_fn(seed), dtype=np.float64)
         return as_weights(w0, self.n_params, what="initial weights")
 
     def apply(self, w: Any, X: Any) -> np.ndarray:
