@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .backend import to_numpy
+from .backend import check_float_dtype, to_numpy
 from .errors import DivergenceError, InvalidArgumentError, NonFiniteError
 from .kernels.engines import Engine, Implementation
 from .kernels.options import KernelOptions
@@ -192,6 +192,7 @@ def train(
     *,
     implementation: str | Implementation = "auto",
     backend: Any = None,
+    dtype: Any = None,
     progress: bool | None = None,
 ) -> Trajectory:
     """Run gradient descent (or SGD with ``batch_size``) and record the path.
@@ -203,6 +204,16 @@ def train(
     implementation, backend: the engine that takes each step's gradient (one forward and one
                  backward pass per step; layer-wise for built-in models; ``backend="cupy"``
                  keeps X and w on the GPU, recording w on the host).
+    dtype:       None or np.float64 (the default: float64, whatever the inputs' dtype), or
+                 np.float32: every forward and backward pass runs in float32 and each step
+                 is taken in float32, ``w_{s+1} = fl32(w_s − fl32(ε_s g_s))`` with g_s the
+                 float32 gradient (∇R, when given, rounded to float32 and added). w0 is
+                 rounded to float32 first. The recorded ``ws`` are float64 arrays holding
+                 these float32 values exactly, so the file format is unchanged;
+                 ``pk.kernel_machine(traj, dtype=np.float32)`` rebuilds the float32 model
+                 (a float64 machine sees float32 rounding in every step, warns that the
+                 steps are not float64 gradient steps, and integrates along the recorded
+                 steps themselves).
 
     Raises DivergenceError naming the step where the loss became non-finite or exceeded
     1e6 × its starting value (the start floored at 1e-2).
@@ -229,8 +240,10 @@ def train(
             raise InvalidArgumentError(
                 f"batch_size must be ≤ n = {n} (the number of data points); got {batch_size}."
             )
-    engine, dt = KernelOptions(implementation, backend, np.float64).engine(model, "pk.train", w, X)
+    opts = KernelOptions(implementation, backend, np.float64 if dtype is None else dtype)
+    engine, dt = opts.engine(model, "pk.train", w, X)
     xp = engine.xp
+    single = check_float_dtype(dt) == "float32"  # float32 steps, rounded as documented
     Xd = xp.asarray(X, dtype=dt)
     rng = np.random.default_rng(seed)
     P = model.n_params
@@ -246,7 +259,7 @@ def train(
             loss.check_outputs(y)
         return run
 
-    ws[0] = w
+    ws[0] = w.astype(np.float32) if single else w
     for s in progress_bar(range(steps + 1), total=steps + 1, desc="training", enabled=progress):
         w = ws[s]  # the recorded row itself: no copy per step
         mask = None
@@ -268,8 +281,12 @@ def train(
             raise _divergence(s, losses[s], losses[0], hint)
         if s == steps:
             break
-        np.multiply(g, -eps[s], out=ws[s + 1])  # w_{s+1} = w_s − ε_s ∇L, written in place
-        ws[s + 1] += w
+        if single:  # w_{s+1} = fl32(w_s − fl32(ε_s g)), recorded exactly in float64
+            w32 = w.astype(np.float32)
+            ws[s + 1] = w32 - np.float32(eps[s]) * g.astype(np.float32)
+        else:
+            np.multiply(g, -eps[s], out=ws[s + 1])  # w_{s+1} = w_s − ε_s ∇L, in place
+            ws[s + 1] += w
 
     kind = "gd" if batch_size is None or batch_size == n else "sgd"
     times = np.concatenate([[0.0], np.cumsum(eps)])
