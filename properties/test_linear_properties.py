@@ -34,7 +34,7 @@ def _examples(fraction: float, minimum: int = 3) -> settings:
 
 def features(model: pk.models.Model, X: np.ndarray) -> np.ndarray:
     """``φ(X)`` of a linear model, without the bias column."""
-    return np.asarray(model.info["phi"](X), dtype=np.float64)
+    return np.asarray(model.phi(X), dtype=np.float64)
 
 
 def feature_gram(model, X1, X2):
@@ -42,7 +42,7 @@ def feature_gram(model, X1, X2):
     the |terms| of each dot product, to which its rounding is relative (a ‖φ‖‖φ'‖ bound would
     underflow for entries like 1e-200 whose products are still representable as 0)."""
     P1, P2 = features(model, X1), features(model, X2)
-    b = 1.0 if model.info["bias"] else 0.0
+    b = 1.0 if model.bias else 0.0
     gram = P1 @ P2.T + b
     scale = np.abs(P1) @ np.abs(P2).T + b
     return gram, scale

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -41,7 +41,16 @@ class Model:
                  their own, layer by layer).
     piece_degree: optional: between kinks every entry of ∇f(w + τΔ, x) is a polynomial in τ of
                  at most this degree, so ``ceil((degree + 1)/2)`` Gauss nodes per piece are exact.
-    info:        descriptive extras (the two-layer signs, the linear model's features φ, ...).
+
+    What a built-in model is (None where it does not apply):
+
+    activation:  the hidden layers' activation name (mlp, two_layer).
+    bias:        whether the layers (mlp) or the features (linear) carry a bias.
+    sizes:       the layer sizes ``(d, d_1, ..., k)`` of an mlp.
+    c_sigma:     the mlp's NTK normalisation constant ``c_σ`` of its activation.
+    signs:       the two-layer net's output signs ``a_r ∈ {−1, +1}``, shape ``(width,)``.
+    phi:         the linear model's feature map ``φ: (n, d) → (n, p)``.
+    n_features:  p, the linear model's number of features.
     """
 
     name: str
@@ -55,7 +64,25 @@ class Model:
     smooth: bool = True
     kinks: KinkFn | None = None
     piece_degree: int | None = None
-    info: dict[str, Any] = field(default_factory=dict)
+    activation: str | None = None
+    bias: bool | None = None
+    sizes: tuple[int, ...] | None = None
+    c_sigma: float | None = None
+    signs: np.ndarray | None = None
+    phi: Callable[[Any], Any] | None = None
+    n_features: int | None = None
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """The typed fields above as the dict of earlier versions (read-only, derived):
+        ``signs``, ``activation``, ``phi``, ``features`` (= n_features), ``bias``,
+        ``sizes``, ``c_sigma`` — those that apply. Prefer the fields."""
+        named = {
+            "signs": self.signs, "activation": self.activation, "phi": self.phi,
+            "features": self.n_features, "bias": self.bias,
+            "sizes": None if self.sizes is None else list(self.sizes), "c_sigma": self.c_sigma,
+        }
+        return {key: value for key, value in named.items() if value is not None}
 
     def init(self, seed: int | None = None) -> np.ndarray:
         """Draw initial weights ``w0 (P,)`` from ``numpy.random.default_rng(seed)``.
