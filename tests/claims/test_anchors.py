@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 import pkverify as pk
-from pkverify.claims.registry import CheckConfig, get
+from pkverify.claims import CheckConfig, get
 from pkverify.kernels import path as path_module
 
 QUICK = CheckConfig(seed=0, quick=True)
