@@ -374,11 +374,14 @@ def test_public_face_and_no_dask_import_until_used():
 
     assert pk.sweeps is sweeps
     code = ("import sys, pkverify as pk; pk.sweeps.run(lambda seed: {'v': 1.0}, [{}]); "
-            "print('distributed' in sys.modules, 'pandas' in sys.modules)")
+            "print('distributed' in sys.modules, 'pandas' in sys.modules,"
+            " 'pkverify.sweeps.dask_executor' in sys.modules)")
     root = Path(__file__).resolve().parents[1]  # `python -c` imports pkverify from here
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=root).stdout.split()
-    assert out == ["False", "False"]  # the [dask] extra loads only when a sweep asks for it
+    # the [dask] extra, and the executor file that uses it, load only when a sweep asks for it
+    assert out == ["False", "False", "False"]
+    assert callable(sweeps.connect) and sweeps.CONNECT_TIMEOUT > 0  # reachable, lazily
 
 
 def test_using_jobs_keeps_one_pool_for_every_sweep_in_the_block():
