@@ -244,6 +244,10 @@ def test_write_refuses_folders_and_files_it_did_not_write(tmp_path):
         sweeps.write(bigger, tmp_path / name)
         text = (tmp_path / name).read_text()
         assert text == (bigger.to_csv() if name.endswith(".csv") else bigger.to_json())
+        # the mode a plain open(path, "w") gives (0o666 minus the umask), not mkstemp's 0o600
+        from pkverify.io import umask
+
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask()
 
 
 def dies(seed):
