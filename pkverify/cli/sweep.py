@@ -4,8 +4,9 @@
     pkverify sweep ntk.lemma2 --jobs 2 --out lemma2.csv      (full sizes unless --quick)
     pkverify sweep ntk.deep --quick --scheduler tcp://10.0.0.5:8786
 
-``--out`` is checked before the sweep runs and written atomically with the umask's
-permissions (CSV for ``.csv``, JSON otherwise).
+``--out`` is checked before the sweep runs (a folder, or a place where no file can be created,
+is refused) and written by :func:`pkverify.sweeps.write`: atomically, with the umask's
+permissions, CSV for ``.csv`` and JSON otherwise, never over a file pkverify did not write.
 """
 
 from __future__ import annotations
@@ -65,7 +66,6 @@ def run(args: argparse.Namespace) -> int:
     from ..claims.ntk_measures import rate
     from ..claims.registry import CheckConfig
     from ..errors import unknown_name
-    from ..io import atomic_write_text
     from ..progress import disabled
 
     named = _named()
@@ -89,9 +89,7 @@ def run(args: argparse.Namespace) -> int:
             label = ", ".join([f"{group}={value}"] + [f"{k}={v}" for k, v in extra.items()])
             print(f"  {label:<28} {rate(sub, x, y).text()}")
     if out is not None:
-        text = table.to_csv() if out.suffix.lower() == ".csv" else table.to_json()
-        atomic_write_text(out, text, "--out file")
-        print(f"\nwrote {out}")
+        print(f"\nwrote {sweeps.write(table, out)}")
     return 0
 
 

@@ -50,7 +50,7 @@ def add(sub: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """``verify``: the claims, with their sweeps on the executor ``--jobs``/``--scheduler``
     name (connected once, before any claim runs)."""
-    from ..claims.registry import families, select
+    from ..claims.catalog import families, select
 
     claims = select(args.claims)  # validates ids and families before any work
     if args.list:
@@ -73,7 +73,7 @@ def _line(r: Any, width: int) -> str:
 
 def _run_claims(args: argparse.Namespace, claims: list[Any]) -> list[Any]:
     from .. import progress
-    from ..claims.registry import iter_run
+    from ..claims.catalog import iter_run
 
     if args.quiet:
         progress.set_enabled(False)

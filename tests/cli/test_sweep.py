@@ -64,7 +64,9 @@ def test_cli_sweep_list_and_unknown_name(capsys):
 
 
 def test_cli_unreachable_scheduler_is_a_clear_error(monkeypatch, capsys):
-    monkeypatch.setattr(sweeps, "CONNECT_TIMEOUT", 1.0)
+    from pkverify.sweeps import dask_executor
+
+    monkeypatch.setattr(dask_executor, "CONNECT_TIMEOUT", 1.0)
     start = time.perf_counter()
     assert main(["verify", "--quick", "--claims", "ntk.lemma2",
                  "--scheduler", "tcp://127.0.0.1:9"]) == 2
