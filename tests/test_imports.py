@@ -21,6 +21,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("losses",),
     ("models",),
     ("optim",),  # the optimizers (future)
+    ("trajectory_file",),  # the .npz format the path is saved in
     ("trajectory",),  # the recorded path of any optimizer
     ("kernels",),  # tangent and path kernels over a recorded path
     ("train",),  # takes its steps with the kernel engine (kernels.engines)
