@@ -133,3 +133,18 @@ def test_bad_arguments_are_refused_before_anything_is_written(tmp_path, kw, matc
     with pytest.raises(InvalidArgumentError, match=match):
         DiskStore.create(tmp_path / "s", **kw)
     assert not (tmp_path / "s").exists()
+
+
+def test_each_chunk_is_hashed_once_per_open_store(tmp_path, monkeypatch):
+    from pkverify.stores import chunkfile
+
+    write(tmp_path / "s", path_rows(12, 3), chunk_rows=4)
+    hashed = []
+    real = chunkfile.data_sha256
+    monkeypatch.setattr(chunkfile, "data_sha256", lambda a: hashed.append(a.shape) or real(a))
+    s = DiskStore.open(tmp_path / "s")
+    for _ in range(3):
+        list(s.iter_chunks())
+    assert len(hashed) == 3  # three chunks, each checked on its first read only
+    list(DiskStore.open(tmp_path / "s", verify=False).iter_chunks())
+    assert len(hashed) == 3
