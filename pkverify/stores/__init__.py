@@ -48,12 +48,17 @@ from .disk import DiskStore
 from .manifest import metadata_digest
 from .memory import MemoryStore
 from .readahead import ReadAhead
+from .steps import iter_rows, iter_steps
+from .view import StoredRows
 
 __all__ = [
     "PathStore",
     "MemoryStore",
     "DiskStore",
     "ReadAhead",
+    "StoredRows",
+    "iter_rows",
+    "iter_steps",
     "metadata_digest",
     "store_dtype",
     "CHUNK_BYTES",

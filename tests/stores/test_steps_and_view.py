@@ -1,0 +1,78 @@
+"""Walking a stored path step by step, and the array-like view of a disk store."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pkverify.errors import InvalidArgumentError, ResourceError
+from pkverify.stores import DiskStore, MemoryStore
+from pkverify.stores.steps import iter_rows, iter_steps
+from pkverify.stores.view import StoredRows
+
+from .test_disk_store import path_rows, write
+
+
+@pytest.fixture
+def stored(tmp_path):
+    W = path_rows(23, 5)
+    write(tmp_path / "s", W, chunk_rows=4)
+    return W, DiskStore.open(tmp_path / "s")
+
+
+@pytest.mark.parametrize("lo, hi", [(0, None), (0, 22), (3, 9), (4, 8), (21, 22), (5, 5)])
+def test_steps_pair_each_row_with_the_next_across_chunks(stored, lo, hi):
+    W, store = stored
+    got = list(iter_steps(store, lo, hi, depth=2))
+    want = range(lo, 22 if hi is None else hi)
+    assert [s for s, _, _ in got] == list(want)
+    for s, w, w_next in got:
+        assert np.array_equal(w, W[s]) and np.array_equal(w_next, W[s + 1])
+
+
+def test_rows_and_steps_agree_between_memory_and_disk(stored):
+    W, store = stored
+    mem = MemoryStore(W, chunk_rows=4)
+    for (s1, a), (s2, b) in zip(iter_rows(store), iter_rows(mem), strict=True):
+        assert s1 == s2 and np.array_equal(a, b)
+    assert len(list(iter_steps(mem))) == len(list(iter_steps(store))) == 22
+
+
+def test_the_view_indexes_like_the_array(stored):
+    W, store = stored
+    v = StoredRows(store)
+    assert v.shape == W.shape and v.ndim == 2 and v.dtype == W.dtype and len(v) == 23
+    for key in [0, 5, 22, -1, -23, np.int64(7), slice(3, 9), slice(4, 8), slice(None),
+                slice(2, 20, 3), slice(9, 3), [1, 5, 21], np.array([[0, 1], [2, 3]]),
+                (5, 2), (slice(1, 7), 3), (-1, slice(1, 3))]:
+        assert np.array_equal(v[key], W[key]), key
+    assert np.array_equal(np.asarray(v), W)
+    assert np.array_equal(np.stack(list(v)), W)
+
+
+def test_the_view_is_read_only_and_bounds_checked(stored):
+    _, store = stored
+    v = StoredRows(store)
+    with pytest.raises(ValueError):
+        v[3][0] = 1.0  # a cached chunk is shared: writing into it is refused
+    with pytest.raises(IndexError, match="row 23 is out of range"):
+        v[23]
+    with pytest.raises(InvalidArgumentError, match="row numbers or slices"):
+        v[1.5]
+
+
+def test_the_view_holds_one_chunk(stored):
+    _, store = stored
+    v = StoredRows(store)
+    for s in range(23):
+        v[s]
+    assert v._cached is not None and v._cached[1].shape[0] <= store.chunk_rows
+
+
+def test_loading_a_view_too_big_for_memory_is_refused(stored, monkeypatch):
+    import pkverify.validation as validation
+
+    _, store = stored
+    monkeypatch.setattr(validation, "available_memory", lambda: 100)
+    with pytest.raises(ResourceError, match="Stream it instead"):
+        np.asarray(StoredRows(store))
