@@ -77,9 +77,10 @@ class PathStore(Protocol):
         """Rows ``[lo, hi)`` as a (hi − lo, P) array."""
 
     def iter_chunks(
-        self, lo: int = 0, hi: int | None = None, depth: int = 1
+        self, lo: int = 0, hi: int | None = None, depth: int = 1, reverse: bool = False
     ) -> Iterator[tuple[int, np.ndarray]]:
-        """``(start, rows)`` for consecutive chunks covering rows ``[lo, hi)``."""
+        """``(start, rows)`` for consecutive chunks covering rows ``[lo, hi)`` (last chunk
+        first when ``reverse``; rows within a chunk always in order)."""
 
     def close(self) -> None:
         """Finish writing (disk stores flush and release their lock)."""

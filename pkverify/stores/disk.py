@@ -312,12 +312,16 @@ class DiskStore(StoreBase):
         return np.concatenate(parts) if parts else np.empty((0, self._P), self._dtype)
 
     def iter_chunks(
-        self, lo: int = 0, hi: int | None = None, depth: int = 1
+        self, lo: int = 0, hi: int | None = None, depth: int = 1, reverse: bool = False
     ) -> Iterator[tuple[int, np.ndarray]]:
         """``(start, rows)`` chunk by chunk over rows ``[lo, hi)``, a thread reading up to
-        ``depth`` chunks ahead: at most ``depth + 1`` chunks are in memory at once."""
+        ``depth`` chunks ahead: at most ``depth + 1`` chunks are in memory at once.
+        ``reverse`` walks the chunks from the last to the first (rows within a chunk stay in
+        order)."""
         lo, hi = self._range(lo, hi)
         spans = chunk_starts(lo, hi, self._chunk_rows)
+        if reverse:
+            spans.reverse()
         with ReadAhead(spans, self._load, depth) as chunks:
             for (a, _b), arr in zip(spans, chunks):
                 yield a, arr

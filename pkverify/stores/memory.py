@@ -73,12 +73,13 @@ class MemoryStore(StoreBase):
         return self._buf[lo:hi]
 
     def iter_chunks(
-        self, lo: int = 0, hi: int | None = None, depth: int = 1
+        self, lo: int = 0, hi: int | None = None, depth: int = 1, reverse: bool = False
     ) -> Iterator[tuple[int, np.ndarray]]:
         """Views of consecutive chunks of rows ``[lo, hi)`` (``depth`` is accepted for the
-        protocol's sake: views cost nothing to read ahead)."""
+        protocol's sake: views cost nothing to read ahead); ``reverse``: last chunk first."""
         lo, hi = self._range(lo, hi)
-        for a, b in chunk_starts(lo, hi, self._chunk_rows):
+        spans = chunk_starts(lo, hi, self._chunk_rows)
+        for a, b in reversed(spans) if reverse else spans:
             yield a, self._buf[a:b]
 
     def __repr__(self) -> str:

@@ -76,3 +76,16 @@ def test_loading_a_view_too_big_for_memory_is_refused(stored, monkeypatch):
     monkeypatch.setattr(validation, "available_memory", lambda: 100)
     with pytest.raises(ResourceError, match="Stream it instead"):
         np.asarray(StoredRows(store))
+
+
+@pytest.mark.parametrize("lo, hi", [(0, None), (3, 9), (4, 8), (21, 22), (0, 1)])
+def test_reverse_steps_are_the_forward_steps_backwards(stored, lo, hi):
+    W, store = stored
+    for s_ in (store, MemoryStore(W, chunk_rows=4)):
+        fwd = [(s, w.copy(), v.copy()) for s, w, v in iter_steps(s_, lo, hi)]
+        back = list(iter_steps(s_, lo, hi, depth=2, reverse=True))
+        assert [s for s, _, _ in back] == [s for s, _, _ in fwd][::-1]
+        for (s1, a1, b1), (s2, a2, b2) in zip(fwd[::-1], back):
+            assert s1 == s2 and np.array_equal(a1, a2) and np.array_equal(b1, b2)
+        rows = [s for s, _ in iter_rows(s_, lo, hi, reverse=True)]
+        assert rows == list(range(lo, 23 if hi is None else hi))[::-1]
