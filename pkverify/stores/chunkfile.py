@@ -10,6 +10,7 @@ never replaces the file the manifest still names. Any chunk can be opened with `
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,11 @@ import numpy as np
 from ..errors import PathStoreError
 from .manifest import durable_replace
 
-__all__ = ["chunk_name", "write_chunk", "read_chunk", "data_sha256", "CHUNK_PREFIX"]
+__all__ = ["chunk_name", "write_chunk", "read_chunk", "data_sha256", "CHUNK_PREFIX",
+           "CHECKPOINT_PREFIX", "write_checkpoint", "read_checkpoint"]
 
 CHUNK_PREFIX = "rows-"
+CHECKPOINT_PREFIX = "checkpoint-"
 
 
 def chunk_name(start: int, rows: int) -> str:
@@ -117,3 +120,40 @@ def read_chunk(
             "The store is damaged; re-run the training that wrote it."
         )
     return arr
+
+
+def write_checkpoint(folder: Path, rows: int, arrays: dict[str, Any]) -> dict[str, Any]:
+    """Write the writer's state that goes with the first ``rows`` rows (an optimizer's
+    buffers, the losses so far, ...) as ``checkpoint-<rows>.npz``, durably; returns its
+    manifest entry ``{"file", "rows", "bytes", "sha256"}`` (SHA-256 of the file's bytes)."""
+    buffer = io.BytesIO()
+    named: dict[str, Any] = {k: np.asarray(v) for k, v in arrays.items()}
+    np.savez(buffer, **named)
+    data = buffer.getvalue()
+    name = f"{CHECKPOINT_PREFIX}{rows:09d}.npz"
+    tmp = folder / f".{name}.tmp"
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        durable_replace(tmp, folder / name)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return {"file": name, "rows": int(rows), "bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def read_checkpoint(folder: Path, entry: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The arrays of a checkpoint, its size and SHA-256 checked."""
+    path = folder / entry["file"]
+    where = f"path store {str(folder)!r}: checkpoint {entry['file']}"
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise PathStoreError(f"{where} cannot be read: {exc}") from exc
+    if len(data) != entry["bytes"] or hashlib.sha256(data).hexdigest() != entry["sha256"]:
+        raise PathStoreError(f"{where} does not match its recorded size and checksum.")
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        return {k: npz[k] for k in npz.files}

@@ -19,8 +19,7 @@ holds the same bytes, chunk for chunk, as one written in one.
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,15 +28,21 @@ import numpy as np
 from ..errors import InvalidArgumentError, OutputFileError, PathStoreError
 from ..io import as_path, check_writable
 from .base import StoreBase, chunk_starts, default_chunk_rows, store_dtype
-from .chunkfile import CHUNK_PREFIX, check_chunk_file, read_chunk, write_chunk
+from .chunkfile import (
+    CHECKPOINT_PREFIX,
+    CHUNK_PREFIX,
+    read_checkpoint,
+    read_chunk,
+    write_checkpoint,
+    write_chunk,
+)
 from .manifest import FORMAT, MANIFEST, VERSION, StoreLock, read_manifest, write_manifest
 from .readahead import ReadAhead
+from .store_checks import check_space as _check_space
+from .store_checks import checked as _checked
+from .store_checks import where_stopped as _where_stopped
 
 __all__ = ["DiskStore"]
-
-_SPACE_MARGIN = 1 << 20
-"""Free space kept beyond the planned bytes (manifest rewrites, file-system slack)."""
-
 
 class DiskStore(StoreBase):
     """A path store on disk. Create with :meth:`create`, read with :meth:`open`, continue an
@@ -56,6 +61,7 @@ class DiskStore(StoreBase):
         self._chunk_rows = int(manifest["chunk_rows"])
         self._pending: np.ndarray | None = None
         self._pending_n = 0
+        self._checkpoint: tuple[int, Callable[[], dict[str, Any]]] | None = None
         if lock is not None:
             self._pending = np.empty((self._chunk_rows, self._P), dtype=self._dtype)
 
@@ -196,7 +202,11 @@ class DiskStore(StoreBase):
         committed = int(self._m["rows"])
         return committed - committed % self._chunk_rows
 
-    def append(self, w: Any) -> None:
+    def append(self, w: Any, checkpoint: Callable[[], dict[str, Any]] | None = None) -> None:
+        """Add ``w`` as the next row. ``checkpoint`` (optional) returns the writer's state
+        after this row (arrays by name: an optimizer's buffers, the losses so far); it is
+        called only if this row is the last of a commit, and saved with it, so a resumed
+        writer finds the state that goes with the rows kept (:meth:`read_checkpoint`)."""
         if not self.writable:
             raise PathStoreError(
                 f"path store {str(self.folder)!r} is not open for writing (opened for reading, "
@@ -206,6 +216,8 @@ class DiskStore(StoreBase):
         assert self._pending is not None
         self._pending[self._pending_n] = row
         self._pending_n += 1
+        if checkpoint is not None:
+            self._checkpoint = (self._pending_start() + self._pending_n, checkpoint)
         if self._pending_n == self._chunk_rows:
             self.flush()
             self._pending_n = 0
@@ -217,9 +229,16 @@ class DiskStore(StoreBase):
         assert self._pending is not None
         start = self._pending_start()
         block = self._pending[: self._pending_n]
+        end = start + self._pending_n
+        old_ckpt = self._m.get("checkpoint")
         try:
             _check_space(self.folder, block.nbytes, f"chunk of rows from {start}")
             entry = write_chunk(self.folder, start, block)
+            new = dict(self._m, rows=end, chunks=[c for c in self._m["chunks"]
+                                                    if c["start"] != start] + [entry])
+            if self._checkpoint is not None and self._checkpoint[0] == end:
+                new["checkpoint"] = write_checkpoint(self.folder, end, self._checkpoint[1]())
+            write_manifest(self.folder, new)
         except (OSError, PathStoreError) as exc:
             self._stop(f"{type(exc).__name__}: {exc}")
             raise PathStoreError(
@@ -227,13 +246,23 @@ class DiskStore(StoreBase):
                 f"{_where_stopped(self._m)}; free space, then continue with "
                 "open_for_append (pk.train(..., resume=PATH))."
             ) from exc
-        chunks = self._m["chunks"]
-        old = chunks.pop() if chunks and chunks[-1]["start"] == start else None
-        chunks.append(entry)
-        self._m["rows"] = start + entry["rows"]
-        write_manifest(self.folder, self._m)
-        if old is not None and old["file"] != entry["file"]:
-            (self.folder / old["file"]).unlink(missing_ok=True)
+        replaced = {c["file"] for c in self._m["chunks"]} - {c["file"] for c in new["chunks"]}
+        if old_ckpt and new.get("checkpoint") != old_ckpt:
+            replaced.add(old_ckpt["file"])
+        self._m = new
+        for name in replaced:  # files the committed manifest no longer names
+            (self.folder / name).unlink(missing_ok=True)
+
+    @property
+    def checkpoint_rows(self) -> int | None:
+        """The rows the saved checkpoint goes with (None: no checkpoint was saved)."""
+        entry = self._m.get("checkpoint")
+        return None if entry is None else int(entry["rows"])
+
+    def read_checkpoint(self) -> dict[str, np.ndarray] | None:
+        """The arrays saved with the last commit that had a checkpoint (None if none)."""
+        entry = self._m.get("checkpoint")
+        return None if entry is None else read_checkpoint(self.folder, entry)
 
     def close(self, complete: bool | None = None, reason: str | None = None) -> None:
         """Commit buffered rows and release the lock. The store is marked complete when
@@ -283,9 +312,11 @@ class DiskStore(StoreBase):
         """Remove temporary files and chunk files the manifest does not name (left by a
         writer killed between writing a chunk and committing it)."""
         named = {c["file"] for c in self._m["chunks"]}
+        if self._m.get("checkpoint"):
+            named.add(self._m["checkpoint"]["file"])
         for p in self.folder.iterdir():
-            if (p.name.startswith(CHUNK_PREFIX) or p.name.endswith(".tmp")) and \
-                    p.name not in named:
+            ours = p.name.startswith((CHUNK_PREFIX, CHECKPOINT_PREFIX))
+            if (ours and p.name not in named) or p.name.endswith(".tmp"):
                 p.unlink(missing_ok=True)
 
     # ----- reading ---------------------------------------------------------------------------
@@ -336,49 +367,3 @@ class DiskStore(StoreBase):
         state = "complete" if self.complete else ("writing" if self.writable else "partial")
         return (f"DiskStore({str(self.folder)!r}, rows={self.rows}, P={self.P}, "
                 f"dtype={self.dtype}, {state})")
-
-
-def _checked(folder: Path, m: dict[str, Any], P: int | None, digest: str | None) -> dict[str, Any]:
-    """The manifest after checking it fits ``P`` and ``digest`` and its chunk files exist
-    whole (sizes; the SHA-256s are checked as chunks are read)."""
-    if P is not None and int(m["P"]) != int(P):
-        raise PathStoreError(
-            f"path store {str(folder)!r} holds weight vectors of {m['P']} parameters; this model "
-            f"has {P}. It was written for another model: give the store of this run."
-        )
-    if digest is not None and m["meta_digest"] != digest:
-        raise PathStoreError(
-            f"path store {str(folder)!r} was written for other data or settings (its metadata "
-            "digest differs from this run's: X, Y, model, loss or optimizer changed). Give "
-            "the store of this run, or write a new one."
-        )
-    start = 0
-    for entry in m["chunks"]:
-        if entry["start"] != start:
-            raise PathStoreError(f"path store {str(folder)!r}: manifest chunks are not contiguous.")
-        check_chunk_file(folder, entry)
-        start += entry["rows"]
-    if start != m["rows"]:
-        raise PathStoreError(f"path store {str(folder)!r}: manifest rows disagree with its chunks.")
-    return m
-
-
-def _where_stopped(m: dict[str, Any]) -> str:
-    planned = m["planned_rows"]
-    of = f" of {planned} planned" if planned is not None else ""
-    why = f" ({m['stopped']['reason']})" if m.get("stopped") else " (the writer did not finish)"
-    return f"it holds rows [0, {m['rows']}){of}{why}"
-
-
-def _check_space(folder: Path, need: int, what: str) -> None:
-    """Refuse to start writing ``need`` bytes where the disk has less free space."""
-    probe = folder
-    while not probe.exists() and probe.parent != probe:
-        probe = probe.parent
-    free = shutil.disk_usage(probe).free
-    if free < need + _SPACE_MARGIN:
-        raise OutputFileError(
-            f"not enough free space for the store at {str(folder)!r}: {what} need "
-            f"{need / 2**30:.2f} GiB, the disk has {free / 2**30:.2f} GiB free. Free space, "
-            "choose another disk, or store float32 (store_dtype='float32') to halve it."
-        )

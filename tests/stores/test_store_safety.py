@@ -255,3 +255,45 @@ def test_a_folder_where_files_cannot_be_made_is_refused_before_writing():
     # /proc refuses new files even to root, whom permission bits do not stop
     with pytest.raises(OutputFileError, match="cannot be written"):
         DiskStore.create("/proc/pkverify-store-test", P, planned_rows=10)
+
+
+def test_a_checkpoint_is_saved_with_each_commit_and_found_on_resume(tmp_path):
+    W = path_rows(S1, P)
+    calls = []
+
+    def state_after(row):
+        def make():
+            calls.append(row)
+            return {"z": W[row] * 2.0, "losses": np.arange(row + 1.0)}
+        return make
+
+    with pytest.raises(KeyboardInterrupt):
+        with DiskStore.create(tmp_path / "s", P, chunk_rows=C, planned_rows=S1) as s:
+            for i, w in enumerate(W):
+                if i == 10:
+                    raise KeyboardInterrupt
+                s.append(w, checkpoint=state_after(i))
+    assert calls == [3, 7, 9]  # only the last row of each commit asks for its state
+    names = sorted(p.name for p in (tmp_path / "s").glob("checkpoint-*"))
+    assert names == ["checkpoint-000000010.npz"]  # older checkpoints are removed
+    with DiskStore.open_for_append(tmp_path / "s", P=P) as s:
+        assert s.rows == s.checkpoint_rows == 10
+        ckpt = s.read_checkpoint()
+        assert np.array_equal(ckpt["z"], W[9] * 2.0)
+        assert np.array_equal(ckpt["losses"], np.arange(10.0))
+        for i in range(10, S1):
+            s.append(W[i], checkpoint=state_after(i))
+    done = DiskStore.open(tmp_path / "s")
+    assert done.checkpoint_rows == S1 and np.array_equal(done.read(0, S1), W)
+
+
+def test_a_changed_checkpoint_is_refused(tmp_path):
+    with DiskStore.create(tmp_path / "s", P, chunk_rows=C) as s:
+        for w in path_rows(6, P):
+            s.append(w, checkpoint=lambda: {"z": np.ones(P)})
+    f = next((tmp_path / "s").glob("checkpoint-*"))
+    data = bytearray(f.read_bytes())
+    data[-30] ^= 0x01  # one bit, same size
+    f.write_bytes(bytes(data))
+    with pytest.raises(PathStoreError, match="checkpoint-000000006.npz does not match"):
+        DiskStore.open(tmp_path / "s").read_checkpoint()
