@@ -36,7 +36,15 @@ from .chunkfile import (
     write_checkpoint,
     write_chunk,
 )
-from .manifest import FORMAT, MANIFEST, VERSION, StoreLock, read_manifest, write_manifest
+from .manifest import (
+    FORMAT,
+    MANIFEST,
+    VERSION,
+    StoreLock,
+    manifest_checksum,
+    read_manifest,
+    write_manifest,
+)
 from .readahead import ReadAhead
 from .store_checks import check_space as _check_space
 from .store_checks import checked as _checked
@@ -185,6 +193,11 @@ class DiskStore(StoreBase):
     def meta(self) -> Any:
         """The caller's metadata recorded at creation (JSON)."""
         return self._m["meta"]
+
+    @property
+    def manifest_checksum(self) -> str:
+        """The committed manifest's SHA-256 (covers every chunk's digest and the metadata)."""
+        return manifest_checksum(self._m)
 
     @property
     def stopped(self) -> dict[str, Any] | None:

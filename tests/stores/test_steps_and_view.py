@@ -89,3 +89,27 @@ def test_reverse_steps_are_the_forward_steps_backwards(stored, lo, hi):
             assert s1 == s2 and np.array_equal(a1, a2) and np.array_equal(b1, b2)
         rows = [s for s, _ in iter_rows(s_, lo, hi, reverse=True)]
         assert rows == list(range(lo, 23 if hi is None else hi))[::-1]
+
+
+def test_a_reference_reopens_the_same_store_and_refuses_a_rewritten_one(tmp_path):
+    import shutil
+
+    from pkverify.errors import PathStoreError
+    from pkverify.stores.reference import open_reference, store_reference
+
+    W = path_rows(9, 5)
+    write(tmp_path / "run" / "weights", W, chunk_rows=4)
+    store = DiskStore.open(tmp_path / "run" / "weights")
+    ref = store_reference(store, tmp_path / "run")
+    assert ref["path"] == "weights"  # relative: the folder moves as one piece
+    shutil.move(tmp_path / "run", tmp_path / "moved")
+    again = open_reference(ref, tmp_path / "moved", P=5)
+    assert np.array_equal(again.read(0, 9), W)
+    assert store_reference(again, tmp_path / "elsewhere" / "x")["path"] == str(
+        (tmp_path / "moved" / "weights").resolve())
+    shutil.rmtree(tmp_path / "moved" / "weights")
+    write(tmp_path / "moved" / "weights", path_rows(9, 5, seed=1), chunk_rows=4)
+    with pytest.raises(PathStoreError, match="not the store this trajectory was saved with"):
+        open_reference(ref, tmp_path / "moved", P=5)
+    with pytest.raises(PathStoreError, match="malformed"):
+        open_reference({"path": "weights"}, tmp_path / "moved", P=5)
