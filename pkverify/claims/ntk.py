@@ -51,6 +51,7 @@ from .ntk_setup import (
     DYN_RANGE,
     LEMMA2_RANGE,
     N_POINTS,
+    PSD_FLOOR,
     grid_for,
     seeds_for,
     sizes,
@@ -74,7 +75,7 @@ from .registry import CheckConfig, Outcome, claim
     "−H(t)(u − y) at order 2: log-log slope of the relative residual against h in [1.8, 2.2] "
     "— truncation error h²u'''/6, the DOP853 flow at rtol 1e-11 adds ≤ 1e-9; residual ≤ 1e-4 "
     "at h = T/160; the control −H(0)(u − y) must stall (slope ≤ 0.5); min eig H(t) ≥ "
-    "−1e-12·‖H‖ (rounding)",
+    "−1e-12·‖H‖ (rounding; PSD_FLOOR)",
 )
 def check_lemma1(cfg: CheckConfig) -> Outcome:
     table = sweeps.run(
@@ -93,7 +94,7 @@ def check_lemma1(cfg: CheckConfig) -> Outcome:
                     f"{act}_residual_at_min_h": smallest, f"{act}_control_slope": c.slope,
                     f"{act}_min_eig_over_max": min_eig}
         ok &= within(r.slope, 1.8, 2.2) and smallest <= 1e-4 and c.slope <= 0.5
-        ok &= min_eig >= -1e-12
+        ok &= min_eig >= PSD_FLOOR
         series[f"{act}: −H(t)(u−y)"] = r.mean
         ctl_series[f"{act}: control −H(0)(u−y)"] = c.mean
     fig = figures.loglog_rate(

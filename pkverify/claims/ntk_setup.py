@@ -88,6 +88,9 @@ def within(value: float, lo: float, hi: float) -> bool:
     return bool(lo <= value <= hi)
 
 
+PSD_FLOOR = -1e-12
+"""Smallest eigenvalue of a kernel matrix relative to its largest that still counts as PSD:
+float64 rounding of ``eigvalsh`` on an O(1) matrix."""
 LEMMA2_RANGE = (-0.65, -0.35)
 DYN_RANGE = (-0.7, -0.3)
 DEEP_RANGE = (-0.75, -0.3)

@@ -128,15 +128,11 @@ def _blockwise(n1: int, n2: int, symmetric: bool, block: Block, nodes: int, desc
     return out
 
 
-def _inner(A: np.ndarray, B: np.ndarray, norms: np.ndarray, rows: slice, cols: slice,
-           symmetric: bool) -> np.ndarray:
-    """``x_iᵀx'_j`` of a block; in a Gram, the diagonal is set to the same ``‖x_i‖²`` as the
-    variances, so that ``ρ = 1`` exactly there (arccos(1 − 1e-16) would be 1.5e-8, not 0)."""
-    c = A[rows] @ B[cols].T
-    if symmetric:
-        k = np.arange(rows.stop - rows.start)
-        c[k, k + rows.start - cols.start] = norms[rows]
-    return c
+def _inner(A: np.ndarray, B: np.ndarray, rows: slice, cols: slice) -> np.ndarray:
+    """``x_iᵀx'_j`` of a block, summed as the variances ``‖x‖² = np.sum(x*x)`` are, so that a
+    repeated point gets ``ρ = 1`` exactly (a matmul may differ by an ulp, and relu's
+    ``arccos(1 − 1e-16)`` is 1.5e-8, not 0)."""
+    return np.sum(A[rows, None, :] * B[None, cols, :], axis=2)
 
 
 def _show(flag: Any) -> bool | None:
@@ -173,11 +169,11 @@ def two_layer_limit(X1: Any, X2: Any | None = None, activation: str = "relu", *,
     step = quadrature_step(top)
 
     def block(rows: slice, cols: slice) -> np.ndarray:
-        c = _inner(A, B, na, rows, cols, symmetric)
+        c = _inner(A, B, rows, cols)
         return c * D(na[rows, None], nb[None, cols], c, step=step)
 
     nodes = CLOSED_TEMPS if name in CLOSED_FORM else quadrature_nodes(top)
-    return _blockwise(n1, n2, symmetric, block, nodes, "two_layer_limit", show)
+    return _blockwise(n1, n2, symmetric, block, max(nodes, A.shape[1]), "two_layer_limit", show)
 
 
 def mlp_limit(
@@ -232,7 +228,7 @@ def mlp_limit(
     steps = [quadrature_step(t) for t in tops]
 
     def block(rows: slice, cols: slice) -> np.ndarray:
-        sig = _inner(A, B, diag_a[0], rows, cols, symmetric)  # Σ^(0)(x, x')
+        sig = _inner(A, B, rows, cols)  # Σ^(0)(x, x')
         theta = sig.copy()
         for h in range(L):
             a, b = diag_a[h][rows, None], diag_b[h][None, cols]
@@ -242,7 +238,7 @@ def mlp_limit(
         return theta if kind == "ntk" else sig
 
     nodes = CLOSED_TEMPS if name in CLOSED_FORM else max(quadrature_nodes(t) for t in tops[:L])
-    return _blockwise(n1, n2, symmetric, block, nodes, "mlp_limit", show)
+    return _blockwise(n1, n2, symmetric, block, max(nodes, A.shape[1]), "mlp_limit", show)
 
 
 def _diagonals(first: np.ndarray, V: Callable, cs: float, L: int) -> list[np.ndarray]:
