@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 
 from .. import sweeps
-from ..ntk.deep import layer_kernels
 from ..ntk.two_layer import bound_width
 from ..rates import rate
 from . import figures
@@ -36,6 +35,7 @@ from .ntk_measures import (
     measure_deep,
     measure_drift_curve,
     measure_eigen,
+    measure_eq22,
     measure_kernel_regression,
     measure_labels,
     measure_lemma1,
@@ -47,7 +47,6 @@ from .ntk_measures import (
 from .ntk_setup import (
     ACTIVATIONS_LEMMA2,
     DEEP_RANGE,
-    DIM,
     DYN_RANGE,
     LEMMA2_RANGE,
     N_POINTS,
@@ -55,7 +54,6 @@ from .ntk_setup import (
     grid_for,
     seeds_for,
     sizes,
-    unit_sphere,
     within,
 )
 from .registry import CheckConfig, Outcome, claim
@@ -342,9 +340,6 @@ def check_kernel_regression(cfg: CheckConfig) -> Outcome:
     "of ‖g^h‖²/‖x‖² over seeds within 4 standard errors of 1 (Monte Carlo)",
 )
 def check_deep(cfg: CheckConfig) -> Outcome:
-    from ..kernels import jacobian, tangent_kernel
-    from ..models import mlp
-
     size = sizes(cfg)
     table = sweeps.run(
         measure_deep, grid_for(cfg, activation=["relu", "erf"], depth=[2, 3],
@@ -360,25 +355,7 @@ def check_deep(cfg: CheckConfig) -> Outcome:
             metrics |= {f"{key}_slope": r.slope, f"{key}_slope_spread": r.seed_std}
             ok &= within(r.slope, *DEEP_RANGE)
             series[key], slopes[key] = r.mean, r.slope
-    # eq. 22 per layer, from the engine's layer inputs and sensitivities, against the blocks of
-    # the autograd Jacobian (independent code) at small width, and their sum against
-    # pk.tangent_kernel
-    X = unit_sphere(cfg.seed, N_POINTS, DIM)
-    worst = 0.0
-    for act in ("relu", "erf"):
-        layer_sizes = [DIM, 12, 10, 1]
-        model = mlp(layer_sizes, act, bias=False)
-        w = model.init(cfg.seed)
-        terms = layer_kernels(model, w, X)
-        J = jacobian(model, w, X)[:, 0, :]
-        off = 0
-        for h, term in enumerate(terms):
-            n_weights = layer_sizes[h] * layer_sizes[h + 1]
-            block = J[:, off: off + n_weights] @ J[:, off: off + n_weights].T
-            off += n_weights
-            worst = max(worst, float(np.linalg.norm(term - block) / np.linalg.norm(block)))
-        K = tangent_kernel(model, w, X)
-        worst = max(worst, float(np.linalg.norm(sum(terms) - K) / np.linalg.norm(K)))
+    worst = measure_eq22(cfg.seed)
     metrics["eq22_max_rel_err"] = worst
     ok &= worst <= 1e-12
     norms = sweeps.run(measure_norms, sweeps.grid(depth=[3], width=[64], scale=[2.5]),

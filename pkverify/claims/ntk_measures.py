@@ -19,12 +19,13 @@ import numpy as np
 from ..errors import InvalidArgumentError
 from ..models import mlp
 from ..ntk import generalization_bound, kernel_regression, mlp_limit, two_layer_limit
-from ..ntk.deep import hidden_norms
+from ..ntk.deep import hidden_norms, layer_kernels
 from ..ntk.two_layer import TwoLayerNet, rk4_steps, two_layer_flow
 from ..rates import Rate, rate
 from .ntk_setup import (
     ACTIVATIONS_LEMMA2,
     DIM,
+    N_POINTS,
     CheckConfig,
     grid_for,
     seeds_for,
@@ -289,6 +290,31 @@ def measure_deep(activation: str, depth: int, width: int, data_seed: int, n: int
     K = tangent_kernel(model, model.init(seed), X)
     Th = mlp_limit(X, None, depth, activation)
     return {"rel_err": float(np.linalg.norm(K - Th) / np.linalg.norm(Th))}
+
+
+def measure_eq22(seed: int) -> float:
+    """Eq. 22 per layer, from the engine's layer inputs and sensitivities, against the blocks
+    of the autograd Jacobian (independent code) at small width, and their sum against
+    ``pk.tangent_kernel``: the largest relative Frobenius error (relu and erf)."""
+    from ..kernels import jacobian, tangent_kernel
+
+    X = unit_sphere(seed, N_POINTS, DIM)
+    worst = 0.0
+    for act in ("relu", "erf"):
+        layer_sizes = [DIM, 12, 10, 1]
+        model = mlp(layer_sizes, act, bias=False)
+        w = model.init(seed)
+        terms = layer_kernels(model, w, X)
+        J = jacobian(model, w, X)[:, 0, :]
+        off = 0
+        for h, term in enumerate(terms):
+            n_weights = layer_sizes[h] * layer_sizes[h + 1]
+            block = J[:, off: off + n_weights] @ J[:, off: off + n_weights].T
+            off += n_weights
+            worst = max(worst, float(np.linalg.norm(term - block) / np.linalg.norm(block)))
+        K = tangent_kernel(model, w, X)
+        worst = max(worst, float(np.linalg.norm(sum(terms) - K) / np.linalg.norm(K)))
+    return worst
 
 
 def measure_norms(depth: int, width: int, scale: float, seed: int) -> list[dict[str, float]]:
