@@ -213,15 +213,16 @@ def test_an_output_that_does_not_fit_is_refused_before_any_work(monkeypatch):
         assert time.perf_counter() - start < 2.0
 
 
-@pytest.mark.parametrize("act", ["relu", "tanh"])
-def test_blocks_give_the_same_kernel_and_show_progress(monkeypatch, capsys, act):
+@pytest.mark.parametrize("act,knob", [("relu", "BLOCK_ELEMENTS"), ("tanh", "BLOCK_ELEMENTS"),
+                                      ("tanh", "BLOCK_WORK")])
+def test_blocks_give_the_same_kernel_and_show_progress(monkeypatch, capsys, act, knob):
     from pkverify.ntk import limits
 
     rng = np.random.default_rng(8)
     X, Y = rng.standard_normal((7, 3)), rng.standard_normal((5, 3))
     whole = ntk.mlp_limit(X, None, 2, act)
     cross = ntk.mlp_limit(X, Y, 2, act)
-    monkeypatch.setattr(limits, "BLOCK_ELEMENTS", 1)  # one row per block
+    monkeypatch.setattr(limits, knob, 1)  # one row per block (by memory, or by work)
     blocked = ntk.mlp_limit(X, None, 2, act, progress=True)
     assert "mlp_limit" in capsys.readouterr().err  # a bar over the blocks
     assert np.array_equal(blocked, blocked.T)  # mirrored: exactly symmetric

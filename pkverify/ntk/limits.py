@@ -34,6 +34,9 @@ BLOCK_ELEMENTS = 2**22
 CLOSED_TEMPS = 4
 """A closed form's block holds about 4× the temporaries of one quadrature node column."""
 
+BLOCK_WORK = 1e8
+"""Integrand evaluations one block may take (about a second): the progress bar's step."""
+
 MAX_QUADRATURE_WORK = 5e10
 """Largest number of integrand evaluations (pairs × nodes² × expectations) a quadrature
 kernel may take: about 10 minutes at ~10 ns per evaluation. Unit-norm inputs cost about 4·65²
@@ -106,13 +109,15 @@ def _check_work(name: str, pairs: float, variances: list[float], expectations: i
 Block = Callable[[slice, slice], np.ndarray]
 
 
-def _blockwise(n1: int, n2: int, symmetric: bool, block: Block, nodes: int, desc: str,
-               show: bool | None) -> np.ndarray:
+def _blockwise(n1: int, n2: int, symmetric: bool, block: Block, width: int, work: float,
+               desc: str, show: bool | None) -> np.ndarray:
     """``out[rows, cols] = block(rows, cols)`` over blocks of rows; a Gram (``symmetric``)
     computes rows ``lo:hi`` against columns ``lo:`` only and mirrors them (exactly
-    symmetric)."""
+    symmetric). A block holds at most :data:`BLOCK_ELEMENTS` floats per temporary (``width``
+    per pair) and :data:`BLOCK_WORK` integrand evaluations (``work`` per pair), so that the
+    bar moves about every second."""
     out = np.empty((n1, n2))
-    rows = max(1, BLOCK_ELEMENTS // max(1, n2 * nodes))
+    rows = max(1, min(BLOCK_ELEMENTS // max(1, n2 * width), int(BLOCK_WORK // max(1.0, n2 * work))))
     starts = range(0, n1, rows)
     for lo in progress(starts, total=len(starts), desc=desc, enabled=show, unit="block"):
         hi = min(n1, lo + rows)
@@ -173,7 +178,9 @@ def two_layer_limit(X1: Any, X2: Any | None = None, activation: str = "relu", *,
         return c * D(na[rows, None], nb[None, cols], c, step=step)
 
     nodes = CLOSED_TEMPS if name in CLOSED_FORM else quadrature_nodes(top)
-    return _blockwise(n1, n2, symmetric, block, max(nodes, A.shape[1]), "two_layer_limit", show)
+    work = 0.0 if name in CLOSED_FORM else float(quadrature_nodes(top)) ** 2
+    return _blockwise(n1, n2, symmetric, block, max(nodes, A.shape[1]), work,
+                      "two_layer_limit", show)
 
 
 def mlp_limit(
@@ -237,8 +244,10 @@ def mlp_limit(
             sig = new_sig
         return theta if kind == "ntk" else sig
 
-    nodes = CLOSED_TEMPS if name in CLOSED_FORM else max(quadrature_nodes(t) for t in tops[:L])
-    return _blockwise(n1, n2, symmetric, block, max(nodes, A.shape[1]), "mlp_limit", show)
+    closed = name in CLOSED_FORM
+    nodes = CLOSED_TEMPS if closed else max(quadrature_nodes(t) for t in tops[:L])
+    work = 0.0 if closed else 2.0 * sum(float(quadrature_nodes(t)) ** 2 for t in tops[:L])
+    return _blockwise(n1, n2, symmetric, block, max(nodes, A.shape[1]), work, "mlp_limit", show)
 
 
 def _diagonals(first: np.ndarray, V: Callable, cs: float, L: int) -> list[np.ndarray]:
