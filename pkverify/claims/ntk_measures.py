@@ -1,6 +1,7 @@
 """The sweep tasks behind the ``ntk.*`` claims: one module-level function per measured fact,
 with plain arguments and a seed, so that :mod:`pkverify.sweeps` can run them in-process, in
-processes or on Dask; plus each claim's sizes and the named sweeps of ``pkverify sweep``.
+processes or on Dask; plus the named sweeps of ``pkverify sweep`` (sizes and data:
+:mod:`pkverify.claims.ntk_setup`).
 
 Importing this module registers no claim (the claims live in :mod:`pkverify.claims.ntk`). The
 numerics — the two-layer net's kernel and flow through the kernel engine, H* and the deep
@@ -33,7 +34,8 @@ from .ntk_setup import (
     unit_sphere,
 )
 
-__all__ = ["labels_for", "spectral", "rate", "Rate", "SWEEPS"]
+__all__ = ["labels_for", "spectral", "rate", "Rate", "SWEEPS"]  # rate: for `pkverify sweep`
+
 
 def spectral(A: np.ndarray) -> float:
     """``‖A‖₂``, the largest singular value (the norm of the ntk-notes' lemmas)."""
