@@ -11,8 +11,8 @@ import pytest
 from scipy.integrate import solve_ivp
 
 from pkverify import models
+from pkverify.claims import CheckConfig, get
 from pkverify.claims import ntk_measures as C
-from pkverify.claims.registry import CheckConfig, get
 from pkverify.rates import rate
 
 
