@@ -1,4 +1,4 @@
-"""Rates: the log-log slope that every approximate claim is checked by (design.md §2).
+"""Rates: the log-log slope that every approximate claim is checked by.
 
 One least-squares fit, :func:`loglog_slope`, serves every rate in pkverify (Theorem 1's
 error against ε, the NTK lemmas' errors against width); :func:`rate` applies it to a sweep's
