@@ -119,21 +119,20 @@ class RoundingScale:
         xp = engine.xp
         w1 = w + delta
         self.weight_norm = float(xp.sqrt(xp.sum(w * w))) + float(xp.sqrt(xp.sum(w1 * w1)))
-        self._grad_norm: Any = None
+        self._grad_norm: np.ndarray | None = None
 
-    def grad_norm(self) -> Any:
-        """``‖∇f_a(w_s, x)‖`` per row and output, ``(q, k)``."""
+    def grad_norm(self) -> np.ndarray:
+        """``‖∇f_a(w_s, x)‖`` per row and output, ``(q, k)`` (NumPy, on the host)."""
         if self._grad_norm is None:
-            xp, eng = self.engine.xp, self.engine
+            eng = self.engine
             q = int(self.Xq.shape[0])
             parts = []
             for lo in range(0, q, self.BLOCK):
-                A = eng.side(self.w, self.Xq[lo:lo + self.BLOCK])
-                K = to_numpy(eng.cross(A, A))  # (b, b, k, k)
+                A = eng.side(self.w, self.Xq[lo:min(q, lo + self.BLOCK), ...])
+                K = to_numpy(eng.cross(A, A)).astype(np.float64)  # (b, b, k, k)
                 b = K.shape[0]
                 parts.append(K[np.arange(b), np.arange(b)].diagonal(axis1=1, axis2=2))
-            diag = np.concatenate(parts, axis=0)
-            self._grad_norm = xp.asarray(np.sqrt(np.maximum(diag, 0.0)), dtype=self.Xq.dtype)
+            self._grad_norm = np.sqrt(np.maximum(np.concatenate(parts, axis=0), 0.0))
         return self._grad_norm
 
     def relative(self, gap: Any, y0: Any, y1: Any) -> float:
@@ -156,8 +155,9 @@ class RoundingScale:
         size = max(float(xp.max(xp.abs(y0))), float(xp.max(xp.abs(y1))),
                    float(np.finfo(np.float64).tiny))
         ulps = unit_roundoff(self.Xq.dtype) / rtol  # one ulp per weight, in units of rtol
-        g = xp.reshape(self.grad_norm(), tuple(gap.shape)) * (self.weight_norm * ulps)
-        return float(xp.max(xp.abs(gap) / xp.maximum(g, size)))
+        gap_h = np.abs(to_numpy(gap).astype(np.float64))  # (q, k): small, on the host
+        g = self.grad_norm().reshape(gap_h.shape) * (self.weight_norm * ulps)
+        return float(np.max(gap_h / np.maximum(g, size)))
 
 
 def integrate_step(

@@ -200,8 +200,8 @@ def product_sums(
 
             def step_integral(I, eps=eps, direct=direct, with_r=r is not None):
                 if direct:
-                    return I[-1]
-                return -eps * (I[0] + I[1]) if with_r else -eps * I[0]
+                    return I[-1, ...]
+                return -eps * (I[0, ...] + I[1, ...]) if with_r else -eps * I[0, ...]
 
             cuts = None
             if model.kinks is not None:
@@ -212,9 +212,9 @@ def product_sums(
             plans.append(plan)
             if s == 0:
                 y0 = f0
-            loss_term = add(loss_term, eps * I[0])
+            loss_term = add(loss_term, eps * I[0, ...])
             if reg:
-                reg_term = add(reg_term, eps * I[1])
+                reg_term = add(reg_term, eps * I[1, ...])
         worst = max(p.residual for p in plans)
         if worst > 1e3 * adaptive_rtol(dt):  # unlocated kinks or too few nodes cost digits
             warn_not_exact(model, worst, nodes)
