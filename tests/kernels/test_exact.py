@@ -218,8 +218,8 @@ def test_a_fixed_node_count_that_misses_rounding_warns_with_its_residual():
         assert _rel_change(km4, traj, X) <= EXACT_RTOL
 
 
-def _no_warning_and_exact(model, X, Y, lr, steps):
-    traj = pk.train(model, X, Y, lr=lr, steps=steps, seed=0)
+def _no_warning_and_exact(model, X, Y, lr, steps, seed=0):
+    traj = pk.train(model, X, Y, lr=lr, steps=steps, seed=seed)
     exact._WARNED.clear()
     with warnings.catch_warnings():
         warnings.simplefilter("error", PathWarning)
@@ -227,28 +227,42 @@ def _no_warning_and_exact(model, X, Y, lr, steps):
         got = km.predict(X)
         diag = km.diagnostics(X)
     y = traj.predict(X)
-    # the machine equals the model to float64 rounding of the outputs' own size
-    assert np.max(np.abs(got - y)) <= 1e-14 * max(np.max(np.abs(y)), np.finfo(float).tiny)
+    # the machine equals the model to float64 rounding of the weights' own size
+    w = float(np.max(np.abs(traj.ws)))
+    assert np.max(np.abs(got - y)) <= 1e-14 * max(w, np.max(np.abs(y)))
     return diag
 
 
-def test_no_false_alarm_on_a_relu_net_with_inputs_near_underflow():
-    """Issue 17: mlp([2, 11, 1], relu, bias=False) with inputs of size 1e-226 warned that the
-    built-in model 'declares kinks but no locator' (residual 1.28 relative to max|f|)."""
+# Issue 17's two false alarms had one cause: the model fits targets near 0 (or its inputs are
+# near 0), so max|f| is far below ‖w‖‖∇f‖, the size of f's own rounding. The drawn cases below
+# are the Hypothesis-shrunk forms of both, found on the code before the fix (same models).
+
+
+def test_no_false_alarm_on_a_builtin_relu_net_fitted_to_zero():
+    """mlp([2, 11, 1], relu, bias=False): warned 'declares kinks but no locator' (it has one)
+    with a residual of 1.7e-11 relative to max|f| (issue 17: 1.28 at inputs of size 1e-226)."""
+    X = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 0.0]])
+    model = pk.models.mlp([2, 11, 1], "relu", bias=False)
+    _no_warning_and_exact(model, X, np.zeros(3), 0.40059563076839727, 3, seed=2147483646)
+
+
+def test_no_false_alarm_on_an_erf_net_fitted_to_zero():
+    """mlp([3, 15, 1], erf, bias=False): warned that 65 nodes and bisection did not reach
+    rounding, residual 4.7e-11 relative to max|f| (issue 17: 5.5e-9 with inputs near 1e-8)."""
+    X = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]])
+    model = pk.models.mlp([3, 15, 1], "erf", bias=False)
+    diag = _no_warning_and_exact(model, X, np.zeros(4), 0.48022077099230026, 3)
+    assert diag.mean_evaluations <= 9  # judged at rounding without climbing or bisecting
+
+
+@pytest.mark.parametrize("scale", [1e-226, 1e-8])
+def test_no_false_alarm_with_tiny_inputs(scale):
+    """The issue's setting: inputs of size 1e-226 (relu) or 1e-8 (erf), targets of order 1."""
     rng = np.random.default_rng(3)
-    X = rng.uniform(-1.0, 1.0, (5, 2)) * 1e-226
-    Y = rng.uniform(-1.0, 1.0, 5)
-    _no_warning_and_exact(pk.models.mlp([2, 11, 1], "relu", bias=False, seed=0), X, Y, 1.0, 5)
-
-
-@pytest.mark.parametrize("scale", [1e-8, 3e-8])
-def test_no_false_alarm_on_an_erf_net_with_inputs_near_1e_8(scale):
-    """Issue 17: mlp([3, 15, 1], erf, bias=False) with inputs near 1e-8 warned that 65 nodes
-    and bisection did not reach rounding (residual 5.5e-9 relative to max|f|)."""
-    rng = np.random.default_rng(1)
-    X = rng.standard_normal((6, 3)) * scale
-    Y = rng.standard_normal(6)
-    _no_warning_and_exact(pk.models.mlp([3, 15, 1], "erf", bias=False, seed=0), X, Y, 1.0, 6)
+    sizes, act = ([2, 11, 1], "relu") if scale < 1e-100 else ([3, 15, 1], "erf")
+    X = rng.uniform(-1.0, 1.0, (5, sizes[0])) * scale
+    _no_warning_and_exact(pk.models.mlp(sizes, act, bias=False), X, rng.uniform(-1, 1, 5),
+                          1.0, 5)
 
 
 def test_no_false_alarm_when_the_model_fits_targets_near_zero():
@@ -259,7 +273,7 @@ def test_no_false_alarm_when_the_model_fits_targets_near_zero():
     X = np.array([[-1.1754943508222875e-38, -3.8564291066574671e-283, -6.8201624545456507e-1]])
     Y = np.array([-3.856429106657467e-283])
     model = pk.models.mlp([3, 6, 7, 12, 1], activation="identity", bias=True, seed=0)
-    diag = _no_warning_and_exact(model, X, Y, 0.4122695061928097, 6)
+    diag = _no_warning_and_exact(model, X, Y, 0.4122695061928097, 6, seed=7)
     assert diag.max_residual <= 1e-14
     assert diag.mean_evaluations <= 9  # no climb, no bisection
 
@@ -285,7 +299,7 @@ def test_the_rounding_scale_works_in_any_namespace():
     X = np.array([[-1.1754943508222875e-38, -3.8564291066574671e-283, -6.8201624545456507e-1]])
     model = pk.models.mlp([3, 6, 7, 12, 1], activation="identity", bias=True, seed=0)
     traj = pk.train(model, X, np.array([-3.856429106657467e-283]), lr=0.4122695061928097,
-                    steps=6, seed=0)
+                    steps=6, seed=7)
     exact._WARNED.clear()
     with warnings.catch_warnings():
         warnings.simplefilter("error", PathWarning)
