@@ -10,7 +10,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from pkverify.claims.registry import CheckConfig, get
+from pkverify.claims import CheckConfig, get
 from pkverify.kernels import engines, exact
 from pkverify.kernels import path as path_module
 
