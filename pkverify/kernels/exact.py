@@ -135,25 +135,26 @@ class RoundingScale:
             self._grad_norm = np.sqrt(np.maximum(np.concatenate(parts, axis=0), 0.0))
         return self._grad_norm
 
+    def _size(self, y0: Any, y1: Any) -> float:
+        xp = self.engine.xp
+        return max(float(xp.max(xp.abs(y0))), float(xp.max(xp.abs(y1))),
+                   float(np.finfo(np.float64).tiny))
+
     def relative(self, gap: Any, y0: Any, y1: Any) -> float:
         """``max |gap| / max|f|``: the plain relative residual (no gradient needed)."""
         xp = self.engine.xp
-        size = max(float(xp.max(xp.abs(y0))), float(xp.max(xp.abs(y1))),
-                   float(np.finfo(np.float64).tiny))
-        return float(xp.max(xp.abs(gap))) / size
+        return float(xp.max(xp.abs(gap))) / self._size(y0, y1)
 
     def residual(self, gap: Any, y0: Any, y1: Any, refine: bool = True) -> float:
         """``max |gap| / scale`` over rows and outputs (see the class). The gradient term is
         evaluated only when the plain relative residual misses the target and ``refine``
         (callers refine where more nodes no longer help: a climb that stalled, or its end),
         so a converging climb never builds a gradient norm."""
-        xp = self.engine.xp
         worst = self.relative(gap, y0, y1)
         rtol = adaptive_rtol(self.Xq.dtype)
         if worst <= rtol or not refine:
             return worst
-        size = max(float(xp.max(xp.abs(y0))), float(xp.max(xp.abs(y1))),
-                   float(np.finfo(np.float64).tiny))
+        size = self._size(y0, y1)
         ulps = unit_roundoff(self.Xq.dtype) / rtol  # one ulp per weight, in units of rtol
         gap_h = np.abs(to_numpy(gap).astype(np.float64))  # (q, k): small, on the host
         g = self.grad_norm().reshape(gap_h.shape) * (self.weight_norm * ulps)
