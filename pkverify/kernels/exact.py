@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import warnings
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -335,12 +336,14 @@ def scatter_rows(xp: Any, vals: Any, rows: np.ndarray, weights: np.ndarray, q: i
     return xp.moveaxis(out, 0, axis) if hasattr(xp, "moveaxis") else out
 
 
-_WARNED: set[tuple[str, str]] = set()
+_WARNED: dict[str, weakref.WeakSet] = {}
+"""The models already warned about, per cause (the model objects themselves, held weakly: two
+different models that share a name, e.g. two ``mlp``s, are each warned about)."""
 
 
 def warn_not_exact(model: Any, residual: float, nodes: int | None) -> None:
     """Warn that the exact rule missed rounding on some step, naming the cause that applies
-    to this model (once per model name and cause): a fixed node count; a built-in network
+    to this model (once per model object and cause): a fixed node count; a built-in network
     (which locates its own kinks: the steps are beyond the quadrature or the float range);
     or a custom model, where a kink locator or ``smooth=False`` may be missing."""
     builtin = model.network is not None
@@ -372,9 +375,10 @@ def warn_not_exact(model: Any, residual: float, nodes: int | None) -> None:
         fix = ("If its gradient jumps (relu, abs, max), pass smooth=False and kinks=... to "
                "pk.models.custom.")
     if cause != "nodes":  # a fixed count is the caller's choice: warn on every pass
-        if (model.name, cause) in _WARNED:
+        seen = _WARNED.setdefault(cause, weakref.WeakSet())
+        if model in seen:
             return
-        _WARNED.add((model.name, cause))
+        seen.add(model)
     warnings.warn(
         f"model {model.name!r} {why}: the exact rule cannot promise rounding error on it; "
         f"the worst step identity residual is {residual:.2e} (relative to the identity's "

@@ -101,7 +101,6 @@ def test_without_a_locator_it_warns_once_and_records_the_residual(data2d, querie
                                  name="relu_pair_unlocated")
     traj = pk.train(unlocated, X, Y, lr=0.3, steps=15)
     Xq = np.vstack([X, queries2d])
-    exact._WARNED.discard(("relu_pair_unlocated", "unlocated"))
     with pytest.warns(PathWarning, match=r"no locator.*residual is \d.*Pass kinks="):
         km = pk.kernel_machine(traj)
         km.predict(Xq)
@@ -280,7 +279,7 @@ def test_no_false_alarm_when_the_model_fits_targets_near_zero():
 
 def test_a_builtin_model_is_never_told_to_pass_kinks(monkeypatch):
     X, traj = _tanh_path()
-    monkeypatch.setattr(exact, "_WARNED", set())
+    monkeypatch.setattr(exact, "_WARNED", {})
     with pytest.warns(PathWarning) as record:
         exact.warn_not_exact(traj.model, 1e-6, None)
     message = str(record[0].message)
@@ -306,3 +305,19 @@ def test_the_rounding_scale_works_in_any_namespace():
         km = pk.kernel_machine(traj, backend=xps)
         diag = km.diagnostics(xps.asarray(X))
     assert diag.max_residual <= 1e-14 and diag.mean_evaluations <= 9
+
+
+def test_each_model_object_is_warned_about_even_when_names_are_shared(monkeypatch):
+    # two built-in MLPs share the name "mlp": a warning about the first must not silence the
+    # second (the old once-per-name rule did); the same model object is warned about once
+    monkeypatch.setattr(exact, "_WARNED", {})
+    first, second = pk.models.mlp([3, 4, 1], "tanh"), pk.models.mlp([3, 5, 1], "tanh")
+    with pytest.warns(PathWarning):
+        exact.warn_not_exact(first, 1e-6, None)
+    with pytest.warns(PathWarning):
+        exact.warn_not_exact(second, 1e-6, None)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        exact.warn_not_exact(first, 1e-6, None)  # already warned about: silent
