@@ -36,6 +36,8 @@ __all__ = [
 
 def _real_array(value: Any, name: str, expected: str) -> np.ndarray:
     """``value`` as a float64 array; complex values are refused, never cast silently."""
+    if type(value).__module__.startswith("torch") and hasattr(value, "detach"):
+        value = _from_torch(value, name)
     try:
         raw = np.asarray(value)
     except (TypeError, ValueError) as exc:
@@ -61,6 +63,23 @@ def _real_array(value: Any, name: str, expected: str) -> np.ndarray:
             f"{name} must be {expected} of real numbers; could not convert "
             f"{type(value).__name__} ({exc})."
         ) from exc
+
+
+def _from_torch(t: Any, name: str) -> np.ndarray:
+    """A torch tensor on the host as NumPy: detached (no gradient is taken through it) and
+    copied from its device (pkverify keeps data on the host; the torch engine moves it to the
+    module's device itself). A tensor without readable data (device 'meta') is refused."""
+    t = t.detach()
+    if t.device.type == "meta":
+        raise InvalidArgumentError(
+            f"{name} is a torch tensor on the 'meta' device, which holds no values; pass a "
+            "tensor with data (on the CPU or a GPU) or a NumPy array."
+        )
+    t = t.cpu().resolve_conj().resolve_neg()
+    try:
+        return np.asarray(t.numpy())
+    except TypeError:  # bfloat16 and other dtypes NumPy lacks
+        return np.asarray(t.double().numpy())
 
 
 def as_data(X: Any, dim: int | None = None, name: str = "X") -> np.ndarray:
