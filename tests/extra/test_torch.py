@@ -485,3 +485,50 @@ def test_pk_torch_without_torch_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` raises ImportError
     with pytest.raises(BackendMissingError, match=r"pkverify\[torch\]"):
         importlib.import_module("pkverify.extra.torch")
+
+
+# ----- translation: what a circular-padding CNN's architecture implies ------------------------
+
+
+def _shift_cnn(padding_mode):
+    torch.manual_seed(3)
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(1, 2, 3, padding=1, padding_mode=padding_mode), torch.nn.SiLU(),
+        torch.nn.Conv2d(2, 2, 3, padding=1, padding_mode=padding_mode), torch.nn.Tanh(),
+        torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(2, 2),
+    ).double()
+
+
+def _roll(X, dy, dx, side=6):
+    return np.roll(X.reshape(-1, side, side), (dy, dx), axis=(1, 2)).reshape(X.shape)
+
+
+@pytest.mark.parametrize("shift", [(1, 0), (0, 5), (2, 3), (5, 5)])
+def test_circular_cnn_tangent_kernel_is_invariant_to_cyclic_shifts(shift):
+    X, X2 = data(4, 36, 11), data(3, 36, 12)
+    M = pk.torch.model(_shift_cnn("circular"), input_shape=(1, 6, 6))
+    w = M.init()
+    K = pk.tangent_kernel(M, w, X, X2)
+    # the pooled mean adds the same values in another order: float64 rounding
+    assert rel(pk.tangent_kernel(M, w, _roll(X, *shift), _roll(X2, *shift)), K) <= RTOL64
+    # f(w, Tx) = f(w, x) makes even a one-sided shift leave the kernel unchanged
+    assert rel(pk.tangent_kernel(M, w, _roll(X, *shift), X2), K) <= RTOL64
+    # zero padding: the borders break the symmetry, and the kernel moves
+    Z = pk.torch.model(_shift_cnn("zeros"), input_shape=(1, 6, 6))
+    Kz = pk.tangent_kernel(Z, w, X, X2)
+    assert rel(pk.tangent_kernel(Z, w, _roll(X, *shift), _roll(X2, *shift)), Kz) > 1e-6
+
+
+def test_translation_claim_passes_and_reports_without_torch(monkeypatch):
+    import sys
+
+    from pkverify.claims import catalog
+    from pkverify.claims.registry import CheckConfig
+
+    c = catalog.get("torch.translation")
+    result = c.run(CheckConfig(seed=0, quick=True))
+    assert result.status == "pass", result.message
+    assert result.metrics["tangent_rel_dev"] <= 1e-12 < result.metrics["zero_padding_rel_dev"]
+    monkeypatch.setitem(sys.modules, "torch", None)
+    missing = c.run(CheckConfig(seed=0, quick=True))
+    assert missing.status == "report" and "not installed" in missing.message
