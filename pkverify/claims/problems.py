@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from numpy.typing import ArrayLike
+
+from ..rates import loglog_slope  # re-exported: the report's proof page imports it from here
 
 __all__ = [
     "regression_data",
@@ -45,11 +46,6 @@ def rel_change_error(pred: np.ndarray, trained: np.ndarray, initial: np.ndarray)
     """``max |pred − trained| / max |trained − initial|``: error relative to training's change."""
     change = float(np.max(np.abs(trained - initial)))
     return float(np.max(np.abs(pred - trained))) / max(change, np.finfo(float).tiny)
-
-
-def loglog_slope(xs: ArrayLike, ys: ArrayLike) -> float:
-    """Least-squares slope of ``log y`` against ``log x``."""
-    return float(np.polyfit(np.log(np.asarray(xs)), np.log(np.asarray(ys)), 1)[0])
 
 
 # ----- the default demo model: the one `pkverify explain` and the report's proof use --------

@@ -10,6 +10,7 @@ import numpy as np
 from ..kernels.exact import PathWarning
 from ..machine import kernel_machine
 from ..models import custom, mlp, two_layer
+from ..rates import loglog_slope
 from ..train import gradient_flow, train
 from . import figures as fig
 from .problems import (
@@ -18,7 +19,6 @@ from .problems import (
     demo_trajectory,
     explain_bars,
     explain_query,
-    loglog_slope,
     regression_data,
     rel_change_error,
 )
