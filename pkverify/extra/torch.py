@@ -16,10 +16,12 @@ Smoothness: the exact path-kernel rule reaches rounding error by quadrature when
 continuous along a step. A module containing a unit whose *gradient* jumps (ReLU, ReLU6,
 LeakyReLU, PReLU, RReLU, Hardtanh, Hardswish, Hardsigmoid, Hardshrink, Softshrink,
 Threshold, SELU, ELU with α ≠ 1, max-pooling) gives ``smooth=False``. Tanh, Sigmoid, GELU,
-SiLU, Mish, Softplus, softmax and attention are smooth; ELU with α = 1, CELU and Softsign are
-counted smooth too (their gradient is continuous; only their second derivative jumps, which
-slows the quadrature's convergence, and the exact rule warns with its residual if it then
-misses rounding). Activations called as functions inside ``forward`` (``F.relu``) are not
+SiLU, Mish, Softplus, softmax and attention are smooth. ELU with α = 1, CELU and Softsign are
+counted smooth too: their gradient is continuous and only their second derivative jumps, so
+the exact rule's quadrature converges algebraically instead of spectrally and bisects its
+steps (measured on a 3-16-1 net, 5 steps: ELU and CELU reach a 2e-12 step residual at ~320
+gradient evaluations per row and step, against 1 for tanh; Softsign stops at 5e-10 and warns
+with its residual). Activations called as functions inside ``forward`` (``F.relu``) are not
 modules and cannot be seen: pass ``smooth=False`` for them.
 """
 

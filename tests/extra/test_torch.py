@@ -532,3 +532,24 @@ def test_translation_claim_passes_and_reports_without_torch(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)
     missing = c.run(CheckConfig(seed=0, quick=True))
     assert missing.status == "report" and "not installed" in missing.message
+
+
+# ----- on a GPU, when one is present ---------------------------------------------------------
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device for torch here")
+def test_a_module_on_cuda_gives_the_cpu_results():
+    m = cnn(torch.nn.GELU, k=2, seed=1)
+    cpu = pk.torch.model(m, input_shape=(1, 6, 6))
+    gpu = pk.torch.model(cnn(torch.nn.GELU, k=2, seed=1).cuda(), input_shape=(1, 6, 6))
+    assert gpu.foreign.device.startswith("cuda")
+    X, Y = _regression(8, 36, 2, seed=1)
+    w = cpu.init()
+    # the same float64 products, summed in another order by the GPU's kernels: rounding
+    assert rel(pk.tangent_kernel(gpu, w, X), pk.tangent_kernel(cpu, w, X)) <= RTOL64
+    Xc = torch.from_numpy(X).cuda()  # a CUDA tensor as data: copied to the host like any
+    assert rel(pk.tangent_kernel(gpu, w, Xc), pk.tangent_kernel(cpu, w, X)) <= RTOL64
+    traj = pk.train(gpu, X, Y, loss="mse", lr=0.05, steps=4, batch_size=4, seed=0)
+    km = pk.kernel_machine(traj, rule="exact")
+    assert rel(km.predict(X), traj.predict(X)) <= RTOL64
