@@ -378,9 +378,6 @@ def test_non_smooth_module_warns_with_its_residual():
     assert not M.smooth
     X, Y = _regression(12, 2, 1, seed=4)
     traj = pk.train(M, X, Y[:, 0], loss="mse", lr=0.05, steps=5)
-    import pkverify.kernels.exact as exact
-
-    exact._WARNED.discard(M.name)
     km = pk.kernel_machine(traj, rule="exact")
     with pytest.warns(PathWarning, match="residual"):
         km.predict(X)
