@@ -59,8 +59,10 @@ def check_linear_reduction(cfg: CheckConfig) -> Outcome:
     path_err = float(np.max(np.abs(traj.ws - ref)) / np.max(np.abs(ref - ref[0])))
     worst = max(kg_err, *kp_errs.values(), a_spread)
     return Outcome(
+        key="worst_rel_err",
         passed=worst <= TOL and path_err <= PATH_TOL,
         metrics={
+            "worst_rel_err": worst,
             "tangent_rel_err": kg_err,
             **{f"path_{r}_rel_err": e for r, e in kp_errs.items()},
             "a_spread_over_queries": a_spread,

@@ -42,7 +42,7 @@ def check_kernel_psd(cfg: CheckConfig) -> Outcome:
     Y = np.concatenate([Y, Y[:2], Y[2:3]])
     width = 8 if cfg.quick else 16
     figures: dict[str, float] = {}
-    heatmaps: list[dict] = []
+    heatmaps: list[fig.Heatmap] = []
     for name, model in (
         ("mlp_tanh", mlp([3, width, width, 1], "tanh", seed=cfg.seed)),
         ("two_layer_relu", two_layer(3, 4 * width, "relu", seed=cfg.seed)),
@@ -66,6 +66,7 @@ def check_kernel_psd(cfg: CheckConfig) -> Outcome:
     worst_asym = max(v for k, v in figures.items() if k.endswith("asym"))
     worst_eig = min(v for k, v in figures.items() if k.endswith("min_eig_rel"))
     return Outcome(
+        key="worst_min_eig_rel",
         passed=worst_asym <= SYM_TOL and worst_eig >= -EIG_TOL,
         metrics={"worst_asym": worst_asym, "worst_min_eig_rel": worst_eig, **figures},
         data={"figures": heatmaps},
@@ -128,8 +129,10 @@ def check_kernel_rules(cfg: CheckConfig) -> Outcome:
     uniform_gap = float(np.max(np.abs(uniform - by_hand["simpson"])) / np.max(np.abs(uniform)))
     worst = max(errors.values())
     return Outcome(
+        key="worst_rel_err",
         passed=worst <= RULE_TOL and uniform_gap > 1e3 * RULE_TOL,
-        metrics={**errors, "uniform_simpson_gap": uniform_gap, "steps": traj.steps},
+        metrics={**errors, "worst_rel_err": worst, "uniform_simpson_gap": uniform_gap,
+                 "steps": traj.steps},
         message=(
             f"three rules match their hand sums to {worst:.1e}; uniform-step Simpson weights "
             f"would be off by {uniform_gap:.1e}"
@@ -167,6 +170,7 @@ def check_c_sigma(cfg: CheckConfig) -> Outcome:
         errors[f"{name}_rel_err"] = abs(c_sigma(name) - reference) / reference
     worst = max(errors.values())
     return Outcome(
+        key="worst_rel_err",
         passed=worst <= C_SIGMA_TOL,
         metrics={**errors, "worst_rel_err": worst},
         message=f"c_σ of {len(errors)} activations within {worst:.1e} of the reference",

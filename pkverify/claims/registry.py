@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..errors import UnknownNameError
+from ..errors import InvalidArgumentError, UnknownNameError
 
 __all__ = [
     "CheckConfig",
@@ -58,12 +58,21 @@ class Outcome:
     metrics: scalar figures (floats, ints, strings) shown in tables and JSON.
     data:    larger arrays or lists for plots (ε grid, errors, ...), JSON-serialisable.
     message: one sentence saying what was found.
+    key:     the name of the metric that is the claim's measured figure (the report's "key
+             figure"); None when no metric is.
     """
 
     passed: bool | None
     metrics: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
     message: str = ""
+    key: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.key is not None and self.key not in self.metrics:
+            raise InvalidArgumentError(
+                f"Outcome key {self.key!r} names no metric; expected one of "
+                f"{', '.join(map(repr, self.metrics)) or '(no metrics)'}")
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,7 @@ class Result:
     message: str = ""
     data: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    key: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -99,6 +109,7 @@ class Result:
             "message": self.message,
             "seconds": round(self.seconds, 3),
             "data": self.data,
+            "key": self.key,
         }
 
 
@@ -157,6 +168,7 @@ class Claim:
             message=out.message,
             data=_plain(out.data),
             seconds=time.perf_counter() - start,
+            key=out.key,
         )
 
 
@@ -264,7 +276,9 @@ def _plain(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):
         return _plain(obj.tolist())
     if isinstance(obj, np.generic):
-        return obj.item()
+        return _plain(obj.item())  # np.float64("nan") → "nan", as a Python NaN
+    if callable(getattr(obj, "to_dict", None)):  # a figure spec (claims.figures)
+        return _plain(obj.to_dict())
     if isinstance(obj, float) and (obj != obj or obj in (float("inf"), float("-inf"))):
         return str(obj)  # JSON has no NaN/inf; keep them visible as strings
     return obj

@@ -68,6 +68,7 @@ def check_remark1(cfg: CheckConfig) -> Outcome:
         )
     ]
     return Outcome(
+        key="mlp_tanh_median_rel_spread",
         passed=nonlinear > 1e-6 and lin <= 1e-12,
         metrics={"mlp_tanh_median_rel_spread": nonlinear, "linear_median_rel_spread": lin},
         data={"figures": figures},
@@ -105,6 +106,7 @@ def check_remark2(cfg: CheckConfig) -> Outcome:
     err_lw = rel_change_error(lw, y, y0)
     err_ak = rel_change_error(ak, y, y0)
     return Outcome(
+        key="loss_weighted_rel_err",
         passed=max(err_lw, err_ak) <= EXACT_TOL,
         metrics={"loss_weighted_rel_err": err_lw, "a_times_Kp_rel_err": err_ak},
         message=f"loss-weighted form {err_lw:.1e}, a·K^p form {err_ak:.1e}",
@@ -158,6 +160,7 @@ def check_remark3(cfg: CheckConfig) -> Outcome:
     a_pos = np.diag(km.a(X))[Yb == 1.0]  # a_i(x_i) = mean of 1/p_i along the path: > 1
     worst_deriv = max(figures.values())
     return Outcome(
+        key="worst_deriv_err",
         passed=worst_deriv <= DERIV_TOL and machine_err <= EXACT_TOL and bool(np.all(a_pos > 1.0)),
         metrics={
             "worst_deriv_err": worst_deriv,
@@ -199,6 +202,7 @@ def check_remark4(cfg: CheckConfig) -> Outcome:
     without = rel_change_error(km.predict(X) + (km.b(X) - y0), y, y0)  # dropping the term
     b_err, grad_err = _remark4_anchors(cfg)
     return Outcome(
+        key="rel_err",
         passed=err <= EXACT_TOL
         and without > 1e3 * EXACT_TOL
         and b_err <= EXACT_TOL
@@ -284,6 +288,7 @@ def check_remark5(cfg: CheckConfig) -> Outcome:
         logy=True,
     )
     return Outcome(
+        key="rel_err",
         passed=err <= EXACT_TOL and err_ignored > 1e-3,
         metrics={
             "rel_err": err,
@@ -336,6 +341,7 @@ def check_vector_output(cfg: CheckConfig) -> Outcome:
     worst = max(v for k, v in figures.items() if k.endswith("rel_err"))
     shapes_ok = all(v == 1.0 for k, v in figures.items() if k.endswith("shape_ok"))
     return Outcome(
+        key="worst_rel_err",
         passed=worst <= EXACT_TOL and shapes_ok,
         metrics={"worst_rel_err": worst, **figures},
         message=f"k = 3 outputs rebuilt to {worst:.1e}",

@@ -91,6 +91,7 @@ def check_theorem1_exact(cfg: CheckConfig) -> Outcome:
     demo = demo_trajectory(cfg.seed)
     expl = explain_query(kernel_machine(demo, rule="exact"), demo_query(cfg.seed))
     return Outcome(
+        key="max_rel_err",
         passed=worst <= EXACT_TOL and worst_relu <= RELU_TOL,
         metrics={
             "max_rel_err": worst,
@@ -158,6 +159,7 @@ def check_theorem1_rate(cfg: CheckConfig) -> Outcome:
         reference_slope=1.0,
     )
     return Outcome(
+        key="riemann_slope",
         passed=RATE_RANGE[0] <= slope <= RATE_RANGE[1]
         and RATE_RANGE[0] <= slope_t <= RATE_RANGE[1],
         metrics={
@@ -217,6 +219,7 @@ def check_theorem1_flow(cfg: CheckConfig) -> Outcome:
         and 3.5 <= simpson_slope <= 4.5
     )
     return Outcome(
+        key="gd_to_flow_slope",
         passed=passed,
         metrics={
             "gd_to_flow_slope": gd_slope,
