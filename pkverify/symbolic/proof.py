@@ -123,8 +123,8 @@ def theorem1_steps(flip: str | None = None, activation: str = "tanh") -> list[St
         "gradient_flow",
         "Gradient descent w_{s+1} = w_s − ε∇L(w_s) is, per unit of flow time t = sε, the "
         "difference quotient of the gradient flow dw/dt = −∇_w L.",
-        r"\frac{w_{s+1}-w_s}{\epsilon} = -\nabla_w L(w_s) \quad\underset{\epsilon\to 0}{\longrightarrow}\quad"
-        r" \frac{dw}{dt} = -\nabla_w L",
+        r"\frac{w_{s+1}-w_s}{\epsilon} = -\nabla_w L(w_s)"
+        r" \quad\underset{\epsilon\to 0}{\longrightarrow}\quad \frac{dw}{dt} = -\nabla_w L",
         ((w_next - sp.Matrix(w)) / eps - sg["gradient_flow"] * gradL,),
         "GD update minus −∇L, componentwise, for P = 4 weights",
     ))
