@@ -7,11 +7,12 @@ A *claim* is one statement of the theory with the check that measures it::
            tolerance="1e-12 relative — float64 rounding of a dot product")
     def check_linear_reduction(cfg: CheckConfig) -> Outcome:
         ...
-        return Outcome(passed=err <= 1e-12, metrics={"rel_err": err})
+        return Outcome(passed=err <= 1e-12, metrics={"rel_err": err}, key="rel_err")
 
 A check returns an :class:`Outcome` (``passed`` True/False, or None for a figure that is only
-reported); :func:`run` turns it into a :class:`Result` carrying the claim's id, tolerance and
-source. A check that raises becomes status ``"error"``, which counts as a failure.
+reported; ``key`` names the metric that is its measured figure); :func:`run` turns it into a
+:class:`Result` carrying the claim's id, tolerance and source. A check that raises becomes
+status ``"error"``, which counts as a failure.
 """
 
 from __future__ import annotations
