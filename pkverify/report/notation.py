@@ -5,9 +5,9 @@ A notation token is one symbol (a letter, a Greek letter, ``∇``, ``∂``; prim
 combining accent allowed) that stands alone (no letter or digit before it) followed by one
 or more LaTeX-style scripts: ``_x``, ``^x`` (one character or a number such as ``2.00``,
 not followed by a letter or digit) or ``_{...}``, ``^{...}`` (braces nested one level
-deep), with no letter, digit or ``_`` right after it. Identifiers such as
-``relu_depth2_slope`` or ``w_T_rel_err`` are *not* tokens (a word before the script, or a
-word after it), so metric names stay as written.
+deep). Identifiers such as ``relu_depth2_slope`` or ``w_T_rel_err`` are *not* tokens (a
+word before the script, or ``_`` and a word after a one-character script), so metric names
+stay as written.
 
 :func:`segments` splits a text into ``(piece, is_math)``; the HTML page renders math pieces
 as inline MathML (:func:`pkverify.report.mathml.prose_html`), the figures as matplotlib
@@ -23,8 +23,8 @@ __all__ = ["TOKEN", "segments", "tex", "mathtext"]
 _SYMBOL = r"[A-Za-zα-ωΑ-Ωϵϕϑℓ∇∂][\u0300-\u036f]?['′]*"
 _BRACED = r"\{(?:[^{}]|\{[^{}]*\})*\}"
 _NUMBER = r"-?[0-9]+(?:\.[0-9]+)?"
-_SCRIPT = rf"[_^](?:{_BRACED}|(?:{_NUMBER}|[A-Za-z0-9α-ωΑ-Ω*])(?![A-Za-z0-9]))"
-TOKEN = re.compile(rf"(?<![\w'′.]){_SYMBOL}(?:{_SCRIPT})+ᵀ?(?![\w])")
+_SCRIPT = rf"[_^](?:{_BRACED}|(?:{_NUMBER}|[A-Za-z0-9α-ωΑ-Ω*])(?![A-Za-z0-9]|_\w\w))"
+TOKEN = re.compile(rf"(?<![\w'′.]){_SYMBOL}(?:{_SCRIPT})+ᵀ?")
 """One notation token (see the module docstring)."""
 
 

@@ -52,6 +52,7 @@ def test_formulas_are_displays_and_notation_in_prose_is_inline_math():
     assert "^{" not in out and "_{" not in out and out.startswith("Lemma 2: ‖H(0) − H*‖₂")
     assert prose_html("relu_depth2_slope & x<y") == "relu_depth2_slope &amp; x&lt;y"
     assert prose_html("w_T_rel_err, max_i") == "w_T_rel_err, max_i"  # identifiers stay
+    assert prose_html("e^{−λ_i t}v_iᵀ(u − y)").count("<math") == 2  # juxtaposed tokens
 
 
 def test_numbers_in_prose_do_not_break():
