@@ -40,7 +40,10 @@ __all__ = ["FORMAT", "VERSION", "SCHEMA", "NON_FINITE", "build_payload", "dumps"
            "without_timings", "reproduce_command"]
 
 FORMAT = "pkverify-report"
-VERSION = 1
+VERSION = 2
+"""Version 2: every claim names its key figure (``key``, required), and NaN / ±∞ are written
+as the strings ``"nan"``, ``"inf"``, ``"-inf"`` (strict JSON has no such numbers). Version 1
+had neither."""
 
 _NUMBER_OR_TEXT = {"type": ["number", "string", "boolean", "null", "integer"]}
 NON_FINITE = ("nan", "inf", "-inf")
