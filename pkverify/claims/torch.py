@@ -114,6 +114,7 @@ def check_translation(cfg: CheckConfig) -> Outcome:
     return Outcome(
         passed,
         metrics={
+            "rel_dev": worst,
             "tangent_rel_dev": circular["tangent"],
             "path_rel_dev": circular["path"],
             "zero_padding_rel_dev": control,
@@ -125,4 +126,5 @@ def check_translation(cfg: CheckConfig) -> Outcome:
             f"tangent and path kernels moved by at most {worst:.1e} (relative); with zero "
             f"padding they move by {control:.1e}, as borders break the symmetry."
         ),
+        key="rel_dev",
     )

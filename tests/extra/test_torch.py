@@ -526,6 +526,7 @@ def test_translation_claim_passes_and_reports_without_torch(monkeypatch):
     result = c.run(CheckConfig(seed=0, quick=True))
     assert result.status == "pass", result.message
     assert result.metrics["tangent_rel_dev"] <= 1e-12 < result.metrics["zero_padding_rel_dev"]
+    assert result.key == "rel_dev" and result.metrics["rel_dev"] <= 1e-12
     monkeypatch.setitem(sys.modules, "torch", None)
     missing = c.run(CheckConfig(seed=0, quick=True))
     assert missing.status == "report" and "not installed" in missing.message
