@@ -27,21 +27,22 @@ import numpy as np
 from .backend import to_numpy
 from .errors import InvalidArgumentError
 from .kernels.engines import Engine, Implementation
+from .kernels.options import RENAMED, KernelOptions, refuse_batch_size
 from .kernels.path import (
     DEFAULT_NODES,
     KernelSums,
     ProductSums,
+    check_sums_memory,
     kernel_sums,
     loss_deriv,
     node_weights,
     product_sums,
 )
 from .kernels.rules import Rule, parse_rule
-from .kernels.tangent import prepare
-from .trajectory import Trajectory
-from .validation import as_array_in, as_flag, batch_rows, positive_int, require_trajectory
+from .trajectory import Trajectory, require_trajectory
+from .validation import as_array_in, positive_int
 
-__all__ = ["KernelMachine", "kernel_machine", "StepDiagnostics"]
+__all__ = ["KernelMachine", "kernel_machine", "StepDiagnostics", "Ranking"]
 
 _DEGENERATE = 1e-12
 """|K^p(x, x_i)| below this × Σ_s |c_s K^g_s(x, x_i)| (the size of the terms it sums) is
@@ -49,6 +50,15 @@ cancellation down to rounding noise (2.2e-16 per term, over up to thousands of s
 makes ℓ̄'_i(x) a 0/0; a_i(x) there falls back to the time-averaged −ℓ'_i with the rule's
 weights, the value of the ratio when K^g(x, x_i) is constant along the path (the term a_i K^p
 is ≈ 0 either way; predict never divides)."""
+
+
+class Ranking(list):
+    """One query's ``(index, contribution)`` pairs, largest |contribution| first; ``class_``
+    is the output they explain (None for a scalar model)."""
+
+    def __init__(self, pairs: list[tuple[int, float]], class_: int | None = None):
+        super().__init__(pairs)
+        self.class_ = class_
 
 
 @dataclass(frozen=True)
@@ -82,7 +92,7 @@ class KernelMachine:
     engine: Engine
     dtype: Any
     nodes: int | None = DEFAULT_NODES
-    batch_size: int | None = None
+    chunk_rows: int | None = None
     progress: bool | None = None
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -109,6 +119,7 @@ class KernelMachine:
     def _kernels(self, Xq: Any) -> KernelSums:
         Xq_arr, key = self._queries(Xq)
         if self._cache.get("kkey") != key:
+            check_sums_memory(self.traj, int(Xq_arr.shape[0]), None, self.dtype, weighted=True)
             plans = self._products(Xq).plans if self.rule is Rule.EXACT else None
             sums = kernel_sums(
                 self.engine,
@@ -119,7 +130,7 @@ class KernelMachine:
                 plans,
                 indicators=True,
                 weighted=True,
-                batch_size=self.batch_size,
+                chunk_rows=self.chunk_rows,
                 show=self.progress,
             )
             self._cache.update(kkey=key, kernels=sums)
@@ -129,8 +140,9 @@ class KernelMachine:
     def _scalar(self) -> bool:
         return self.traj.Y.ndim == 1
 
-    def _out(self, arr: Any, axes: int) -> Any:
-        """Drop the trailing k = 1 axes of a scalar model."""
+    def _squeeze_scalar(self, arr: Any, axes: int) -> Any:
+        """``arr`` without its trailing ``axes`` axes of length k = 1 for a scalar model
+        (unchanged for a k-output model)."""
         if not self._scalar:
             return arr
         return arr[(...,) + (0,) * axes]
@@ -139,20 +151,20 @@ class KernelMachine:
 
     def kernel(self, Xq: Any) -> Any:
         """``K^p(x_q, x_i)``: ``(q, n)``, or ``(q, n, k, k)`` for k outputs."""
-        return self._out(self._kernels(Xq).kernel, 2)
+        return self._squeeze_scalar(self._kernels(Xq).kernel, 2)
 
     def loss_weighted_kernel(self, Xq: Any) -> Any:
         """Remark 2: ``∫ I_i ℓ'_i K^g(x_q, x_i) dt``: ``(q, n)`` or ``(q, n, k)``."""
-        return self._out(self._kernels(Xq).weighted, 1)
+        return self._squeeze_scalar(self._kernels(Xq).weighted, 1)
 
     def b(self, Xq: Any) -> Any:
         """``b(x) = y_0(x) − ∫ ∇f(x)·∇R dt``: ``(q,)`` or ``(q, k)``."""
         s = self._products(Xq)
-        return self._out(s.y0 if s.reg is None else s.y0 - s.reg, 1)
+        return self._squeeze_scalar(s.y0 if s.reg is None else s.y0 - s.reg, 1)
 
     def initial(self, Xq: Any) -> Any:
         """``y_0(x) = f(w_0, x)``."""
-        return self._out(self._products(Xq).y0, 1)
+        return self._squeeze_scalar(self._products(Xq).y0, 1)
 
     def predict(self, Xq: Any) -> Any:
         """``b(x) − Σ_i K^{lp}(x, x_i)`` = ``b(x) + Σ_i a_i(x) K^p(x, x_i)``: ``(q,)``/``(q, k)``.
@@ -160,7 +172,7 @@ class KernelMachine:
         Computed from products (no kernel matrix, no 0/0)."""
         s = self._products(Xq)
         b = s.y0 if s.reg is None else s.y0 - s.reg
-        return self._out(b - s.loss_term, 1)
+        return self._squeeze_scalar(b - s.loss_term, 1)
 
     def diagnostics(self, Xq: Any) -> StepDiagnostics:
         """The exact rule's gradient evaluations and step residuals on ``Xq`` (empty arrays for
@@ -185,16 +197,50 @@ class KernelMachine:
             degenerate = (size == 0.0) | (np.abs(K).max(axis=(2, 3)) <= _DEGENERATE * size)
             solved = -np.einsum("qiab,qib->qia", np.linalg.pinv(K), W)
             out[:] = np.where(degenerate[:, :, None], fallback[None, :, :], solved)
-        return self._out(xp.asarray(out, dtype=self.dtype), 1)
+        return self._squeeze_scalar(xp.asarray(out, dtype=self.dtype), 1)
 
-    def explain(self, Xq: Any, top: int = 5) -> list[list[tuple[int, float]]]:
+    def explain(
+        self, Xq: Any, top: int = 5, class_: int | None = None
+    ) -> list[Ranking]:
         """For each query, the ``top`` training points with the largest |contribution|
-        ``|a_i(x) K^p(x, x_i)|`` (summed over outputs), as ``(index, contribution)`` pairs."""
+        ``|a_i(x) K^p(x, x_i)|``, as :class:`Ranking` lists of ``(index, contribution)`` pairs.
+
+        For k > 1 outputs the contribution of point i is the ``class_`` component of the
+        k-vector ``K^p(x, x_i) a_i(x)`` (= −∫ I_i K^g(x, x_i) ℓ'_i dt, Remark 2); ``class_=None``
+        takes each query's predicted class, ``argmax_c y_c(x)``. Each Ranking's ``class_`` says
+        which output was explained (None for a scalar model, which takes no ``class_``).
+        """
         top = positive_int(top, "top")
-        W = to_numpy(self._kernels(Xq).weighted)
-        contrib = -W.sum(axis=2)  # (q, n): a_i K^p summed over outputs
-        order = np.argsort(-np.abs(contrib), axis=1)[:, :top]
-        return [[(int(i), float(contrib[qi, i])) for i in row] for qi, row in enumerate(order)]
+        k = None if self._scalar else int(self.traj.Y.shape[1])
+        if k is None and class_ is not None:
+            raise InvalidArgumentError(
+                f"class_={class_!r} applies to models with several outputs; this model has one "
+                "output. Leave class_ out."
+            )
+        if k is not None and class_ is not None:
+            if isinstance(class_, bool) or not isinstance(class_, (int, np.integer)) or not (
+                0 <= class_ < k
+            ):
+                raise InvalidArgumentError(
+                    f"class_ must be an output index 0 ... {k - 1} (the model has {k} "
+                    f"outputs); got {class_!r}."
+                )
+        W = to_numpy(self._kernels(Xq).weighted)  # (q, n, k): −(a_i K^p) per output
+        if k is None:
+            classes: list[int | None] = [None] * W.shape[0]
+            contrib = -W[:, :, 0]
+        else:
+            if class_ is None:
+                chosen = np.argmax(to_numpy(self.predict(Xq)), axis=1)
+            else:
+                chosen = np.full(W.shape[0], int(class_))
+            classes = [int(c) for c in chosen]
+            contrib = -W[np.arange(W.shape[0]), :, chosen]  # (q, n)
+        order = np.argsort(-np.abs(contrib), axis=1, kind="stable")[:, :top]
+        return [
+            Ranking([(int(i), float(contrib[qi, i])) for i in row], class_=classes[qi])
+            for qi, row in enumerate(order)
+        ]
 
     # ----- helpers -------------------------------------------------------------------------
 
@@ -226,9 +272,10 @@ def kernel_machine(
     *,
     implementation: str | Implementation = "auto",
     backend: Any = None,
-    batch_size: int | None = None,
+    chunk_rows: int | None = None,
     dtype: Any = None,
     progress: bool | None = None,
+    batch_size: Any = RENAMED,
 ) -> KernelMachine:
     """Rebuild a trained model as Theorem 1's kernel machine.
 
@@ -236,12 +283,14 @@ def kernel_machine(
              "riemann", "trapezoid", or "simpson" (full-batch/flow paths).
     nodes:   exact rule: None chooses nodes per step (see :mod:`pkverify.kernels.exact`);
              an int fixes the Gauss–Legendre count.
-    implementation, backend, batch_size, dtype: as for :func:`pkverify.tangent_kernel`.
+    implementation, backend, chunk_rows, dtype (and the renamed batch_size): as for
+             :func:`pkverify.tangent_kernel`. A path trained in float32
+             (``pk.train(..., dtype=np.float32)``) is rebuilt with ``dtype=np.float32``.
     progress: None (a bar on a terminal), True or False.
     """
+    refuse_batch_size(batch_size, "kernel_machine")
     require_trajectory(traj, "kernel_machine(traj)")
-    if progress is not None:
-        progress = as_flag(progress, "progress")
+    opts = KernelOptions(implementation, backend, dtype, chunk_rows, progress)
     rule = parse_rule(rule)
     if rule is Rule.EXACT and traj.kind == "flow":
         raise InvalidArgumentError(
@@ -251,6 +300,5 @@ def kernel_machine(
     if rule is Rule.SIMPSON:
         node_weights(traj, rule, indicators=True)  # refuse SGD / too-short paths now
     nodes = None if nodes is None else positive_int(nodes, "nodes")
-    rows = batch_rows(batch_size)
-    engine, dt = prepare(traj.model, implementation, backend, traj.ws, dtype=dtype)
-    return KernelMachine(traj, rule, engine, dt, nodes, rows, progress)
+    engine, dt = opts.engine(traj.model, "kernel_machine(traj)", traj.ws)
+    return KernelMachine(traj, rule, engine, dt, nodes, opts.chunk_rows, opts.progress)

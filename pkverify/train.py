@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from .backend import to_numpy
+from .backend import check_float_dtype, to_numpy
 from .errors import DivergenceError, InvalidArgumentError, NonFiniteError
 from .kernels.engines import Engine, Implementation
-from .kernels.tangent import prepare
-from .losses import Loss, Regularizer, as_regularizer, check_initial, get_loss
-from .models import Model
+from .kernels.options import KernelOptions
+from .losses import Loss, Regularizer, as_regularizer, check_regularizer, get_loss
+from .models import Model, check_output
 from .progress import Counter
 from .progress import progress as progress_bar
 from .trajectory import Trajectory
@@ -32,6 +32,7 @@ from .validation import (
     as_step_sizes,
     as_targets,
     as_weights,
+    check_differentiable,
     check_memory,
     positive_float,
     positive_int,
@@ -66,6 +67,57 @@ def _prepare(
     # the model, its gradient, the regulariser and the starting loss, checked before step 0
     y0, Y = check_initial(model, loss, reg, w, X, Y)
     return X, Y, loss, reg, np.array(w, dtype=np.float64)
+
+
+def check_initial(
+    model: Any, loss: Loss, reg: Regularizer | None, w: np.ndarray, X: np.ndarray, Y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Everything that can be wrong before the first step, checked before it is taken.
+
+    Runs ``f(w0, X)`` (a custom f that fails names w0's length), checks its shape and that it
+    is finite, differentiates it once with autograd (a plain-numpy f is named), checks the
+    regulariser, prepares the targets, and checks that the starting loss is finite. Returns
+    ``(y0, canonical targets)``.
+    """
+    name = getattr(model, "name", "model")
+    try:
+        out = model.f(w, X)
+    except Exception as exc:
+        raise InvalidArgumentError(
+            f"{name} f(w, X) raised {type(exc).__name__} ({exc}) at the starting weights "
+            f"(P = {np.size(w)}) and X of shape {X.shape}. Check that w0 has the length f "
+            "expects and that f accepts an (n, d) array X."
+        ) from exc
+    arr = np.asarray(out)
+    if arr.dtype.kind == "c":
+        raise InvalidArgumentError(
+            f"{name} f(w, X) returned complex values; pkverify trains real-valued models. "
+            "Return a real output (e.g. the real part, or real and imaginary parts as two "
+            "outputs)."
+        )
+    if arr.dtype.kind in "fiub" and arr.ndim in (1, 2) and not np.all(np.isfinite(arr)):
+        bad = np.flatnonzero(~np.all(np.isfinite(arr.reshape(arr.shape[0], -1)), axis=1))
+        raise NonFiniteError(
+            f"the initial output f(w0, X) of {name} is already NaN or inf at rows "
+            f"{bad[:5].tolist()} (of {arr.shape[0]}), before any training step; this is not a "
+            "step-size problem. Check w0 and the scale of X (e.g. standardise the inputs), "
+            "or the model's formula."
+        )
+    y0 = check_output(out, X.shape[0], name)
+    if getattr(model, "network", None) is None:  # built-in layers are differentiable by design
+        check_differentiable(model.f, w[: w.size], X[:1], name)
+    if reg is not None:
+        check_regularizer(reg, w)
+    Y = loss.prepare(Y, y0)
+    start = float(loss.total(y0, Y)) + (0.0 if reg is None else float(reg.value(w)))
+    if not np.isfinite(start):
+        raise NonFiniteError(
+            f"the training loss at the starting weights is already {start} before any step "
+            f"(outputs up to {np.max(np.abs(y0)):.3g}, targets up to {np.max(np.abs(Y)):.3g}); "
+            "this is not a step-size problem. Rescale the targets or the inputs so that the "
+            "loss is finite at w0."
+        )
+    return y0, Y
 
 
 def _total_loss(loss: Loss, reg: Regularizer | None, y: np.ndarray, Y: np.ndarray, w) -> float:
@@ -140,6 +192,7 @@ def train(
     *,
     implementation: str | Implementation = "auto",
     backend: Any = None,
+    dtype: Any = None,
     progress: bool | None = None,
 ) -> Trajectory:
     """Run gradient descent (or SGD with ``batch_size``) and record the path.
@@ -151,6 +204,16 @@ def train(
     implementation, backend: the engine that takes each step's gradient (one forward and one
                  backward pass per step; layer-wise for built-in models; ``backend="cupy"``
                  keeps X and w on the GPU, recording w on the host).
+    dtype:       None or np.float64 (the default: float64, whatever the inputs' dtype), or
+                 np.float32: every forward and backward pass runs in float32 and each step
+                 is taken in float32, ``w_{s+1} = fl32(w_s − fl32(ε_s g_s))`` with g_s the
+                 float32 gradient (∇R, when given, rounded to float32 and added). w0 is
+                 rounded to float32 first. The recorded ``ws`` are float64 arrays holding
+                 these float32 values exactly, so the file format is unchanged;
+                 ``pk.kernel_machine(traj, dtype=np.float32)`` rebuilds the float32 model
+                 (a float64 machine sees float32 rounding in every step, warns that the
+                 steps are not float64 gradient steps, and integrates along the recorded
+                 steps themselves).
 
     Raises DivergenceError naming the step where the loss became non-finite or exceeded
     1e6 × its starting value (the start floored at 1e-2).
@@ -177,8 +240,10 @@ def train(
             raise InvalidArgumentError(
                 f"batch_size must be ≤ n = {n} (the number of data points); got {batch_size}."
             )
-    engine, dt = prepare(model, implementation, backend, w, X, dtype=np.float64)
+    opts = KernelOptions(implementation, backend, np.float64 if dtype is None else dtype)
+    engine, dt = opts.engine(model, "pk.train", w, X)
     xp = engine.xp
+    single = check_float_dtype(dt) == "float32"  # float32 steps, rounded as documented
     Xd = xp.asarray(X, dtype=dt)
     rng = np.random.default_rng(seed)
     P = model.n_params
@@ -194,7 +259,7 @@ def train(
             loss.check_outputs(y)
         return run
 
-    ws[0] = w
+    ws[0] = w.astype(np.float32) if single else w
     for s in progress_bar(range(steps + 1), total=steps + 1, desc="training", enabled=progress):
         w = ws[s]  # the recorded row itself: no copy per step
         mask = None
@@ -216,8 +281,12 @@ def train(
             raise _divergence(s, losses[s], losses[0], hint)
         if s == steps:
             break
-        np.multiply(g, -eps[s], out=ws[s + 1])  # w_{s+1} = w_s − ε_s ∇L, written in place
-        ws[s + 1] += w
+        if single:  # w_{s+1} = fl32(w_s − fl32(ε_s g)), recorded exactly in float64
+            w32 = w.astype(np.float32)
+            ws[s + 1] = w32 - np.float32(eps[s]) * g.astype(np.float32)
+        else:
+            np.multiply(g, -eps[s], out=ws[s + 1])  # w_{s+1} = w_s − ε_s ∇L, in place
+            ws[s + 1] += w
 
     kind = "gd" if batch_size is None or batch_size == n else "sgd"
     times = np.concatenate([[0.0], np.cumsum(eps)])
@@ -271,7 +340,8 @@ def gradient_flow(
             "Use fewer samples.",
         )
     X, Y, loss, reg, w = _prepare(model, X, Y, loss, regularizer, w0, seed)
-    engine, _ = prepare(model, implementation, "numpy", w, X, dtype=np.float64)
+    engine, _ = KernelOptions(implementation, "numpy", np.float64).engine(
+        model, "pk.gradient_flow", w, X)
     f = model.f
     start = _total_loss(loss, reg, np.asarray(f(w, X)), Y, w)
 

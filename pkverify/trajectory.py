@@ -2,52 +2,21 @@
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 import os
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import (
-    InvalidArgumentError,
-    NonFiniteError,
-    PkVerifyError,
-    ShapeError,
-    TrajectoryFileError,
-)
-from .io import as_path, atomic_write_bytes, check_writable
-from .losses import Loss, Regularizer, as_regularizer, get_loss, l2
-from .models import Model, from_spec
-from .validation import as_data
+from .errors import InvalidArgumentError, NonFiniteError, ShapeError
+from .losses import Loss, Regularizer, as_regularizer
+from .models import Model
+from .trajectory_file import load_trajectory, save_trajectory
 
-__all__ = ["Trajectory"]
+__all__ = ["Trajectory", "require_trajectory"]
 
-_FORMAT = "pkverify-trajectory"
-_VERSION = 2
-"""Version 2 adds ``checksum`` (SHA-256 of the arrays) to the metadata; version 1 files,
-which have none, are checked by recomputing their start and end losses instead."""
-
-_ARRAYS = ("X", "Y", "ws", "step_sizes", "batches", "losses", "times")
-
-_LOSS_RTOL = 1e-9
-"""Relative agreement required between a loaded file's recorded losses and the losses
-recomputed from its X, Y and weights: the same float64 operations in the same order give the
-same value up to a few ulps (BLAS may reorder sums); an edited X or Y moves them by far more."""
-
-
-def _checksum(arrays: dict[str, np.ndarray]) -> str:
-    """SHA-256 over every array's dtype, shape and bytes, in a fixed order."""
-    h = hashlib.sha256()
-    for name in _ARRAYS:
-        arr = np.ascontiguousarray(arrays[name])
-        h.update(f"{name}|{arr.dtype.str}|{arr.shape}|".encode())
-        h.update(arr.tobytes())
-    return h.hexdigest()
+_KINDS = ("gd", "sgd", "flow")
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,6 +44,35 @@ class Trajectory:
     times: np.ndarray
     regularizer: Regularizer | None = None
     kind: str = "gd"
+
+    def __post_init__(self) -> None:
+        """Validate a hand-built path as :meth:`load` validates a file: the types, every
+        array's shape against the others and the model, and finite weights and step sizes."""
+        if not isinstance(self.model, Model):
+            raise InvalidArgumentError(
+                f"Trajectory(model=...) needs a pkverify Model (pk.models.mlp(...), "
+                f"pk.models.custom(f, w0), ...); got {type(self.model).__name__}."
+            )
+        if not isinstance(self.loss, Loss):
+            raise InvalidArgumentError(
+                f"Trajectory(loss=...) needs a pkverify Loss (pk.losses.get_loss('mse'), ...); "
+                f"got {type(self.loss).__name__} {self.loss!r:.40}."
+            )
+        if self.regularizer is not None and not isinstance(self.regularizer, Regularizer):
+            object.__setattr__(self, "regularizer", as_regularizer(self.regularizer))
+        for name, kinds in (("X", "f"), ("Y", "fiu"), ("ws", "f"), ("step_sizes", "fiu"),
+                            ("batches", "b"), ("losses", "f"), ("times", "fiu")):
+            arr = np.asarray(getattr(self, name))
+            if arr.dtype.kind not in kinds:
+                want = {"f": "real floating-point", "fiu": "real numbers", "b": "booleans"}[kinds]
+                raise InvalidArgumentError(
+                    f"Trajectory field {name} must hold {want}; got an array of dtype "
+                    f"{arr.dtype}."
+                )
+            if kinds == "fiu" and arr.dtype.kind != "f":
+                arr = arr.astype(np.float64)
+            object.__setattr__(self, name, arr)
+        self.check_consistent()
 
     @property
     def steps(self) -> int:
@@ -108,38 +106,11 @@ class Trajectory:
         """Write the trajectory to ``path`` (.npz), atomically: a failed write leaves nothing.
 
         Built-in models, named losses and l2 regularisers are stored by spec; a custom model
-        or regulariser must be passed back to :meth:`load`.
+        or regulariser must be passed back to :meth:`load`. The file's checksum covers every
+        array and the metadata; an existing file that pkverify did not write is never
+        replaced (see :mod:`pkverify.trajectory_file`).
         """
-        path = as_path(path, "trajectory path")
-        if path.suffix != ".npz" and not path.is_dir():
-            path = (
-                path.with_suffix(path.suffix + ".npz") if path.suffix else path.with_suffix(".npz")
-            )
-        check_writable(path, "trajectory file")
-        arrays: dict[str, Any] = {
-            "X": self.X,
-            "Y": self.Y,
-            "ws": self.ws,
-            "step_sizes": self.step_sizes,
-            "batches": self.batches,
-            "losses": self.losses,
-            "times": self.times,
-        }
-        meta = {
-            "format": _FORMAT,
-            "version": _VERSION,
-            "kind": self.kind,
-            "model": self.model.spec,
-            "loss": self.loss.name,
-            "regularizer": None
-            if self.regularizer is None
-            else (self.regularizer.spec or "custom"),
-            "checksum": _checksum(arrays),
-        }
-        buffer = io.BytesIO()
-        np.savez(buffer, meta=np.array(json.dumps(meta)), **arrays)
-        atomic_write_bytes(path, buffer.getvalue(), "trajectory file")
-        return path
+        return save_trajectory(self, path)
 
     @classmethod
     def load(
@@ -151,126 +122,37 @@ class Trajectory:
         """Read a trajectory written by :meth:`save`.
 
         ``model`` is required when the saved model was custom; ``regularizer`` when the saved
-        regulariser was a custom callable. Raises TrajectoryFileError for a missing or corrupt
-        file, and refuses a file whose arrays were changed after saving (a checksum, and the
-        recorded losses recomputed from X, Y and the weights).
+        regulariser was a custom callable. Raises TrajectoryFileError for a missing, corrupt,
+        edited (checksum) or newer-format file, and for recorded losses that the stored data
+        and weights do not reproduce.
         """
-        path = as_path(path, "trajectory path")
-        if model is not None and not isinstance(model, Model):
-            raise InvalidArgumentError(
-                f"Trajectory.load(path, model=...) needs a pkverify Model such as "
-                f"pk.models.custom(f, w0), not {type(model).__name__} {model!r:.40}; leave "
-                "model out for a built-in model (it is rebuilt from the file)."
-            )
-        if regularizer is not None and not (
-            isinstance(regularizer, Regularizer) or callable(regularizer)
-        ):
-            raise InvalidArgumentError(
-                "Trajectory.load(path, regularizer=...) needs pk.losses.l2(lam) or a callable "
-                f"R(w); got {type(regularizer).__name__}."
-            )
-        if path.is_dir():
-            raise TrajectoryFileError(
-                f"{str(path)!r} is a directory; pass the .npz file that save() wrote."
-            )
-        if not path.exists():
-            raise TrajectoryFileError(
-                f"no trajectory file at {str(path)!r}; check the path (save() adds '.npz')."
-            )
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {k: data[k] for k in data.files}
-            meta = json.loads(str(arrays.pop("meta")))
-        except (zipfile.BadZipFile, ValueError, OSError, KeyError, EOFError) as exc:
-            raise TrajectoryFileError(
-                f"{str(path)!r} is not a readable pkverify trajectory ({type(exc).__name__}: "
-                f"{exc}); it may be truncated or from another program. Re-run training and save."
-            ) from exc
-        needed = {"X", "Y", "ws", "step_sizes", "batches", "losses", "times"}
-        meta_keys = {"format", "kind", "model", "loss", "regularizer"}
-        if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
-            raise TrajectoryFileError(
-                f"{str(path)!r} is an .npz file but not a pkverify trajectory (no format tag)."
-            )
-        missing = sorted((needed - set(arrays)) | (meta_keys - set(meta)))
-        if missing:
-            raise TrajectoryFileError(
-                f"{str(path)!r} is an incomplete pkverify trajectory (missing {missing}); "
-                "re-run training and save it again."
-            )
-        if model is None and meta["model"] is None:
-            raise InvalidArgumentError(
-                "this trajectory was trained on a custom model; pass it back: "
-                "Trajectory.load(path, model=pk.models.custom(f, w0))."
-            )
-        reg_meta = meta["regularizer"]
-        if regularizer is None and reg_meta == "custom":
-            raise InvalidArgumentError(
-                "this trajectory used a custom regulariser R(w); pass it back: "
-                "Trajectory.load(path, regularizer=R)."
-            )
-        try:
-            if model is None:
-                model = from_spec(meta["model"])
-            if regularizer is None and reg_meta is not None:
-                regularizer = l2(reg_meta["lam"])
-            traj = cls(
-                model=model,
-                X=as_data(arrays["X"], model.input_dim),
-                Y=np.asarray(arrays["Y"], dtype=np.float64),
-                loss=get_loss(meta["loss"]),
-                ws=np.asarray(arrays["ws"], dtype=np.float64),
-                step_sizes=np.asarray(arrays["step_sizes"], dtype=np.float64),
-                batches=np.asarray(arrays["batches"], dtype=bool),
-                losses=np.asarray(arrays["losses"], dtype=np.float64),
-                times=np.asarray(arrays["times"], dtype=np.float64),
-                regularizer=as_regularizer(regularizer),
-                kind=str(meta["kind"]),
-            )
-            traj.check_consistent()
-        except (PkVerifyError, TypeError, KeyError, ValueError) as exc:
-            raise TrajectoryFileError(
-                f"{str(path)!r} holds an inconsistent pkverify trajectory: {exc}"
-            ) from exc
-        if "checksum" in meta and meta["checksum"] != _checksum(arrays):
-            raise TrajectoryFileError(
-                f"{str(path)!r} was changed after it was saved: its arrays do not match the "
-                "checksum written with them, so the kernel machine would be rebuilt from a "
-                "path that never trained on this data. Re-run training and save again."
-            )
-        traj._check_losses(str(path))
-        return traj
-
-    def _check_losses(self, where: str) -> None:
-        """Recompute the loss at w_0 and w_S from X, Y; refuse a file where they disagree."""
-        for s in (0, self.steps):
-            try:
-                y = np.asarray(self.model.f(self.ws[s], self.X), dtype=np.float64)
-                value = float(self.loss.total(y, self.Y))
-                if self.regularizer is not None:
-                    value += float(self.regularizer.value(self.ws[s]))
-            except Exception as exc:  # the model cannot even run on the stored data
-                raise TrajectoryFileError(
-                    f"{where!r}: the model does not run on the stored data "
-                    f"({type(exc).__name__}: {exc}); pass the model it was trained with."
-                ) from exc
-            recorded = float(self.losses[s])
-            if not abs(value - recorded) <= _LOSS_RTOL * max(abs(recorded), abs(value)):
-                raise TrajectoryFileError(
-                    f"{where!r}: the loss at step {s} recomputed from the stored X, Y and "
-                    f"weights is {value:.12g}, but the file records {recorded:.12g}; the data "
-                    "or the weights were edited, or the model passed to load() is not the one "
-                    "it was trained with. Re-run training and save again."
-                )
+        return load_trajectory(cls, path, model, regularizer)
 
     def check_consistent(self) -> None:
         """Check that every array fits the others: ws (S+1, P), step_sizes (S,), batches
-        (S, n), losses and times (S+1,), X (n, d), Y with n rows, all finite."""
-        S1, n = self.ws.shape[0], self.X.shape[0]
+        (S, n), losses and times (S+1,), X (n, d), Y with n rows, at least one step, a known
+        kind, and finite weights, step sizes and times. Raises ShapeError / NonFiniteError /
+        InvalidArgumentError naming the field, for hand-built paths and loaded files alike."""
+        if self.X.ndim != 2 or self.X.shape[0] == 0:
+            raise ShapeError(
+                f"X has shape {self.X.shape}; expected (n, d) with n ≥ 1 rows of inputs"
+            )
+        if self.model.input_dim is not None and self.X.shape[1] != self.model.input_dim:
+            raise ShapeError(
+                f"X has {self.X.shape[1]} columns but {self.model!r} takes inputs of size "
+                f"{self.model.input_dim}"
+            )
         if self.ws.ndim != 2 or self.ws.shape[1] != self.model.n_params:
             raise ShapeError(
                 f"weights of shape {self.ws.shape} do not fit {self.model!r} "
-                f"(P = {self.model.n_params})"
+                f"(expected (S+1, P) with P = {self.model.n_params}): were they recorded with "
+                "another model?"
+            )
+        S1, n = self.ws.shape[0], self.X.shape[0]
+        if S1 < 2:
+            raise ShapeError(
+                f"weights of shape {self.ws.shape} hold {S1} recorded weight vector(s); a path "
+                "needs at least one step (w_0 and w_1)"
             )
         expected = {
             "step_sizes": (self.step_sizes.shape, (S1 - 1,)),
@@ -284,12 +166,33 @@ class Trajectory:
             for k, (got, want) in expected.items()
             if got != want
         ]
-        if S1 < 2:
-            bad.append("a path needs at least one step")
-        if self.kind not in ("gd", "sgd", "flow"):
-            bad.append(f"kind {self.kind!r} is not one of 'gd', 'sgd', 'flow'")
         if bad:
-            raise ShapeError("; ".join(bad))
+            raise ShapeError(
+                "; ".join(bad) + f" (for S = {S1 - 1} steps and n = {n} training points)"
+            )
+        if self.kind not in _KINDS:
+            raise InvalidArgumentError(
+                f"kind {self.kind!r} is not one of {', '.join(map(repr, _KINDS))}"
+            )
         for name in ("ws", "step_sizes", "times"):
-            if not np.all(np.isfinite(getattr(self, name))):
-                raise NonFiniteError(f"{name} contains NaN or inf")
+            arr = getattr(self, name)
+            # row blocks of about 8M numbers: no temporary the size of a large path
+            rows = max(1, (1 << 23) // max(1, int(np.prod(arr.shape[1:]))))
+            for lo in range(0, arr.shape[0], rows):
+                if not np.all(np.isfinite(arr[lo:lo + rows])):
+                    raise NonFiniteError(f"{name} contains NaN or inf")
+        if self.kind != "flow" and np.any(self.step_sizes <= 0):
+            raise InvalidArgumentError(
+                "step_sizes must be positive (ε_s > 0 for each gradient step); got "
+                f"min {float(np.min(self.step_sizes)):.3g}"
+            )
+
+
+def require_trajectory(traj: Any, where: str = "this function") -> Trajectory:
+    """``traj`` itself if it is a Trajectory; otherwise an error saying where one comes from."""
+    if not isinstance(traj, Trajectory):
+        raise InvalidArgumentError(
+            f"{where} needs a Trajectory from pk.train(...), pk.gradient_flow(...) or "
+            f"pk.Trajectory.load(path); got {type(traj).__name__}."
+        )
+    return traj

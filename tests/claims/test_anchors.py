@@ -4,9 +4,10 @@ share (issue 7, item 10): each test seeds one fault and requires its claim to fa
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import pkverify as pk
-from pkverify.claims.registry import CheckConfig, get
+from pkverify.claims import CheckConfig, get
 from pkverify.kernels import path as path_module
 
 QUICK = CheckConfig(seed=0, quick=True)
@@ -89,5 +90,8 @@ def test_a_faulty_gd_step_fails_the_closed_form_path(monkeypatch):
         return dataclasses.replace(traj, step_sizes=traj.step_sizes * 2, times=traj.times * 2)
 
     monkeypatch.setattr(linear_claim, "train", half_step_train)
-    result = get("linear.reduction").run(QUICK)
+    from pkverify.kernels.exact import PathWarning
+
+    with pytest.warns(PathWarning, match="not the gradient-descent path"):  # the fault, seen
+        result = get("linear.reduction").run(QUICK)
     assert result.status == "fail" and result.metrics["gd_path_vs_closed_form"] > 1e-3
