@@ -29,6 +29,7 @@ Ratios are the result; benchmarks are not tests.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import math
 import os
@@ -68,14 +69,29 @@ def measure(fn, repeat: int = 5, memory: bool = True) -> tuple[float, float | No
     return statistics.median(times), peak
 
 
+def _malloc_trim():
+    """glibc's ``malloc_trim(0)`` (None elsewhere): hands the heap's free pages back."""
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+trim_heap = _malloc_trim()  # set to None by --no-trim
+
+
 def interleaved(fns: dict, repeat: int = 5) -> dict[str, float]:
     """Median seconds of each function, called in turn ``repeat`` times after one warm-up each
-    (interleaving makes a burst of load on a shared machine hit every function alike)."""
+    (interleaving makes a burst of load on a shared machine hit every function alike). Each
+    timed call starts from a trimmed heap (glibc), so that neither function runs on pages the
+    other left mapped: a page fault costs the same to both, as in a process of its own."""
     for fn in fns.values():
         fn()
     times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeat):
         for name, fn in fns.items():
+            if trim_heap is not None:
+                trim_heap(0)
             start = clock()
             fn()
             times[name].append(clock() - start)
@@ -282,11 +298,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
                         help="wall time, or this process's CPU time (steadier on a loaded "
                              "machine; equal to wall time only with single-threaded BLAS)")
+    parser.add_argument("--no-trim", action="store_true",
+                        help="time on the heap as the previous call left it (no malloc_trim)")
     parser.add_argument("--peer-python", default=sys.executable,
                         help="the interpreter that runs the peers (default: this one)")
     args = parser.parse_args(argv)
-    global clock
+    global clock, trim_heap
     clock = CLOCKS[args.clock]
+    if args.no_trim:
+        trim_heap = None
     pk.progress.set_enabled(False) if hasattr(pk, "progress") else None
     widths = (64,) if args.quick else (512, 2048)
     n, q = (64, 16) if args.quick else (256, 64)
@@ -294,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
           f"python {sys.version.split()[0]}")
     print(blas_line())
     print(f"clock: {args.clock} ({'time.perf_counter' if args.clock == 'wall' else 'time.process_time'}), "
-          f"medians of {args.repeat} interleaved calls")
+          f"medians of {args.repeat} interleaved calls, "
+          f"{'each from a trimmed heap' if trim_heap is not None else 'heap as left'}")
     table: dict = {}
     for W in widths:
         for dtype in (np.float64, np.float32):

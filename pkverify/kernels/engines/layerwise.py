@@ -47,7 +47,9 @@ __all__ = [
 @dataclass
 class Side:
     """One side of a kernel: the trace and ``deltas[h] = δ^h`` of shape ``(n, k, d_h)`` for
-    every layer below the output (the output layer's δ is the identity and is not stored)."""
+    every layer below the output (the output layer's δ is the identity and is not stored).
+    The trace keeps each layer's input ``a^h`` and the output f; the hidden ``f^h`` and
+    ``g^h`` are released once their σ' has entered δ (a kernel needs only ``a^h`` and δ)."""
 
     trace: Trace
     deltas: list[Any]
@@ -73,14 +75,16 @@ def _weight_and_step(layer, w: Any, along: tuple[Any, Any] | None, xp: Any):
     return weight, weight_step
 
 
-def backprop(net: Network, trace: Trace, w: Any, xp: Any) -> list[Any]:
+def backprop(net: Network, trace: Trace, w: Any, xp: Any, release: bool = False) -> list[Any]:
     """``δ^h`` for every layer below the output, shape ``(n, k, d_h)`` (eq. 20)::
 
         δ^{h−1} = (δ^h W_h) ⊙ scale_h σ'(f^{h−1})       (δ^{L+1} = I_k)
 
     The layer's input scale is folded into the smallest array it can ride on: the ``(k, d)``
     output weight at the top, else the fresh ``δ^h W_h`` product, which is scaled in place
-    (every temporary stays in the dtype of w and the trace)."""
+    (every temporary stays in the dtype of w and the trace). ``release=True`` drops each hidden
+    layer's ``f^h`` and ``g^h`` from the trace as soon as its σ' is taken, so that the pass
+    never holds the whole forward trace and every δ at once."""
     layers = net.layers
     top = len(layers) - 1
     deltas: list[Any] = [None] * top
@@ -91,6 +95,10 @@ def backprop(net: Network, trace: Trace, w: Any, xp: Any) -> list[Any]:
         layer = layers[h]
         weight, weight_step = _weight_and_step(layer, w, along, xp)
         dsigma = trace.dsigma(net, h - 1, xp)[:, None, :]
+        if release:
+            trace.pres[h - 1] = None
+            if trace.outs is not None:
+                trace.outs[h - 1] = None
         if delta is None:  # δ^{L+1} = I: δ W is W itself, broadcast over rows
             if weight_step is None:  # scale the (k, d) weight, not an (n, k, d) array
                 delta = (layer.scale * weight)[None, :, :] * dsigma
@@ -116,14 +124,15 @@ def backprop(net: Network, trace: Trace, w: Any, xp: Any) -> list[Any]:
 def side(net: Network, w: Any, X: Any, xp: Any, along: tuple[Any, Any] | None = None) -> Side:
     """Forward trace and sensitivities of ``X`` at ``w`` (row r at ``w + τ_r Δ`` with along)."""
     trace = forward(net, w, X, xp, keep=True, along=along)
-    return Side(trace, backprop(net, trace, w, xp))
+    return Side(trace, backprop(net, trace, w, xp, release=True))
 
 
 def side_rows(s: Side, lo: int, hi: int) -> Side:
     """Rows ``lo:hi`` of a side (no recomputation)."""
     t = s.trace
     return Side(
-        Trace([a[lo:hi] for a in t.inputs], [p[lo:hi] for p in t.pres], None,
+        Trace([a[lo:hi] for a in t.inputs], [None if p is None else p[lo:hi] for p in t.pres],
+              None,
               None if t.outs is None else [None if g is None else g[lo:hi] for g in t.outs]),
         [d[lo:hi] for d in s.deltas],
     )
