@@ -105,14 +105,14 @@ def load_model(spec: str) -> Any:
 
 
 def _load(path: str, model_spec: str | None) -> Any:
-    from ..errors import InvalidArgumentError
+    from ..errors import InvalidArgumentError, ModelRequiredError
     from ..report.explain import load_trajectory
 
     model = load_model(model_spec) if model_spec else None
     try:
         return load_trajectory(path, model)
-    except InvalidArgumentError as exc:
-        if model is None and "custom model" in str(exc):
+    except ModelRequiredError:
+        if model is None:
             raise InvalidArgumentError(
                 f"{path!r} was trained on a custom model, which a file cannot hold; give the "
                 "function that builds it: --model MODULE:FUNCTION (e.g. --model mymodels:build "

@@ -76,7 +76,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.name not in named:
         raise unknown_name("sweep", args.name, tuple(named))
-    out = options.output_file(args.out, "--out") if args.out else None  # before any work
+    out = None
+    if args.out:  # before any work: writable, not a folder, not a file pkverify did not write
+        options.output_file(args.out, "--out")
+        out = sweeps.check_target(args.out)
     fn, configs, seeds, (group, x, y) = named[args.name](
         CheckConfig(seed=args.seed, quick=args.quick))
     with options.executor_from_args(args), disabled() if args.quiet else nullcontext():

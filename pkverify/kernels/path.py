@@ -36,7 +36,7 @@ from .exact import (
     scatter_rows,
     unit_roundoff,
     warn_inconsistent,
-    warn_unlocated,
+    warn_not_exact,
 )
 from .options import RENAMED, KernelOptions, check_kernel_memory, refuse_batch_size
 from .rules import Rule, node_weights, parse_rule
@@ -97,7 +97,7 @@ class ProductSums:
 
     @property
     def residuals(self) -> np.ndarray:
-        """Each step's identity residual relative to max|f| (exact rule)."""
+        """Each step's identity residual relative to its rounding scale (exact rule)."""
         return np.array([p.residual for p in self.plans or []])
 
 
@@ -199,27 +199,26 @@ def product_sums(
                 tangents.append(delta)
             U = xp.stack(tangents)
 
-            def gdelta(I, eps=eps, direct=direct, with_r=r is not None):
+            def step_integral(I, eps=eps, direct=direct, with_r=r is not None):
                 if direct:
-                    return I[-1]
-                return -eps * (I[0] + I[1]) if with_r else -eps * I[0]
+                    return I[-1, ...]
+                return -eps * (I[0, ...] + I[1, ...]) if with_r else -eps * I[0, ...]
 
             cuts = None
             if model.kinks is not None:
                 cuts = np.asarray(
                     model.kinks(traj.ws[s], traj.ws[s + 1] - traj.ws[s], to_numpy(Xq)), float
                 ).ravel()
-            I, f0, plan = integrate_step(engine, w, delta, Xq, U, gdelta, nodes, cuts)
+            I, f0, plan = integrate_step(engine, w, delta, Xq, U, step_integral, nodes, cuts)
             plans.append(plan)
             if s == 0:
                 y0 = f0
-            loss_term = add(loss_term, eps * I[0])
+            loss_term = add(loss_term, eps * I[0, ...])
             if reg:
-                reg_term = add(reg_term, eps * I[1])
+                reg_term = add(reg_term, eps * I[1, ...])
         worst = max(p.residual for p in plans)
-        if nodes is None and worst > 1e3 * adaptive_rtol(dt):  # unlocated kinks cost digits
-            warn_unlocated(model.name, worst, declared=not model.smooth,
-                           located=model.kinks is not None)
+        if worst > 1e3 * adaptive_rtol(dt):  # unlocated kinks or too few nodes cost digits
+            warn_not_exact(model, worst, nodes)
         if inconsistent.any():
             worst_step = int(np.argmax(np.where(inconsistent, mismatch, -1.0)))
             warn_inconsistent(worst_step, float(mismatch[worst_step]))

@@ -156,3 +156,15 @@ def test_out_follows_the_umask(tiny, tmp_path, mask, capsys):
     mode = stat.S_IMODE((tmp_path / "t.csv").stat().st_mode)
     assert mode == 0o666 & ~mask and tiny.runs == 1
     assert (tmp_path / "t.csv").read_text().startswith("activation,width,")
+
+
+def test_out_onto_a_file_pkverify_did_not_write_fails_before_the_sweep(tiny, tmp_path, capsys):
+    theirs = tmp_path / "notes.csv"
+    theirs.write_text("name,value\nmine,1\n")
+    assert main(["sweep", "tiny", "--out", str(theirs)]) == 2
+    assert "never overwrites" in capsys.readouterr().err and tiny.runs == 0
+    assert theirs.read_text() == "name,value\nmine,1\n"
+    # a table pkverify wrote earlier is replaced
+    ours = tmp_path / "t.csv"
+    assert main(["sweep", "tiny", "--out", str(ours), "-q"]) == 0
+    assert main(["sweep", "tiny", "--out", str(ours), "-q"]) == 0 and tiny.runs == 2
