@@ -69,7 +69,8 @@ def test_import_loads_no_heavy_module():
     code = (
         "import sys, pkverify\n"
         "heavy = [m for m in ('sympy', 'scipy.stats', 'scipy.integrate', 'autograd.scipy',"
-        " 'hypothesis', 'matplotlib', 'tqdm', 'pkverify.claims.catalog') if m in sys.modules]\n"
+        " 'hypothesis', 'matplotlib', 'tqdm', 'pkverify.claims.catalog', 'torch',"
+        " 'pkverify.extra.torch') if m in sys.modules]\n"
         "print(','.join(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -131,7 +132,8 @@ def test_version_flag(capsys):
                     "remark4.regularizer", "remark5.sgd"}),
         ("remark1", {"remark1.a_depends_on_x"}),
         ("symbolic", {"symbolic.tangent_agrees", "symbolic.ntk_infinite",
-                      "symbolic.proof_steps", "symbolic.linear_path_kernel"}),
+                      "symbolic.proof_steps", "symbolic.linear_path_kernel",
+                      "symbolic.deep_recursion"}),
     ],
 )
 def test_claims_accepts_family_names(name, expected):

@@ -85,7 +85,7 @@ def check_kernel_psd(cfg: CheckConfig) -> Outcome:
     Y = np.concatenate([Y, Y[:2], Y[2:3]])
     width = 8 if cfg.quick else 16
     figures: dict[str, float] = {}
-    heatmaps: list[dict] = []
+    heatmaps: list[fig.Heatmap] = []
     passed = True
     for name, model in (
         ("mlp_tanh", mlp([3, width, width, 1], "tanh", seed=cfg.seed)),
@@ -110,6 +110,7 @@ def check_kernel_psd(cfg: CheckConfig) -> Outcome:
     worst_asym = max(v for k, v in figures.items() if k.endswith("asym"))
     worst_eig = min(v for k, v in figures.items() if k.endswith("min_eig_rel"))
     return Outcome(
+        key="worst_min_eig_rel",
         passed=passed,
         metrics={"worst_asym": worst_asym, "worst_min_eig_rel": worst_eig, **figures},
         data={"figures": heatmaps},
@@ -212,8 +213,10 @@ def check_kernel_rules(cfg: CheckConfig) -> Outcome:
     uniform_gap = float(np.max(np.abs(uniform - by_hand)) / np.max(np.abs(uniform)))
     worst = max(out.metrics.values())
     return Outcome(
+        key="worst_rel_err",
         passed=bool(out.passed) and uniform_gap > 1e3 * RULE_TOL,
-        metrics={**out.metrics, "uniform_simpson_gap": uniform_gap, "steps": traj.steps},
+        metrics={**out.metrics, "worst_rel_err": worst, "uniform_simpson_gap": uniform_gap,
+                 "steps": traj.steps},
         message=(
             f"three rules match their hand sums to {worst:.1e}; uniform-step Simpson weights "
             f"would be off by {uniform_gap:.1e}"
@@ -251,6 +254,7 @@ def check_c_sigma(cfg: CheckConfig) -> Outcome:
         errors[f"{name}_rel_err"] = abs(c_sigma(name) - reference) / reference
     worst = max(errors.values())
     return Outcome(
+        key="worst_rel_err",
         passed=worst <= C_SIGMA_TOL,
         metrics={**errors, "worst_rel_err": worst},
         message=f"c_σ of {len(errors)} activations within {worst:.1e} of the reference",
@@ -313,6 +317,7 @@ def check_kernel_relu_exact(cfg: CheckConfig) -> Outcome:
     riemann_err = float(np.max(np.abs(R - R_ref)) / np.max(np.abs(R_ref)))
     worst = max(kernel_err, a_err, riemann_err)
     return Outcome(
+        key="exact_kernel_rel_err",
         passed=worst <= RELU_KERNEL_TOL and kinks > 0,
         metrics={"exact_kernel_rel_err": kernel_err, "a_times_K_rel_err": a_err,
                  "riemann_depth2_rel_err": riemann_err, "kinks_crossed": kinks,
@@ -385,6 +390,7 @@ def check_kernel_cross(cfg: CheckConfig) -> Outcome:
     shape_ok = path_kernel(traj, X1, X).shape == (5, 7, 3, 3)
     worst = max(errors.values())
     return Outcome(
+        key="worst_rel_err",
         passed=worst <= CROSS_TOL and shape_ok,
         metrics={"worst_rel_err": worst, **errors, "shape_5x7x3x3": shape_ok},
         message=(

@@ -101,6 +101,7 @@ def check_lemma1(cfg: CheckConfig) -> Outcome:
         slopes={k: v for k, v in zip(series, (metrics["softplus_slope"],
                                               metrics["tanh_slope"]))}, reference_slope=2.0)
     return Outcome(
+        key="softplus_slope",
         passed=ok, metrics=metrics, data={"figures": [fig]},
         message=f"residual ∝ h^{metrics['softplus_slope']:.2f} (softplus), "
         f"h^{metrics['tanh_slope']:.2f} (tanh) down to "
@@ -147,6 +148,7 @@ def check_lemma2(cfg: CheckConfig) -> Outcome:
     text = ", ".join(f"{a} {metrics[f'{a}_slope']:.2f}±{metrics[f'{a}_slope_spread']:.2f}"
                      for a in ACTIVATIONS_LEMMA2)
     return Outcome(
+        key="relu_slope",
         passed=ok, metrics=metrics, data={"figures": [fig]},
         message=f"slopes {text}; for ε = {eps} the bound asks m ≥ "
         f"{metrics['relu_bound_width']:.2g}, observed below ε at m = "
@@ -206,6 +208,7 @@ def check_lemma3(cfg: CheckConfig) -> Outcome:
                        ylabel="relative drift"),
     ]
     return Outcome(
+        key="relu_drift_slope",
         passed=ok, metrics=metrics, data={"figures": figs},
         message=f"‖H(t)−H(0)‖ ∝ m^{metrics['relu_drift_slope']:.2f} (relu), "
         f"m^{metrics['softplus_drift_slope']:.2f} (softplus); max‖Δw_r‖ ∝ "
@@ -266,6 +269,7 @@ def check_eigen_dynamics(cfg: CheckConfig) -> Outcome:
                      list(left), list(left.values()), ylabel="‖y − Δu‖²/‖y‖²"),
     ]
     return Outcome(
+        key="gap_slope",
         passed=bool(ok), metrics=metrics, data={"figures": figs},
         message=f"gap ∝ m^{r.slope:.2f}±{r.seed_std:.2f}; left at t = 2: top {left['top']:.3f} < "
         f"bottom {left['bottom']:.3f}, true {left['true']:.3f} < random {left['random']:.3f}.",
@@ -318,6 +322,7 @@ def check_kernel_regression(cfg: CheckConfig) -> Outcome:
                                     "random labels": bound_random.slope}),
     ]
     return Outcome(
+        key="gap_slope",
         passed=bool(ok), metrics=metrics, data={"figures": figs},
         message=f"gap ∝ m^{r.slope:.2f}±{r.seed_std:.2f} ({r.mean[-1]:.1e} at m = {r.x[-1]:.0f});"
         f" bound at n = {bound_true.x[-1]:.0f}: true {bound_true.mean[-1]:.2f} < random "
@@ -374,6 +379,7 @@ def check_deep(cfg: CheckConfig) -> Outcome:
     text = ", ".join(f"{k} {metrics[f'{k}_slope']:.2f}±{metrics[f'{k}_slope_spread']:.2f}"
                      for k in series)
     return Outcome(
+        key="relu_depth2_slope",
         passed=bool(ok), metrics=metrics, data={"figures": [fig]},
         message=f"slopes {text}; eq. 22 to {worst:.0e}; eq. 18 within {max(zs):.1f} s.e.",
     )

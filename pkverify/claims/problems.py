@@ -97,7 +97,8 @@ def explain_query(km, xq: np.ndarray) -> dict:
 
 
 def explain_bars(expl: dict, top: int = 5):
-    """A ``bars`` figure spec: the ``top`` contributions by |a_i K^p|, plus one bar for the
+    """A ``bars`` figure spec in its JSON form (``Bars.to_dict()``, what
+    ``Explanation.spec`` holds): the ``top`` contributions by |a_i K^p|, plus one bar for the
     rest, so the bars sum to prediction − b(x)."""
     from .figures import bars
 
@@ -117,7 +118,7 @@ def explain_bars(expl: dict, top: int = 5):
         ylabel="contribution a_i(x) K^p(x, x_i)",
         baseline=expl["b"],
         total=expl["machine"],
-    )
+    ).to_dict()
 
 
 def gd_least_squares_path(

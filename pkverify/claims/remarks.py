@@ -74,6 +74,7 @@ def check_remark1(cfg: CheckConfig) -> Outcome:
         )
     ]
     return Outcome(
+        key="mlp_tanh_median_rel_spread",
         passed=nonlinear > 1e-6 and lin <= 1e-12,
         metrics={"mlp_tanh_median_rel_spread": nonlinear, "linear_median_rel_spread": lin},
         data={"figures": figures},
@@ -133,7 +134,7 @@ def check_loss_weighted(traj: Trajectory, Xq: np.ndarray, rule: str = "exact") -
         passed = passed and bool(rebuilt.passed)
         metrics["rebuild_rel_err"] = rebuilt.metrics["rel_err"]
         message += f"; the machine rebuilds the model to {rebuilt.metrics['rel_err']:.1e}"
-    return Outcome(passed=passed, metrics=metrics, message=message)
+    return Outcome(passed=passed, metrics=metrics, message=message, key="loss_weighted_rel_err")
 
 
 @claim(
@@ -183,6 +184,7 @@ def check_remark3(cfg: CheckConfig) -> Outcome:
     a_pos = np.diag(km.a(X))[Yb == 1.0]  # a_i(x_i) = mean of 1/p_i along the path: > 1
     worst_deriv = max(figures.values())
     return Outcome(
+        key="worst_deriv_err",
         passed=worst_deriv <= DERIV_TOL and machine_err <= EXACT_TOL and bool(np.all(a_pos > 1.0)),
         metrics={
             "worst_deriv_err": worst_deriv,
@@ -224,6 +226,7 @@ def check_remark4(cfg: CheckConfig) -> Outcome:
     without = rel_change_error(km.predict(X) + (km.b(X) - y0), y, y0)  # dropping the term
     b_err, grad_err = _remark4_anchors(cfg)
     return Outcome(
+        key="rel_err",
         passed=err <= EXACT_TOL
         and without > 1e3 * EXACT_TOL
         and b_err <= EXACT_TOL
@@ -314,6 +317,7 @@ def check_remark5(cfg: CheckConfig) -> Outcome:
     )
     kernel_err, theorem_err = _sgd_kernel_pass(traj, X)
     return Outcome(
+        key="rel_err",
         passed=bool(rebuilt.passed) and err_ignored > 1e-3 and kernel_err <= KERNEL_TOL
         and theorem_err <= EXACT_TOL,
         metrics={

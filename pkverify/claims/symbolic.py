@@ -84,6 +84,7 @@ def check_tangent_agrees(cfg: CheckConfig) -> Outcome:
             "rel_err"]
     worst = max(errors.values())
     return Outcome(
+        key="max_rel_err",
         passed=passed,
         metrics={"max_rel_err": worst, "cases": len(errors)},
         data={
@@ -176,6 +177,7 @@ def check_ntk_infinite(cfg: CheckConfig) -> Outcome:
         metrics[f"{act}_quad_max_abs_err"] = qerr
         ok &= qerr <= QUAD_TOL
     return Outcome(
+        key="relu_mc_max_z",
         passed=ok,
         metrics=metrics,
         data={"figures": [fig.heatmap("relu H* on mixed-norm points: closed form vs Monte Carlo",
@@ -215,6 +217,7 @@ def check_proof_steps(cfg: CheckConfig) -> Outcome:
              for r in rs}
     all_ok = all(r.ok for rs in results.values() for r in rs)
     return Outcome(
+        key="verified",
         passed=all_ok and flipped_fails,
         metrics={"steps": len(steps), "verified": sum(v.startswith("✓") for v in steps.values()),
                  "flipped_sign_fails": flipped_fails},
@@ -250,6 +253,7 @@ def check_linear_path_kernel(cfg: CheckConfig) -> Outcome:
     err = _rel(w_closed, sol.y[:, -1])
     ok = all(x.ok for x in results) and err <= 1e-9
     return Outcome(
+        key="steps_verified",
         passed=ok,
         metrics={"steps_verified": sum(x.ok for x in results), "steps": len(results),
                  "w_T_rel_err_vs_solve_ivp": err},
@@ -318,6 +322,7 @@ def check_deep_recursion(cfg: CheckConfig) -> Outcome:
     deep = max(v for k, v in metrics.items() if k.endswith("_rel_err"))
     value_err = max(metrics["erf_value_vs_quadrature"], metrics["relu_value_vs_quadrature"])
     return Outcome(
+        key="worst_deep_rel_err",
         passed=deep <= DEEP_TOL and value_err <= VALUE_TOL,
         metrics={"worst_deep_rel_err": deep, "worst_value_abs_err": value_err, **metrics},
         message=f"value kernels match quadrature to {value_err:.1e}; the symbolic deep "

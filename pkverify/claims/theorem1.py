@@ -134,6 +134,7 @@ def check_theorem1_exact(cfg: CheckConfig) -> Outcome:
     demo = demo_trajectory(cfg.seed)
     expl = explain_query(kernel_machine(demo, rule="exact"), demo_query(cfg.seed))
     return Outcome(
+        key="max_rel_err",
         passed=passed and rare_passed and bisected_evals > 65,
         metrics={
             "max_rel_err": worst,
@@ -218,6 +219,7 @@ def check_theorem1_schedule(cfg: CheckConfig) -> Outcome:
         warnings.simplefilter("ignore", PathWarning)
         err_reversed = check_reconstruction(reversed_path, X).metrics["rel_err"]
     return Outcome(
+        key="rel_err",
         passed=bool(rebuilt.passed) and err_reversed > 1e-3,
         metrics={"rel_err": err, "rel_err_schedule_reversed": err_reversed,
                  "steps": int(schedule.size), "lr_min": float(schedule[0]),
@@ -272,6 +274,7 @@ def check_theorem1_rate(cfg: CheckConfig) -> Outcome:
         reference_slope=1.0,
     )
     return Outcome(
+        key="riemann_slope",
         passed=RATE_RANGE[0] <= slope <= RATE_RANGE[1]
         and RATE_RANGE[0] <= slope_t <= RATE_RANGE[1],
         metrics={
@@ -331,6 +334,7 @@ def check_theorem1_flow(cfg: CheckConfig) -> Outcome:
         and 3.5 <= simpson_slope <= 4.5
     )
     return Outcome(
+        key="gd_to_flow_slope",
         passed=passed,
         metrics={
             "gd_to_flow_slope": gd_slope,
