@@ -7,7 +7,7 @@ km = pk.kernel_machine(traj)               # y(x) = b(x) + Σ_i a_i(x) K^p(x, x_
 km.predict(X) - traj.predict(X)            # ≈ 0 to rounding with the exact rule
 """
 
-from . import claims, errors, losses, models
+from . import claims, errors, losses, models, optim
 from .errors import DivergenceError, PkVerifyError
 from .kernels import Implementation, Rule, path_kernel, tangent_kernel
 from .losses import l2
@@ -36,6 +36,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "models",
     "losses",
+    "optim",
     "errors",
     "claims",
     "ntk",

@@ -120,6 +120,10 @@ class Engine:
     def row_bytes(self, n2: int, itemsize: int) -> int:
         raise NotImplementedError
 
+    def jacobian(self, w: Any, X: Any, along: tuple[Any, Any] | None = None) -> Any:
+        """The dense ``(n, k, P)`` Jacobian of a few rows (row r at ``w + τ_r Δ`` with along)."""
+        raise NotImplementedError
+
     def rows_per_chunk(self, n2: int, itemsize: int, batch_size: int | None) -> int:
         if batch_size is not None:
             return batch_size
@@ -205,6 +209,9 @@ class LayerwiseEngine(Engine):
     def row_bytes(self, n2, itemsize):
         return layerwise.row_bytes(self.net, n2, itemsize)
 
+    def jacobian(self, w, X, along=None):
+        return layerwise.jacobian_from_side(self.net, self.side(w, X, along), self.xp)
+
 
 class ReferenceEngine(Engine):
     implementation = Implementation.REFERENCE
@@ -234,6 +241,9 @@ class ReferenceEngine(Engine):
 
     def row_bytes(self, n2, itemsize):
         return itemsize * (2 * self.k * self.model.n_params + 4 * n2 * self.k * self.k)
+
+    def jacobian(self, w, X, along=None):
+        return self.side(w, X, along)
 
 
 def engine_for(

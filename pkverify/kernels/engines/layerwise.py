@@ -224,3 +224,27 @@ def row_bytes(net: Network, n2: int, itemsize: int) -> int:
     k = net.output_dim
     act = sum(layer.fan_in + layer.fan_out + k * layer.fan_out for layer in net.layers)
     return itemsize * (2 * act + 4 * n2 * k * k)
+
+
+def jacobian_from_side(net: Network, s: Side, xp: Any) -> Any:
+    """The dense Jacobian ``J[i, c, p] = ∂f_c(x_i)/∂w_p``, ``(n, k, P)``, from a side:
+    ``∂f_c/∂W_h = δ^h_c (a^h)ᵀ`` and ``∂f_c/∂b_h = δ^h_c`` (the output layer's δ is e_c).
+    Only for the few query rows whose P-vectors a computation needs (the optimizer's
+    reverse recursion); kernels never form it."""
+    k = net.output_dim
+    n = s.n
+    dtype = s.trace.out.dtype
+    J = xp.zeros((n, k, net.n_params), dtype=dtype)
+    last = len(net.layers) - 1
+    eye = xp.eye(k, dtype=dtype)
+    for h, layer in enumerate(net.layers):
+        D = eye[None, :, :] + xp.zeros((n, k, k), dtype=dtype) if h == last else s.deltas[h]
+        if layer.weight is not None:
+            o = layer.weight
+            a = s.trace.inputs[h]  # (n, fan_in)
+            block = D[:, :, :, None] * a[:, None, None, :]
+            J[:, :, o : o + layer.n_weights] = xp.reshape(block, (n, k, layer.n_weights))
+        if layer.bias is not None:
+            o = layer.bias
+            J[:, :, o : o + layer.fan_out] = D
+    return J

@@ -1,0 +1,360 @@
+"""Theorem 1 for every optimizer of :mod:`pkverify.optim`: exact, streamed over the path.
+
+The exact rule's step identity [bell2023] holds for any step ``Δ_s = w_{s+1} − w_s``::
+
+    f(w_S, x) = f(w_0, x) + Σ_s φ_s(x)·Δ_s,     φ_s(x) = ∫_0^1 ∇f(w_s + τΔ_s, x) dτ.
+
+Every rule of :mod:`pkverify.optim.rule` writes the step as
+``Δ_s = −η_s P_s Σ_{r≤s} c_{s,r} g_r − η_s λ_dec w_s`` with
+``g_r = Σ_i ρ_r I_i(r) ℓ'_{i,r} ∇f(w_r, x_i) + λ_L2 w_r + ∇R(w_r)``. Substituting and exchanging
+the sums over s and r::
+
+    f(w_S, x) = b(x) + Σ_i Σ_r I_i(r) ρ_r ℓ'_{i,r} (−u_r(x)·∇f(w_r, x_i)),
+    u_r(x) = Σ_{s≥r} η_s c_{s,r} P_s φ_s(x),
+    b(x)   = f(w_0, x) − Σ_s η_s λ_dec φ_s(x)·w_s − Σ_r u_r(x)·(λ_L2 w_r + ∇R(w_r)).
+
+Since ``c_{s,r} = α_s (κ_r μ^{s−r} + ν [s = r])`` is geometric in s − r, with
+``e_s = η_s α_s P_s φ_s(x)``::
+
+    y_r = e_r + μ y_{r+1}   (y_S = 0),       u_r = κ_r y_r + ν e_r,
+
+a reverse recursion over the steps holding one ``(q, k, P)`` vector: no per-example buffers,
+no S² pairs. The optimizer's path kernel and the contributions follow per step from one
+forward-mode product of u_r on the step's batch rows::
+
+    K^opt(x, x_i) = Σ_r I_i(r) u_r(x)·∇f(w_r, x_i)                      (k × k per pair)
+    contribution_i(x) = −Σ_r I_i(r) ρ_r ℓ'_{i,r} u_r(x)·∇f(w_r, x_i)
+    a_i(x) = −K^opt(x, x_i)⁻¹ Σ_r I_i(r) ρ_r K^opt_r(x, x_i) ℓ'_{i,r}
+
+With μ = 0, P = I and no decay, ``u_r = η_r φ_r`` and this is the exact rule's machine for
+gradient descent. ``predict`` and ``b`` need no recursion: ``Σ_r u_r·g_r = Σ_s φ_s·(η_s P_s
+d_s)``, so one forward pass carries the rule's buffers for the loss's part of g and the
+regulariser's part separately (the rule is linear in g once P_s is fixed) and integrates
+φ_s against each part's step — :func:`optimizer_products`. P_s is data (Adam's second moment
+of the path's own gradients): that pass rebuilds it, checks every recorded step against the
+rule (a PathWarning names the first step that does not follow it), and keeps P_s for the
+reverse pass (:func:`optimizer_kernel_sums`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..backend import to_numpy
+from ..optim import Optimizer, OptimizerState, batch_weights
+from ..progress import progress
+from .engines import DEFAULT_MEMORY, Engine, itemsize
+from .exact import (
+    PathWarning,
+    StepPlan,
+    adaptive_rtol,
+    integrate_step,
+    scatter_rows,
+    unit_roundoff,
+    warn_unlocated,
+)
+
+__all__ = ["OptimizerProducts", "optimizer_products", "optimizer_kernel_sums",
+           "step_gradients", "OptimizerKernelSums", "PATH_RTOL"]
+
+PATH_RTOL = 1e-10
+"""A recorded step further than this (relative) from the step the optimizer rebuilds from the
+path's own gradients is not a step of the trajectory's rule on its model and data (an edited
+file, a path from elsewhere): the machine then describes another path, and a PathWarning says
+so. pk.train's own steps agree to rounding (≈ 1e-16)."""
+
+F64_EPS = float(np.finfo(np.float64).eps)
+
+
+@dataclass(frozen=True)
+class OptimizerProducts:
+    """What the forward pass gives for queries Xq (arrays ``(q, k)`` in the engine's xp).
+
+    y0:         ``f(w_0, x)``.
+    loss_term:  ``Σ_r u_r(x)·(g_r's loss part)``: predict is ``b(x) − loss_term``.
+    reg:        ``f(w_0, x) − b(x)``: the regulariser's, the coupled and the decoupled weight
+                decay's share of the path (None when the path has none of them).
+    plans:      the exact rule's per-step plans, for the reverse pass.
+    mismatch:   per step, ``‖Δ_s − Δ̃_s‖ / ‖Δ_s‖`` against the rebuilt step Δ̃_s.
+    preconditioners: ``(S, P)`` P_s (adaptive rules, when kept), else None.
+    """
+
+    y0: Any
+    loss_term: Any
+    reg: Any | None
+    plans: list[StepPlan]
+    mismatch: np.ndarray
+    preconditioners: np.ndarray | None = None
+
+
+def loss_cotangent(traj: Any, rows: np.ndarray, weights: np.ndarray, xp: Any):
+    """``y ↦ ρ I ℓ'(y)`` for the batch rows (``(m, k)``, scalar targets as k = 1)."""
+    Y = traj.Y[rows]
+    scalar = traj.Y.ndim == 1
+
+    def cotangent(y2: Any) -> Any:
+        y = to_numpy(y2).astype(np.float64, copy=False)
+        d = np.asarray(traj.loss.deriv(y[:, 0] if scalar else y, Y))
+        d = d[:, None] if scalar else d
+        return xp.asarray(weights[:, None] * d, dtype=y2.dtype)
+
+    return cotangent
+
+
+def batch_rows(traj: Any, s: int) -> np.ndarray:
+    """The training rows of step s's mini-batch (all rows for full-batch steps)."""
+    return np.flatnonzero(traj.batches[s])
+
+
+def _rows(X: Any, rows: np.ndarray, xp: Any) -> Any:
+    if rows.size == X.shape[0]:
+        return X
+    return X[rows] if isinstance(X, np.ndarray) else X[xp.asarray(rows)]
+
+
+def optimizer_products(
+    engine: Engine,
+    traj: Any,
+    opt: Optimizer,
+    reduction: str,
+    Xq: Any,
+    nodes: int | None = None,
+    with_reg: bool = True,
+    keep_preconditioners: bool = False,
+    show: bool | None = None,
+) -> OptimizerProducts:
+    """The forward pass: replay the rule from the path's gradients, check each step, and
+    integrate φ_s against each part of the rebuilt step (see the module docstring)."""
+    xp = engine.xp
+    dt = Xq.dtype
+    X = xp.asarray(traj.X, dtype=dt)
+    model = traj.model
+    S = traj.steps
+    rho = batch_weights(traj.batches, reduction)
+    eta = np.asarray(traj.step_sizes, dtype=np.float64)
+    state = OptimizerState()
+    plans: list[StepPlan] = []
+    mismatch = np.zeros(S)
+    inconsistent = np.zeros(S, dtype=bool)
+    Ps = np.empty((S, model.n_params)) if keep_preconditioners and opt.adaptive else None
+    y0 = loss_term = reg_term = None
+    has_reg = traj.regularizer is not None or opt.weight_decay != 0.0
+    for s in progress(range(S), total=S, desc="exact rule", enabled=show):
+        w_host = np.asarray(traj.ws[s], dtype=np.float64)
+        step = traj.ws[s + 1] - traj.ws[s]
+        rows = batch_rows(traj, s)
+        w = xp.asarray(w_host, dtype=dt)
+        if rows.size:
+            cot = loss_cotangent(traj, rows, rho[s, rows], xp)
+            _, _, g = engine.value_and_vjp(w, _rows(X, rows, xp), cot)
+            g_loss = to_numpy(g).astype(np.float64, copy=False)
+        else:
+            g_loss = np.zeros(model.n_params)
+        r_grad = traj.regularizer.grad(w_host) if traj.regularizer is not None else None
+        total = g_loss if r_grad is None else g_loss + r_grad
+        total = opt.gradient(total, w_host)  # as pk.train: ((ℓ' part) + ∇R) + λ_L2 w
+        # the regulariser's and coupled decay's part of g_s (not total − g_loss: no
+        # cancellation); v_s is built from the total, exactly as pk.train's step
+        g_reg = opt.gradient(np.zeros_like(g_loss) if r_grad is None else r_grad, w_host)
+        parts, dec, P, state = opt.advance(state, np.stack([g_loss, g_reg]), w_host,
+                                           float(eta[s]), s, total=total)
+        if Ps is not None:
+            Ps[s] = P
+        rebuilt = parts[0] + parts[1] + dec
+        gap = float(np.linalg.norm(step - rebuilt))
+        size = float(np.linalg.norm(step))
+        mismatch[s] = gap / max(size, float(np.finfo(np.float64).tiny))
+        # storing w_{s+1} rounds each coordinate by ≤ ½ ulp of w_{s+1}: within that (plus
+        # PATH_RTOL of the step) the recorded step is the rule's step, rounded
+        allowed = PATH_RTOL * size + 4.0 * F64_EPS * float(np.linalg.norm(traj.ws[s + 1]))
+        direct = bool(gap > allowed) and unit_roundoff(dt) <= F64_EPS
+        inconsistent[s] = direct
+        tangents = [parts[0], parts[1]]
+        if opt.decoupled_decay:
+            tangents.append(np.asarray(dec))
+        if direct:  # not the rule's step: integrate along Δ itself
+            tangents.append(step)
+        U = xp.asarray(np.stack(tangents), dtype=dt)
+        n_rule = 3 if opt.decoupled_decay else 2
+
+        def gdelta(I, direct=direct, n_rule=n_rule):
+            if direct:
+                return I[-1]
+            total_I = I[0] + I[1]
+            return total_I + I[2] if n_rule == 3 else total_I
+
+        cuts = None
+        if model.kinks is not None:
+            cuts = np.asarray(model.kinks(traj.ws[s], step, to_numpy(Xq)), float).ravel()
+        delta = xp.asarray(step, dtype=dt)
+        I, f0, plan = integrate_step(engine, w, delta, Xq, U, gdelta, nodes, cuts)
+        plans.append(plan)
+        if s == 0:
+            y0 = f0
+        loss_term = -I[0] if loss_term is None else loss_term - I[0]
+        if with_reg and has_reg:
+            r = -I[1] if n_rule == 2 else -(I[1] + I[2])
+            reg_term = r if reg_term is None else reg_term + r
+    worst = max(p.residual for p in plans)
+    if nodes is None and worst > 1e3 * adaptive_rtol(dt):
+        warn_unlocated(model.name, worst, declared=not model.smooth,
+                       located=model.kinks is not None)
+    if inconsistent.any():
+        first = int(np.argmax(inconsistent))
+        warn_off_rule(first, float(mismatch[first]), opt, reduction)
+    return OptimizerProducts(y0, loss_term, reg_term, plans, mismatch, Ps)
+
+
+def warn_off_rule(step: int, mismatch: float, opt: Optimizer, reduction: str) -> None:
+    """Warn that a path's steps do not follow its optimizer, naming the first such step."""
+    warnings.warn(
+        f"this path does not follow its optimizer {opt.describe()} (reduction "
+        f"{reduction!r}) on its model and data: at step {step} the recorded step differs from "
+        f"the rule's step rebuilt from the path's own gradients by {mismatch:.2e} (relative). "
+        "The kernel machine rebuilds the path it was given, which no longer equals the one "
+        "training would take (an edited trajectory file, batches or data changed after "
+        "training, or the wrong optimizer recorded).",
+        PathWarning,
+        stacklevel=4,
+    )
+
+
+def step_gradients(engine: Engine, w: Any, delta: Any, Xq: Any, plan: StepPlan) -> Any:
+    """``φ_s(x) = ∫_0^1 ∇f(w + τΔ, x) dτ`` as dense ``(q, k, P)`` vectors, on the nodes the
+    exact rule's plan chose for this step (per-row nodes in chunks within the memory
+    budget)."""
+    xp = engine.xp
+    q = int(Xq.shape[0])
+    if plan.rows is None:
+        phi = None
+        for tau, c in zip(plan.taus, plan.weights):
+            J = engine.jacobian(w + float(tau) * delta, Xq)
+            phi = c * J if phi is None else phi + c * J
+        return phi
+    R = int(plan.rows.size)
+    per_row = engine.k * engine.model.n_params * itemsize(Xq.dtype) * 3
+    chunk = max(1, DEFAULT_MEMORY // max(1, per_row))
+    phi = None
+    for lo in range(0, R, chunk):
+        hi = min(R, lo + chunk)
+        rows = plan.rows[lo:hi]
+        Xe = Xq[rows] if isinstance(Xq, np.ndarray) else Xq[xp.asarray(rows)]
+        taus = xp.asarray(plan.taus[lo:hi], dtype=Xq.dtype)
+        J = engine.jacobian(w, Xe, along=(delta, taus))
+        part = scatter_rows(xp, J, rows, plan.weights[lo:hi], q, axis=0)
+        phi = part if phi is None else phi + part
+    return phi
+
+
+@dataclass(frozen=True)
+class OptimizerKernelSums:
+    """What the reverse pass accumulates (engine's xp), the fields of
+    :class:`~pkverify.kernels.path.KernelSums` plus the b(x) it rebuilds on the way.
+
+    kernel:     (q, n, k, k)  K^opt(x, x_i).
+    kernel_abs: (q, n, k, k)  Σ_r |I_i(r) u_r(x)·∇f(w_r, x_i)|, the size of its terms.
+    weighted:   (q, n, k)     Σ_r ρ_r I_i(r) K^opt_r ℓ'_{i,r} = −contribution_i(x).
+    reg:        (q, k)        f(w_0, x) − b(x), rebuilt by the recursion (a second route to
+                the forward pass's value).
+    """
+
+    kernel: Any
+    kernel_abs: Any
+    weighted: Any
+    reg: Any
+
+
+def _jvp_rows(engine: Engine, w: Any, Xb: Any, U: Any, budget: int = DEFAULT_MEMORY):
+    """``(f, ∇f·U)`` on the batch rows, in row chunks so that the tangents ``(t, rows, d_h)``
+    stay within the memory budget."""
+    xp = engine.xp
+    t = int(U.shape[0])
+    m = int(Xb.shape[0])
+    net = getattr(engine, "net", None)
+    width = sum(layer.fan_out + layer.fan_in for layer in net.layers) if net is not None \
+        else engine.model.n_params
+    per_row = max(1, 3 * t * width * itemsize(U.dtype))
+    chunk = max(1, budget // per_row)
+    if chunk >= m:
+        return engine.jvp(w, Xb, U)
+    fs, dys = [], []
+    for lo in range(0, m, chunk):
+        f, dy = engine.jvp(w, Xb[lo : lo + chunk], U)
+        fs.append(f)
+        dys.append(dy)
+    return xp.concat(fs, axis=0) if hasattr(xp, "concat") else xp.concatenate(fs, axis=0), \
+        (xp.concat(dys, axis=1) if hasattr(xp, "concat") else xp.concatenate(dys, axis=1))
+
+
+def optimizer_kernel_sums(
+    engine: Engine,
+    traj: Any,
+    opt: Optimizer,
+    reduction: str,
+    Xq: Any,
+    products: OptimizerProducts,
+    show: bool | None = None,
+) -> OptimizerKernelSums:
+    """The reverse recursion ``y_r = e_r + μ y_{r+1}``, ``u_r = κ_r y_r + ν e_r`` (module
+    docstring), one forward-mode product of u_r on step r's batch rows per step. Memory
+    O(q·k·P) beyond one step's work; ``products`` is the forward pass over the same Xq (its
+    plans and, for adaptive rules, its P_s)."""
+    xp = engine.xp
+    dt = Xq.dtype
+    X = xp.asarray(traj.X, dtype=dt)
+    q = int(Xq.shape[0])
+    n = int(traj.X.shape[0])
+    k = engine.k
+    P = traj.model.n_params
+    S = traj.steps
+    Ps = products.preconditioners
+    if opt.adaptive and Ps is None:
+        raise ValueError("the reverse pass of an adaptive rule needs the kept P_s")
+    rho = batch_weights(traj.batches, reduction)
+    eta = np.asarray(traj.step_sizes, dtype=np.float64)
+    kernel = xp.zeros((q, n, k, k), dtype=dt)
+    kernel_abs = xp.zeros((q, n, k, k), dtype=dt)
+    weighted = xp.zeros((q, n, k), dtype=dt)
+    reg = xp.zeros((q, k), dtype=dt)
+    y = None
+    scalar = traj.Y.ndim == 1
+    for s in progress(range(S - 1, -1, -1), total=S, desc="optimizer kernel", enabled=show):
+        w_host = np.asarray(traj.ws[s], dtype=np.float64)
+        w = xp.asarray(w_host, dtype=dt)
+        delta = xp.asarray(traj.ws[s + 1] - traj.ws[s], dtype=dt)
+        phi = step_gradients(engine, w, delta, Xq, products.plans[s])  # (q, k, P)
+        scale = float(eta[s]) * opt.alpha(s)
+        e = scale * phi
+        if Ps is not None:
+            e = e * xp.asarray(Ps[s], dtype=dt)
+        y = e if y is None or opt.mu == 0.0 else e + opt.mu * y
+        u = opt.kappa(s) * y
+        if opt.nu:
+            u = u + opt.nu * e
+        # b(x): the coupled part of g_s and the decoupled decay of step s
+        r_grad = traj.regularizer.grad(w_host) if traj.regularizer is not None else None
+        g_reg = opt.gradient(np.zeros(P) if r_grad is None else r_grad, w_host)
+        reg = reg + xp.sum(u * xp.asarray(g_reg, dtype=dt), axis=2)
+        if opt.decoupled_decay:
+            reg = reg + (float(eta[s]) * opt.decoupled_decay) * xp.sum(
+                phi * xp.asarray(w_host, dtype=dt), axis=2)
+        rows = batch_rows(traj, s)
+        if not rows.size:
+            continue
+        f, dY = _jvp_rows(engine, w, _rows(X, rows, xp), xp.reshape(u, (q * k, P)))
+        Kr = xp.reshape(dY, (q, k, rows.size, k))  # [q, c, i, c'] = u^c·∇f_{c'}(x_i)
+        Kr = xp.permute_dims(Kr, (0, 2, 1, 3)) if hasattr(xp, "permute_dims") \
+            else xp.transpose(Kr, (0, 2, 1, 3))  # [q, i, c, c']
+        yb = to_numpy(f).astype(np.float64, copy=False)
+        d = np.asarray(traj.loss.deriv(yb[:, 0] if scalar else yb, traj.Y[rows]))
+        d = (d[:, None] if scalar else d) * rho[s, rows][:, None]
+        W = xp.sum(Kr * xp.asarray(d, dtype=dt)[None, :, None, :], axis=3)  # (q, m, k)
+        idx = rows if isinstance(kernel, np.ndarray) else xp.asarray(rows)
+        kernel[:, idx] += Kr
+        kernel_abs[:, idx] += xp.abs(Kr)
+        weighted[:, idx] += W
+    return OptimizerKernelSums(kernel, kernel_abs, weighted, reg)
