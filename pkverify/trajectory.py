@@ -16,6 +16,7 @@ import numpy as np
 from .errors import (
     InvalidArgumentError,
     NonFiniteError,
+    OutputFileError,
     PkVerifyError,
     ShapeError,
     TrajectoryFileError,
@@ -28,9 +29,14 @@ from .validation import as_data
 __all__ = ["Trajectory"]
 
 _FORMAT = "pkverify-trajectory"
-_VERSION = 2
-"""Version 2 adds ``checksum`` (SHA-256 of the arrays) to the metadata; version 1 files,
-which have none, are checked by recomputing their start and end losses instead."""
+_VERSION = 3
+"""Format history. Version 3: ``checksum`` covers every array *and* the metadata (kind, model,
+loss, regulariser, ...), so no byte of what the file says about the path can change unseen.
+Version 2: ``checksum`` (SHA-256) of the arrays only; its metadata is checked for consistency
+with the arrays (the path's kind against its batches) instead. Version 1 files, which have no
+checksum, are checked by recomputing their start and end losses (as every version is)."""
+
+_KINDS = ("gd", "sgd", "flow")
 
 _ARRAYS = ("X", "Y", "ws", "step_sizes", "batches", "losses", "times")
 
@@ -40,14 +46,28 @@ recomputed from its X, Y and weights: the same float64 operations in the same or
 same value up to a few ulps (BLAS may reorder sums); an edited X or Y moves them by far more."""
 
 
-def _checksum(arrays: dict[str, np.ndarray]) -> str:
-    """SHA-256 over every array's dtype, shape and bytes, in a fixed order."""
+def _checksum(arrays: dict[str, np.ndarray], meta: dict[str, Any] | None = None) -> str:
+    """SHA-256 over every array's dtype, shape and bytes, in a fixed order, then (format 3 on)
+    over the metadata other than the checksum itself, as canonical JSON (sorted keys)."""
     h = hashlib.sha256()
     for name in _ARRAYS:
         arr = np.ascontiguousarray(arrays[name])
         h.update(f"{name}|{arr.dtype.str}|{arr.shape}|".encode())
         h.update(arr.tobytes())
+    if meta is not None:
+        rest = {k: v for k, v in meta.items() if k != "checksum"}
+        h.update(b"meta|" + json.dumps(rest, sort_keys=True, ensure_ascii=True).encode())
     return h.hexdigest()
+
+
+def _is_trajectory_file(path: Path) -> bool:
+    """True when ``path`` is an .npz that :meth:`Trajectory.save` wrote (its format tag)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"])) if "meta" in data.files else None
+    except Exception:  # unreadable, not an npz, not ours: all mean "not a trajectory file"
+        return False
+    return isinstance(meta, dict) and meta.get("format") == _FORMAT
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,6 +95,35 @@ class Trajectory:
     times: np.ndarray
     regularizer: Regularizer | None = None
     kind: str = "gd"
+
+    def __post_init__(self) -> None:
+        """Validate a hand-built path as :meth:`load` validates a file: the types, every
+        array's shape against the others and the model, and finite weights and step sizes."""
+        if not isinstance(self.model, Model):
+            raise InvalidArgumentError(
+                f"Trajectory(model=...) needs a pkverify Model (pk.models.mlp(...), "
+                f"pk.models.custom(f, w0), ...); got {type(self.model).__name__}."
+            )
+        if not isinstance(self.loss, Loss):
+            raise InvalidArgumentError(
+                f"Trajectory(loss=...) needs a pkverify Loss (pk.losses.get_loss('mse'), ...); "
+                f"got {type(self.loss).__name__} {self.loss!r:.40}."
+            )
+        if self.regularizer is not None and not isinstance(self.regularizer, Regularizer):
+            object.__setattr__(self, "regularizer", as_regularizer(self.regularizer))
+        for name, kinds in (("X", "f"), ("Y", "fiu"), ("ws", "f"), ("step_sizes", "fiu"),
+                            ("batches", "b"), ("losses", "f"), ("times", "fiu")):
+            arr = np.asarray(getattr(self, name))
+            if arr.dtype.kind not in kinds:
+                want = {"f": "real floating-point", "fiu": "real numbers", "b": "booleans"}[kinds]
+                raise InvalidArgumentError(
+                    f"Trajectory field {name} must hold {want}; got an array of dtype "
+                    f"{arr.dtype}."
+                )
+            if kinds == "fiu" and arr.dtype.kind != "f":
+                arr = arr.astype(np.float64)
+            object.__setattr__(self, name, arr)
+        self.check_consistent()
 
     @property
     def steps(self) -> int:
@@ -110,12 +159,24 @@ class Trajectory:
         Built-in models, named losses and l2 regularisers are stored by spec; a custom model
         or regulariser must be passed back to :meth:`load`.
         """
+        text = os.fspath(path) if isinstance(path, (str, os.PathLike)) else path
         path = as_path(path, "trajectory path")
-        if path.suffix != ".npz" and not path.is_dir():
+        if isinstance(text, str) and text.endswith((os.sep, "/")) or path.is_dir():
+            where = "does not exist" if not path.exists() else "is a directory"
+            raise OutputFileError(
+                f"trajectory path {str(text)!r} names a folder, which {where}; pass a file "
+                f"name such as {str(path / 'run.npz')!r} (missing parent folders are created)."
+            )
+        if path.suffix != ".npz":
             path = (
                 path.with_suffix(path.suffix + ".npz") if path.suffix else path.with_suffix(".npz")
             )
         check_writable(path, "trajectory file")
+        if path.exists() and not _is_trajectory_file(path):
+            raise OutputFileError(
+                f"{str(path)!r} exists and is not a pkverify trajectory; pkverify never "
+                "overwrites a file it did not write. Choose another name or remove the file."
+            )
         arrays: dict[str, Any] = {
             "X": self.X,
             "Y": self.Y,
@@ -125,7 +186,7 @@ class Trajectory:
             "losses": self.losses,
             "times": self.times,
         }
-        meta = {
+        meta: dict[str, Any] = {
             "format": _FORMAT,
             "version": _VERSION,
             "kind": self.kind,
@@ -134,8 +195,8 @@ class Trajectory:
             "regularizer": None
             if self.regularizer is None
             else (self.regularizer.spec or "custom"),
-            "checksum": _checksum(arrays),
         }
+        meta["checksum"] = _checksum(arrays, meta)
         buffer = io.BytesIO()
         np.savez(buffer, meta=np.array(json.dumps(meta)), **arrays)
         atomic_write_bytes(path, buffer.getvalue(), "trajectory file")
@@ -192,6 +253,18 @@ class Trajectory:
             raise TrajectoryFileError(
                 f"{str(path)!r} is an .npz file but not a pkverify trajectory (no format tag)."
             )
+        version = meta.get("version", 1)
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise TrajectoryFileError(
+                f"{str(path)!r} has format version {version!r}, which no pkverify writes; the "
+                "file was edited or is damaged. Re-run training and save."
+            )
+        if version > _VERSION:
+            raise TrajectoryFileError(
+                f"{str(path)!r} is a pkverify trajectory of format version {version}, newer "
+                f"than this pkverify reads (up to {_VERSION}); upgrade pkverify "
+                "(pip install -U pkverify) to load it."
+            )
         missing = sorted((needed - set(arrays)) | (meta_keys - set(meta)))
         if missing:
             raise TrajectoryFileError(
@@ -232,12 +305,23 @@ class Trajectory:
             raise TrajectoryFileError(
                 f"{str(path)!r} holds an inconsistent pkverify trajectory: {exc}"
             ) from exc
-        if "checksum" in meta and meta["checksum"] != _checksum(arrays):
-            raise TrajectoryFileError(
-                f"{str(path)!r} was changed after it was saved: its arrays do not match the "
-                "checksum written with them, so the kernel machine would be rebuilt from a "
-                "path that never trained on this data. Re-run training and save again."
-            )
+        if version >= 2:
+            # format 3 covers the metadata too; format 2 covered the arrays only
+            expected = _checksum(arrays, meta if version >= 3 else None)
+            if meta.get("checksum") != expected:
+                raise TrajectoryFileError(
+                    f"{str(path)!r} was changed after it was saved: its contents do not match "
+                    "the checksum written with them, so the kernel machine would be rebuilt "
+                    "from a path that never trained on this data. Re-run training and save."
+                )
+        if version < 3:  # metadata outside the checksum: check what the arrays can tell
+            full = bool(traj.batches.all())
+            if (traj.kind == "sgd" and full) or (traj.kind == "gd" and not full):
+                raise TrajectoryFileError(
+                    f"{str(path)!r} says its path is {traj.kind!r}, but its recorded batches "
+                    f"are {'all' if full else 'not all'} full: the metadata was edited. Re-run "
+                    "training and save again."
+                )
         traj._check_losses(str(path))
         return traj
 
@@ -265,12 +349,29 @@ class Trajectory:
 
     def check_consistent(self) -> None:
         """Check that every array fits the others: ws (S+1, P), step_sizes (S,), batches
-        (S, n), losses and times (S+1,), X (n, d), Y with n rows, all finite."""
-        S1, n = self.ws.shape[0], self.X.shape[0]
+        (S, n), losses and times (S+1,), X (n, d), Y with n rows, at least one step, a known
+        kind, and finite weights, step sizes and times. Raises ShapeError / NonFiniteError /
+        InvalidArgumentError naming the field, for hand-built paths and loaded files alike."""
+        if self.X.ndim != 2 or self.X.shape[0] == 0:
+            raise ShapeError(
+                f"X has shape {self.X.shape}; expected (n, d) with n ≥ 1 rows of inputs"
+            )
+        if self.model.input_dim is not None and self.X.shape[1] != self.model.input_dim:
+            raise ShapeError(
+                f"X has {self.X.shape[1]} columns but {self.model!r} takes inputs of size "
+                f"{self.model.input_dim}"
+            )
         if self.ws.ndim != 2 or self.ws.shape[1] != self.model.n_params:
             raise ShapeError(
                 f"weights of shape {self.ws.shape} do not fit {self.model!r} "
-                f"(P = {self.model.n_params})"
+                f"(expected (S+1, P) with P = {self.model.n_params}): were they recorded with "
+                "another model?"
+            )
+        S1, n = self.ws.shape[0], self.X.shape[0]
+        if S1 < 2:
+            raise ShapeError(
+                f"weights of shape {self.ws.shape} hold {S1} recorded weight vector(s); a path "
+                "needs at least one step (w_0 and w_1)"
             )
         expected = {
             "step_sizes": (self.step_sizes.shape, (S1 - 1,)),
@@ -284,12 +385,23 @@ class Trajectory:
             for k, (got, want) in expected.items()
             if got != want
         ]
-        if S1 < 2:
-            bad.append("a path needs at least one step")
-        if self.kind not in ("gd", "sgd", "flow"):
-            bad.append(f"kind {self.kind!r} is not one of 'gd', 'sgd', 'flow'")
         if bad:
-            raise ShapeError("; ".join(bad))
+            raise ShapeError(
+                "; ".join(bad) + f" (for S = {S1 - 1} steps and n = {n} training points)"
+            )
+        if self.kind not in _KINDS:
+            raise InvalidArgumentError(
+                f"kind {self.kind!r} is not one of {', '.join(map(repr, _KINDS))}"
+            )
         for name in ("ws", "step_sizes", "times"):
-            if not np.all(np.isfinite(getattr(self, name))):
-                raise NonFiniteError(f"{name} contains NaN or inf")
+            arr = getattr(self, name)
+            # row blocks of about 8M numbers: no temporary the size of a large path
+            rows = max(1, (1 << 23) // max(1, int(np.prod(arr.shape[1:]))))
+            for lo in range(0, arr.shape[0], rows):
+                if not np.all(np.isfinite(arr[lo:lo + rows])):
+                    raise NonFiniteError(f"{name} contains NaN or inf")
+        if self.kind != "flow" and np.any(self.step_sizes <= 0):
+            raise InvalidArgumentError(
+                "step_sizes must be positive (ε_s > 0 for each gradient step); got "
+                f"min {float(np.min(self.step_sizes)):.3g}"
+            )

@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 
 import pkverify as pk
-from pkverify.errors import InvalidArgumentError, TrajectoryFileError
+from pkverify.errors import (
+    InvalidArgumentError,
+    OutputFileError,
+    PkVerifyError,
+    ShapeError,
+    TrajectoryFileError,
+)
 
 
 @pytest.fixture
@@ -273,3 +279,171 @@ class TestLoadErrors:
         other = pk.models.mlp([2, 7, 1])
         with pytest.raises(TrajectoryFileError, match=r"do not fit Model\(mlp, P=29"):
             pk.Trajectory.load(path, model=other)
+
+
+# ----- hand-built paths are validated like loaded files ----------------------------------------
+
+
+def _fields(t):
+    return dict(model=t.model, X=t.X, Y=t.Y, loss=t.loss, ws=t.ws, step_sizes=t.step_sizes,
+                batches=t.batches, losses=t.losses, times=t.times, kind=t.kind)
+
+
+class TestHandBuilt:
+    def test_a_valid_hand_built_path_is_accepted(self, mlp_traj):
+        t = pk.Trajectory(**_fields(mlp_traj))
+        np.testing.assert_array_equal(t.ws, mlp_traj.ws)
+
+    def test_zero_steps(self, mlp_traj):
+        f = _fields(mlp_traj)
+        f.update(ws=f["ws"][:1], step_sizes=f["step_sizes"][:0], batches=f["batches"][:0],
+                 losses=f["losses"][:1], times=f["times"][:1])
+        with pytest.raises(ShapeError, match="at least one step"):
+            pk.Trajectory(**f)
+
+    def test_weights_of_another_models_size(self, mlp_traj):
+        f = _fields(mlp_traj)
+        f["ws"] = np.zeros((f["ws"].shape[0], f["ws"].shape[1] + 3))
+        with pytest.raises(ShapeError, match=r"do not fit .*another model"):
+            pk.Trajectory(**f)
+
+    def test_a_step_size_array_of_the_wrong_length(self, mlp_traj):
+        f = _fields(mlp_traj)
+        f["step_sizes"] = np.full(f["step_sizes"].shape[0] + 1, 0.1)
+        with pytest.raises(ShapeError, match=r"step_sizes has shape \(6,\), expected \(5,\)"):
+            pk.Trajectory(**f)
+
+    @pytest.mark.parametrize("field, value, match", [
+        ("model", "mlp", "needs a pkverify Model"),
+        ("loss", "mse", "needs a pkverify Loss"),
+        ("kind", "adam", "is not one of"),
+        ("ws", "complex", "real floating-point"),
+        ("step_sizes", "negative", "must be positive"),
+        ("ws", "nan", "NaN or inf"),
+        ("X", "columns", "columns"),
+    ])
+    def test_bad_fields(self, mlp_traj, field, value, match):
+        f = _fields(mlp_traj)
+        if value == "complex":
+            value = f["ws"] + 0j
+        elif value == "negative":
+            value = -f["step_sizes"]
+        elif value == "nan":
+            value = f["ws"].copy()
+            value[2, 0] = np.nan
+        elif value == "columns":
+            value = np.hstack([f["X"], f["X"]])
+        f[field] = value
+        with pytest.raises(PkVerifyError, match=match):
+            pk.Trajectory(**f)
+
+
+# ----- the file: every byte it holds is covered ------------------------------------------------
+
+
+def _rewrite(path, out, arrays_change=None, meta_change=None):
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(str(arrays.pop("meta")))
+    if arrays_change:
+        arrays_change(arrays)
+    if meta_change:
+        meta_change(meta)
+    np.savez(out, meta=np.array(json.dumps(meta)), **arrays)
+    return out
+
+
+def _touch_array(name):
+    def change(arrays):
+        a = arrays[name].copy()
+        if a.dtype == bool:
+            a.flat[0] = not a.flat[0]
+        else:
+            a.flat[-1] = a.flat[-1] * (1 + 1e-12) + 1e-300
+        arrays[name] = a
+    return change
+
+
+@pytest.mark.parametrize("name", ["X", "Y", "ws", "step_sizes", "batches", "losses", "times"])
+def test_editing_any_array_is_refused(tmp_path, mlp_traj, name):
+    path = mlp_traj.save(tmp_path / "run.npz")
+    edited = _rewrite(path, tmp_path / "edited.npz", arrays_change=_touch_array(name))
+    with pytest.raises(TrajectoryFileError, match="changed after it was saved"):
+        pk.Trajectory.load(edited)
+
+
+@pytest.mark.parametrize("key, value", [
+    ("kind", "sgd"), ("loss", "cross_entropy"), ("regularizer", {"kind": "l2", "lam": 0.1}),
+    ("model", {"kind": "mlp", "sizes": [2, 4, 1], "activation": "softplus", "bias": True}),
+])
+def test_editing_the_metadata_is_refused(tmp_path, mlp_traj, key, value):
+    path = mlp_traj.save(tmp_path / "run.npz")
+
+    def change(meta):
+        assert key in meta  # the edit must hit a field the file really has
+        meta[key] = value
+
+    edited = _rewrite(path, tmp_path / "edited.npz", meta_change=change)
+    with pytest.raises(TrajectoryFileError):
+        pk.Trajectory.load(edited)
+
+
+def test_the_unedited_rewrite_loads(tmp_path, mlp_traj):
+    # control for the two tests above: rewriting without a change keeps the file loadable
+    path = mlp_traj.save(tmp_path / "run.npz")
+    same = _rewrite(path, tmp_path / "same.npz")
+    _assert_same(pk.Trajectory.load(same), mlp_traj)
+
+
+def test_a_version_2_file_with_an_edited_kind_is_refused(tmp_path, mlp_traj):
+    from pkverify.trajectory import _checksum
+
+    path = mlp_traj.save(tmp_path / "run.npz")
+
+    def as_v2(meta, kind):
+        meta["version"] = 2
+        meta["kind"] = kind
+
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files if k != "meta"}
+    v2 = _rewrite(path, tmp_path / "v2.npz", meta_change=lambda m: (
+        as_v2(m, "gd"), m.__setitem__("checksum", _checksum(arrays))))
+    _assert_same(pk.Trajectory.load(v2), mlp_traj)  # an honest version-2 file still loads
+    edited = _rewrite(path, tmp_path / "v2e.npz", meta_change=lambda m: (
+        as_v2(m, "sgd"), m.__setitem__("checksum", _checksum(arrays))))
+    with pytest.raises(TrajectoryFileError, match="metadata was edited"):
+        pk.Trajectory.load(edited)
+
+
+@pytest.mark.parametrize("version, match", [(99, "newer than this pkverify reads"),
+                                            ("3", "no pkverify writes"), (0, "no pkverify")])
+def test_format_versions_it_cannot_read(tmp_path, mlp_traj, version, match):
+    path = mlp_traj.save(tmp_path / "run.npz")
+    edited = _rewrite(path, tmp_path / "v.npz",
+                      meta_change=lambda m: m.__setitem__("version", version))
+    with pytest.raises(TrajectoryFileError, match=match):
+        pk.Trajectory.load(edited)
+
+
+def test_save_into_a_folder_that_does_not_exist_is_refused(tmp_path, mlp_traj, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(OutputFileError, match="names a folder"):
+        mlp_traj.save("runs/")
+    assert list(tmp_path.iterdir()) == []  # no runs.npz beside it
+    with pytest.raises(OutputFileError, match="is a directory"):
+        mlp_traj.save(tmp_path)
+    # a file inside a missing folder is fine: the folder is created
+    assert mlp_traj.save("runs/a.npz").resolve() == tmp_path / "runs" / "a.npz"
+
+
+def test_save_never_overwrites_a_file_pkverify_did_not_write(tmp_path, mlp_traj):
+    theirs = tmp_path / "data.npz"
+    np.savez(theirs, X=np.arange(3.0))
+    before = theirs.read_bytes()
+    with pytest.raises(OutputFileError, match="never overwrites"):
+        mlp_traj.save(theirs)
+    assert theirs.read_bytes() == before
+    # its own earlier file is replaced
+    mine = mlp_traj.save(tmp_path / "run.npz")
+    assert mlp_traj.save(mine) == mine
+    _assert_same(pk.Trajectory.load(mine), mlp_traj)
