@@ -1,12 +1,15 @@
-"""Training paths: gradient descent, seeded SGD, and gradient flow (the ε → 0 limit).
+"""Training paths: any optimizer of :mod:`pkverify.optim` over seeded mini-batches, and
+gradient flow (the ε → 0 limit).
 
-Gradient descent on ``L(w) = Σ_i ℓ(y*_i, f(w, x_i)) + R(w)``::
+Each step takes the mini-batch gradient of ``L(w) = Σ_i ℓ(y*_i, f(w, x_i)) + R(w)``::
 
-    w_{s+1} = w_s − ε_s ( Σ_i I_i(s) ℓ'_i(w_s) ∇_w f(w_s, x_i) + ∇R(w_s) )
+    g_s = Σ_i ρ_s I_i(s) ℓ'_i(w_s) ∇_w f(w_s, x_i) + ∇R(w_s)
 
 with ``I_i(s) = 1`` for every i (full batch) or for a seeded mini-batch of ``batch_size``
-points (SGD, Remark 5; the batch sum is not rescaled, so the indicators enter the theorem
-exactly). Gradient flow solves ``dw/dt = −∇L(w)`` with ``scipy.integrate.solve_ivp``.
+points (Remark 5), ``ρ_s = 1`` (``reduction="sum"``, the paper's form) or ``1/|B_s|``
+(``"mean"``, PyTorch's), and asks the optimizer for the step (plain GD:
+``w_{s+1} = w_s − ε_s g_s``). Only the batch's rows are differentiated. Gradient flow solves
+``dw/dt = −∇L(w)`` with ``scipy.integrate.solve_ivp``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from .kernels.engines import Engine, Implementation
 from .kernels.tangent import prepare
 from .losses import Loss, Regularizer, as_regularizer, check_initial, get_loss
 from .models import Model
+from .optim import Optimizer, OptimizerState, as_optimizer, gd, parse_reduction
 from .progress import Counter
 from .progress import progress as progress_bar
 from .trajectory import Trajectory
@@ -93,13 +97,14 @@ def _loss_gradient(
     w: Any,
     X: Any,
     Y: np.ndarray,
-    mask: np.ndarray | None,
+    rho: float | None,
     check: Any = None,
 ) -> tuple[np.ndarray, float, np.ndarray]:
-    """One forward and one backward pass: ``(y, L(w), ∇L_B(w))`` on the host.
+    """One forward and one backward pass on the rows given: ``(y, L(w), ∇L_B(w))`` on the
+    host, L over these rows.
 
-    ``∇L_B = Σ_i I_i ℓ'_i ∇f(w, x_i) (+ ∇R)`` — the vector–Jacobian product of the engine
-    with cotangent ``I ⊙ ℓ'``. ``check(y)`` runs on the outputs before ℓ' is taken (it may
+    ``∇L_B = ρ Σ_i ℓ'_i ∇f(w, x_i) (+ ∇R)`` — the vector–Jacobian product of the engine
+    with cotangent ``ρ ℓ'``. ``check(y)`` runs on the outputs before ℓ' is taken (it may
     raise), so that the recorded loss costs no extra pass.
     """
     xp = engine.xp
@@ -113,8 +118,8 @@ def _loss_gradient(
             check(y)
         seen["y"] = y
         d = np.asarray(loss.deriv(y, Y))
-        if mask is not None:
-            d = d * (mask if d.ndim == 1 else mask[:, None])
+        if rho is not None:
+            d = rho * d
         return xp.asarray(d[:, None] if scalar else d, dtype=y2.dtype)
 
     _, _, g = engine.value_and_vjp(w, X, cotangent)
@@ -131,22 +136,31 @@ def train(
     X: Any,
     Y: Any,
     loss: str | Loss = "mse",
-    lr: float | Sequence[float] | np.ndarray = 0.01,
+    lr: float | Sequence[float] | np.ndarray | None = None,
     steps: int = 100,
     batch_size: int | None = None,
     regularizer: Regularizer | Any | None = None,
     seed: int = 0,
     w0: Any | None = None,
     *,
+    optimizer: Optimizer | str | None = None,
+    reduction: str = "sum",
     implementation: str | Implementation = "auto",
     backend: Any = None,
     progress: bool | None = None,
 ) -> Trajectory:
-    """Run gradient descent (or SGD with ``batch_size``) and record the path.
+    """Train with ``optimizer`` (plain gradient descent by default) and record the path.
 
-    lr:          step size ε > 0, or a sequence of ``steps`` step sizes (a schedule).
-    batch_size:  None for full-batch GD; else SGD over batches drawn without replacement
-                 from ``numpy.random.default_rng(seed)``.
+    lr:          shorthand for ``optimizer=pk.optim.gd(lr)`` (default 0.01): a step size
+                 ε > 0, or a sequence of ``steps`` step sizes (a schedule).
+    optimizer:   pk.optim.gd(lr), sgd(lr, momentum, dampening, nesterov, weight_decay),
+                 adam(lr, betas, eps, weight_decay) or adamw(...), with PyTorch's defaults;
+                 its lr may be a schedule. Give either lr or optimizer.
+    reduction:   "sum" (the paper's L = Σ_i ℓ_i) or "mean" (each batch's loss divided by its
+                 size, PyTorch's default).
+    batch_size:  None for full batches; else batches drawn without replacement from
+                 ``numpy.random.default_rng(seed)``; each step differentiates only its
+                 batch's rows (the recorded full loss costs one forward pass over all rows).
     seed:        seeds ``model.init`` (unless ``w0`` is given) and the batch draws.
     implementation, backend: the engine that takes each step's gradient (one forward and one
                  backward pass per step; layer-wise for built-in models; ``backend="cupy"``
@@ -166,7 +180,17 @@ def train(
             f"recording {steps} steps of a model with P = {model.n_params} parameters",
             "Use fewer steps (a larger lr covers the same flow time), or a smaller model.",
         )
-    eps = as_step_sizes(lr, steps)
+    if optimizer is not None and lr is not None:
+        raise InvalidArgumentError(
+            f"give the step size once: lr={lr!r} is the shorthand for optimizer=pk.optim.gd(lr)"
+            f", and optimizer={optimizer!r:.60} carries its own lr."
+        )
+    if optimizer is None:
+        opt = gd(0.01 if lr is None else lr if np.ndim(lr) == 0 else as_step_sizes(lr, steps))
+    else:
+        opt = as_optimizer(optimizer)
+    reduction = parse_reduction(reduction)
+    eps = opt.step_sizes(steps)
     if progress is not None:
         progress = as_flag(progress, "progress")
     X, Y, loss, reg, w = _prepare(model, X, Y, loss, regularizer, w0, seed)
@@ -186,6 +210,8 @@ def train(
     losses = np.empty(steps + 1)
     batches = np.ones((steps, n), dtype=bool)
     hint = f"try a smaller step size than lr = {eps.max():.3g}."
+    state = OptimizerState()
+    rows = np.arange(n)
 
     def check(s: int):
         def run(y: np.ndarray) -> None:
@@ -197,31 +223,38 @@ def train(
     ws[0] = w
     for s in progress_bar(range(steps + 1), total=steps + 1, desc="training", enabled=progress):
         w = ws[s]  # the recorded row itself: no copy per step
-        mask = None
-        if batch_size is not None and s < steps:
-            mask = np.zeros(n, dtype=bool)
-            mask[rng.choice(n, size=batch_size, replace=False)] = True
-            batches[s] = mask
-        if s == steps:  # the last recorded loss needs the forward pass only
-            y = to_numpy(engine.forward(xp.asarray(w, dtype=dt), Xd)).astype(np.float64)
+        wd = xp.asarray(w, dtype=dt)
+        full = batch_size is None or batch_size == n
+        if not full and s < steps:
+            batches[s] = False
+            rows = np.sort(rng.choice(n, size=batch_size, replace=False))
+            batches[s, rows] = True
+        rho = 1.0 / rows.size if reduction == "mean" else None
+        if s == steps or not full:  # the recorded full loss: a forward pass over all rows
+            y = to_numpy(engine.forward(wd, Xd)).astype(np.float64)
             y = y[:, 0] if Y.ndim == 1 else y
             check(s)(y)
             losses[s] = _total_loss(loss, reg, y, Y, w)
-        else:
-            _, losses[s], g = _loss_gradient(
-                engine, loss, reg, xp.asarray(w, dtype=dt), Xd, Y,
-                None if mask is None else mask.astype(np.float64), check(s),
-            )
+        if s < steps:  # the step's gradient from its batch's rows only
+            Xb = Xd if full else Xd[rows if xp is np else xp.asarray(rows)]
+            _, value, g = _loss_gradient(engine, loss, reg, wd, Xb, Y if full else Y[rows], rho,
+                                         check(s))
+            if full:
+                losses[s] = value
         if _diverged(losses[s], losses[0]):
             raise _divergence(s, losses[s], losses[0], hint)
         if s == steps:
             break
-        np.multiply(g, -eps[s], out=ws[s + 1])  # w_{s+1} = w_s − ε_s ∇L, written in place
-        ws[s + 1] += w
+        g = opt.gradient(g, w)  # + coupled weight decay
+        parts, decay, _, state = opt.advance(state, g[None, :], w, float(eps[s]), s, total=g)
+        np.add(w, parts[0], out=ws[s + 1])  # w_{s+1} = w_s + Δ_s, as the optimizer says
+        if opt.decoupled_decay:
+            ws[s + 1] += decay
 
     kind = "gd" if batch_size is None or batch_size == n else "sgd"
     times = np.concatenate([[0.0], np.cumsum(eps)])
-    return Trajectory(model, X, Y, loss, ws, eps, batches, losses, times, reg, kind)
+    return Trajectory(model, X, Y, loss, ws, eps, batches, losses, times, reg, kind,
+                      optimizer=opt, reduction=reduction)
 
 
 def gradient_flow(

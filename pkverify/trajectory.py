@@ -7,7 +7,7 @@ import io
 import json
 import os
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +24,16 @@ from .errors import (
 from .io import as_path, atomic_write_bytes, check_writable
 from .losses import Loss, Regularizer, as_regularizer, get_loss, l2
 from .models import Model, from_spec
+from .optim import Optimizer, as_optimizer, gd, parse_reduction
+from .optim import from_spec as optimizer_from_spec
 from .validation import as_data
 
 __all__ = ["Trajectory"]
 
 _FORMAT = "pkverify-trajectory"
-_VERSION = 3
-"""Format history. Version 3: ``checksum`` covers every array *and* the metadata (kind, model,
+_VERSION = 4
+"""Format history. Version 4 records the optimizer (its spec) and the loss reduction; files
+of earlier versions are plain gradient descent with the loss summed. Version 3: ``checksum`` covers every array *and* the metadata (kind, model,
 loss, regulariser, ...), so no byte of what the file says about the path can change unseen.
 Version 2: ``checksum`` (SHA-256) of the arrays only; its metadata is checked for consistency
 with the arrays (the path's kind against its batches) instead. Version 1 files, which have no
@@ -82,6 +85,10 @@ class Trajectory:
     times:       (S+1,) flow time t_s = Σ_{r<s} ε_r.
     model, X (n, d), Y (canonical targets), loss, regularizer: what was trained.
     kind:        "gd", "sgd" or "flow".
+    optimizer:   the update rule that made each step (:mod:`pkverify.optim`); None on a
+                 hand-built path means plain gradient descent with these step sizes (None on
+                 a flow path). Its lr must agree with ``step_sizes``.
+    reduction:   "sum" (ℓ' enters each step as is) or "mean" (divided by the batch size).
     """
 
     model: Model
@@ -95,6 +102,8 @@ class Trajectory:
     times: np.ndarray
     regularizer: Regularizer | None = None
     kind: str = "gd"
+    optimizer: Optimizer | None = None
+    reduction: str = "sum"
 
     def __post_init__(self) -> None:
         """Validate a hand-built path as :meth:`load` validates a file: the types, every
@@ -123,7 +132,14 @@ class Trajectory:
             if kinds == "fiu" and arr.dtype.kind != "f":
                 arr = arr.astype(np.float64)
             object.__setattr__(self, name, arr)
+        object.__setattr__(self, "reduction", parse_reduction(self.reduction))
+        if self.optimizer is not None:
+            object.__setattr__(self, "optimizer", as_optimizer(self.optimizer))
         self.check_consistent()
+        if self.optimizer is None and self.kind != "flow":
+            eta = self.step_sizes
+            lr = float(eta[0]) if np.all(eta == eta[0]) else tuple(float(e) for e in eta)
+            object.__setattr__(self, "optimizer", gd(lr))
 
     @property
     def steps(self) -> int:
@@ -195,6 +211,8 @@ class Trajectory:
             "regularizer": None
             if self.regularizer is None
             else (self.regularizer.spec or "custom"),
+            "optimizer": None if self.optimizer is None else self.optimizer.spec,
+            "reduction": self.reduction,
         }
         meta["checksum"] = _checksum(arrays, meta)
         buffer = io.BytesIO()
@@ -265,6 +283,8 @@ class Trajectory:
                 f"than this pkverify reads (up to {_VERSION}); upgrade pkverify "
                 "(pip install -U pkverify) to load it."
             )
+        if version >= 4:
+            meta_keys = meta_keys | {"optimizer", "reduction"}
         missing = sorted((needed - set(arrays)) | (meta_keys - set(meta)))
         if missing:
             raise TrajectoryFileError(
@@ -299,6 +319,7 @@ class Trajectory:
                 times=np.asarray(arrays["times"], dtype=np.float64),
                 regularizer=as_regularizer(regularizer),
                 kind=str(meta["kind"]),
+                reduction=meta.get("reduction", "sum"),
             )
             traj.check_consistent()
         except (PkVerifyError, TypeError, KeyError, ValueError) as exc:
@@ -322,6 +343,13 @@ class Trajectory:
                     f"are {'all' if full else 'not all'} full: the metadata was edited. Re-run "
                     "training and save again."
                 )
+        if meta.get("optimizer") is not None:  # checked against the path once the checksum holds
+            try:
+                traj = replace(traj, optimizer=optimizer_from_spec(meta["optimizer"]))
+            except PkVerifyError as exc:
+                raise TrajectoryFileError(
+                    f"{str(path)!r} holds an inconsistent pkverify trajectory: {exc}"
+                ) from exc
         traj._check_losses(str(path))
         return traj
 
@@ -405,3 +433,16 @@ class Trajectory:
                 "step_sizes must be positive (ε_s > 0 for each gradient step); got "
                 f"min {float(np.min(self.step_sizes)):.3g}"
             )
+        if self.optimizer is not None:
+            if self.kind == "flow":
+                raise InvalidArgumentError(
+                    "a gradient-flow path has no optimizer; leave optimizer=None for kind "
+                    "'flow'."
+                )
+            eta = self.optimizer.step_sizes(S1 - 1)
+            if not np.allclose(eta, self.step_sizes, rtol=1e-15, atol=0.0):
+                raise InvalidArgumentError(
+                    f"the optimizer's lr ({self.optimizer.describe()}) disagrees with the "
+                    f"recorded step_sizes (first {float(self.step_sizes[0]):.6g}); record the "
+                    "optimizer the path was trained with."
+                )

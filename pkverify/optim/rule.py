@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidArgumentError, unknown_name
-from ..validation import as_step_sizes
+from ..validation import as_step_sizes, positive_float
 
 __all__ = ["Optimizer", "OptimizerState", "NAMES", "gd", "sgd", "adam", "adamw", "from_spec",
            "as_optimizer"]
@@ -230,18 +230,8 @@ def _nonneg(value: Any, name: str, hint: str = "") -> float:
 
 def _lr(lr: Any) -> float | tuple[float, ...]:
     if np.ndim(lr) == 0 and not isinstance(lr, (str, bytes)):
-        if isinstance(lr, (bool, np.bool_)):
-            raise InvalidArgumentError(f"lr must be a number > 0 or a schedule; got {lr!r}.")
-        try:
-            v = float(lr)
-        except (TypeError, ValueError) as exc:
-            raise InvalidArgumentError(f"lr must be a number > 0; got {lr!r}.") from exc
-        if not np.isfinite(v) or v <= 0.0:
-            raise InvalidArgumentError(
-                f"lr must be a finite number > 0; got {lr!r}. Use a small step size such as "
-                "0.01 (SGD) or 1e-3 (Adam)."
-            )
-        return v
+        return positive_float(lr, "lr", " Use a small step size such as 0.01 (SGD) or 1e-3 "
+                              "(Adam).")
     eta = as_step_sizes(lr, int(np.size(lr)))  # checks finite, > 0; the length at train time
     return tuple(float(e) for e in eta)
 
