@@ -33,8 +33,9 @@ __all__ = ["Trajectory"]
 _FORMAT = "pkverify-trajectory"
 _VERSION = 4
 """Format history. Version 4 records the optimizer (its spec) and the loss reduction; files
-of earlier versions are plain gradient descent with the loss summed. Version 3: ``checksum`` covers every array *and* the metadata (kind, model,
-loss, regulariser, ...), so no byte of what the file says about the path can change unseen.
+of earlier versions are plain gradient descent with the loss summed. Version 3: ``checksum``
+covers every array *and* the metadata (kind, model, loss, regulariser, ...), so no byte of
+what the file says about the path can change unseen.
 Version 2: ``checksum`` (SHA-256) of the arrays only; its metadata is checked for consistency
 with the arrays (the path's kind against its batches) instead. Version 1 files, which have no
 checksum, are checked by recomputing their start and end losses (as every version is)."""
