@@ -372,3 +372,63 @@ def test_degenerate_fallback_keeps_a_independent_of_x_on_a_linear_model(rule, ba
         expected = -np.sum(eps[:, None] * ind * d[:-1], axis=0) / (eps @ ind)
     # rounding of two sums over 12 steps
     np.testing.assert_allclose(a, np.broadcast_to(expected, a.shape), rtol=1e-12, atol=1e-14)
+
+
+# ----- every optimizer: contributions, K^opt, explain (pkverify.optim) -------------------------
+
+# float64 rounding over a few steps of the exact rule (measured ≤ 6e-15 relative)
+OPT_ROUNDING = 1e-12
+
+
+@pytest.fixture
+def adam_path():
+    r = np.random.default_rng(4)
+    X = r.standard_normal((9, 2))
+    Y = (np.arange(9) % 3).astype(float)
+    traj = pk.train(pk.models.mlp([2, 6, 3], "tanh"), X, Y, loss="softmax_ce",
+                    optimizer=pk.optim.adam(0.05, weight_decay=0.01), steps=5, batch_size=4,
+                    reduction="mean", progress=False)
+    return traj, r.standard_normal((3, 2))
+
+
+def test_contributions_sum_to_the_trained_model(adam_path, tmp_path):
+    traj, Xq = adam_path
+    for path in (traj, pk.Trajectory.load(traj.save(tmp_path / "adam.npz"))):
+        km = pk.kernel_machine(path, progress=False)
+        C = km.contributions(Xq)
+        assert C.shape == (3, 9, 3)
+        y = traj.predict(Xq)
+        change = np.abs(y - traj.predict_initial(Xq)).max()
+        assert np.abs(km.b(Xq) + C.sum(axis=1) - y).max() <= OPT_ROUNDING * change
+        assert np.abs(km.predict(Xq) - y).max() <= OPT_ROUNDING * change
+
+
+def test_gd_contributions_are_the_loss_weighted_kernel():
+    r = np.random.default_rng(5)
+    X = r.standard_normal((7, 2))
+    traj = pk.train(pk.models.mlp([2, 5, 1]), X, np.sin(X[:, 0]), lr=0.1, steps=4,
+                    progress=False)
+    km = pk.kernel_machine(traj, progress=False)
+    Xq = r.standard_normal((2, 2))
+    C = km.contributions(Xq)
+    assert C.shape == (2, 7)
+    np.testing.assert_array_equal(C, -km.loss_weighted_kernel(Xq))
+    y = traj.predict(Xq)
+    assert np.abs(km.b(Xq) + C.sum(axis=1) - y).max() <= OPT_ROUNDING * np.abs(y).max()
+
+
+def test_explain_ranks_the_optimizer_contributions(adam_path):
+    traj, Xq = adam_path
+    km = pk.kernel_machine(traj, progress=False)
+    C = km.contributions(Xq).sum(axis=2)
+    top = km.explain(Xq, top=3)
+    for q, row in enumerate(top):
+        order = np.argsort(-np.abs(C[q]))[:3]
+        assert [i for i, _ in row] == order.tolist()
+        np.testing.assert_allclose([v for _, v in row], C[q, order], rtol=1e-12)
+
+
+def test_node_rules_refuse_an_adam_path(adam_path):
+    traj, _ = adam_path
+    with pytest.raises(pk.errors.InvalidArgumentError, match="rule='exact'"):
+        pk.kernel_machine(traj, rule="riemann")

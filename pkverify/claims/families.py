@@ -7,3 +7,4 @@ from . import psd
 from . import remarks
 from . import symbolic
 from . import ntk
+from . import optim

@@ -65,7 +65,9 @@ PATH_RTOL = 1e-10
 """A recorded step further than this (relative) from the step the optimizer rebuilds from the
 path's own gradients is not a step of the trajectory's rule on its model and data (an edited
 file, a path from elsewhere): the machine then describes another path, and a PathWarning says
-so. pk.train's own steps agree to rounding (≈ 1e-16)."""
+so. pk.train's own steps agree to rounding (≈ 1e-16, a few ulps of the same sums). A float32
+machine recomputes the gradients to float32 rounding (cancellation in Σ ℓ'_i ∇f_i can cost
+most of its 7 digits), so it does not judge a float64 path's consistency."""
 
 F64_EPS = float(np.finfo(np.float64).eps)
 
@@ -211,10 +213,12 @@ def optimizer_products(
 
 def warn_off_rule(step: int, mismatch: float, opt: Optimizer, reduction: str) -> None:
     """Warn that a path's steps do not follow its optimizer, naming the first such step."""
+    rule = "gradient-descent" if opt.plain else opt.describe()
     warnings.warn(
-        f"this path does not follow its optimizer {opt.describe()} (reduction "
-        f"{reduction!r}) on its model and data: at step {step} the recorded step differs from "
-        f"the rule's step rebuilt from the path's own gradients by {mismatch:.2e} (relative). "
+        f"this path is not the {rule} path of its model on its data (optimizer "
+        f"{opt.describe()}, reduction {reduction!r}): at step {step} the recorded step differs "
+        f"from the optimizer's step rebuilt from the path's own gradients by {mismatch:.2e} "
+        "(relative). "
         "The kernel machine rebuilds the path it was given, which no longer equals the one "
         "training would take (an edited trajectory file, batches or data changed after "
         "training, or the wrong optimizer recorded).",
@@ -296,13 +300,14 @@ def optimizer_kernel_sums(
     opt: Optimizer,
     reduction: str,
     Xq: Any,
-    products: OptimizerProducts,
+    plans: list[StepPlan],
+    preconditioners: np.ndarray | None,
     show: bool | None = None,
 ) -> OptimizerKernelSums:
     """The reverse recursion ``y_r = e_r + μ y_{r+1}``, ``u_r = κ_r y_r + ν e_r`` (module
     docstring), one forward-mode product of u_r on step r's batch rows per step. Memory
-    O(q·k·P) beyond one step's work; ``products`` is the forward pass over the same Xq (its
-    plans and, for adaptive rules, its P_s)."""
+    O(q·k·P) beyond one step's work; ``plans`` and (adaptive rules) ``preconditioners`` come
+    from the forward pass over the same Xq (:func:`optimizer_products`)."""
     xp = engine.xp
     dt = Xq.dtype
     X = xp.asarray(traj.X, dtype=dt)
@@ -311,7 +316,7 @@ def optimizer_kernel_sums(
     k = engine.k
     P = traj.model.n_params
     S = traj.steps
-    Ps = products.preconditioners
+    Ps = preconditioners
     if opt.adaptive and Ps is None:
         raise ValueError("the reverse pass of an adaptive rule needs the kept P_s")
     rho = batch_weights(traj.batches, reduction)
@@ -326,7 +331,7 @@ def optimizer_kernel_sums(
         w_host = np.asarray(traj.ws[s], dtype=np.float64)
         w = xp.asarray(w_host, dtype=dt)
         delta = xp.asarray(traj.ws[s + 1] - traj.ws[s], dtype=dt)
-        phi = step_gradients(engine, w, delta, Xq, products.plans[s])  # (q, k, P)
+        phi = step_gradients(engine, w, delta, Xq, plans[s])  # (q, k, P)
         scale = float(eta[s]) * opt.alpha(s)
         e = scale * phi
         if Ps is not None:

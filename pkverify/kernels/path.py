@@ -29,15 +29,8 @@ from ..progress import progress
 from ..trajectory import Trajectory
 from ..validation import as_array_in, as_flag, batch_rows, positive_int, require_trajectory
 from .engines import Engine, Implementation
-from .exact import (
-    StepPlan,
-    adaptive_rtol,
-    integrate_step,
-    scatter_rows,
-    unit_roundoff,
-    warn_inconsistent,
-    warn_unlocated,
-)
+from .exact import StepPlan, scatter_rows
+from .optimizer_path import optimizer_products
 from .rules import Rule, node_weights, parse_rule
 from .tangent import prepare
 
@@ -54,16 +47,6 @@ __all__ = [
     "loss_deriv",
 ]
 
-PATH_RTOL = 1e-10
-"""A recorded step Δ_s further than this (relative) from −ε_s ∇L_B(w_s) is not the gradient
-step of the trajectory's own model and data (an edited file, a path from elsewhere): the
-rebuilt machine then describes another path, and a PathWarning says so. pk.train's own steps
-agree to rounding (≈ 1e-16, a few ulps of the same sums). A float32 machine recomputes ∇L
-to float32 rounding (cancellation in Σ ℓ'_i ∇f_i can cost most of its 7 digits), so it does
-not judge a float64 path's consistency."""
-
-F64_EPS = float(np.finfo(np.float64).eps)
-
 DEFAULT_NODES: int | None = None
 """Nodes per step for the exact rule; None chooses them per step (nested Clenshaw–Curtis until
 the step identity holds to rounding; relu nets: exact Gauss–Legendre between their kinks)."""
@@ -78,9 +61,12 @@ class ProductSums:
                ``b(x) − loss_term``).
     reg:       ``Σ_s c_s ∇f(w_s, x)·∇R(w_s)`` (Remark 4), or None without a regulariser.
     plans:     the exact rule's per-step plans (None for node rules).
-    mismatch:  the exact rule's per-step ``‖Δ_s + ε_s ∇L_B(w_s)‖ / ‖Δ_s‖``: how far the
-               recorded step is from the gradient step of this model on this data (rounding,
-               ≈ 1e-16, for a path that pk.train recorded; large for an edited path).
+    mismatch:  the exact rule's per-step ``‖Δ_s − Δ̃_s‖ / ‖Δ_s‖``: how far the recorded step
+               is from the step Δ̃_s its optimizer takes from this model's gradients on this
+               data (rounding, ≈ 1e-16, for a path that pk.train recorded; large for an edited
+               path).
+    preconditioners: ``(S, P)`` Adam's P_s rebuilt along the path (exact rule, adaptive
+               optimizers), for the optimizer's kernel pass; else None.
     """
 
     y0: Any
@@ -88,6 +74,7 @@ class ProductSums:
     reg: Any | None
     plans: list[StepPlan] | None = None
     mismatch: np.ndarray | None = None
+    preconditioners: np.ndarray | None = None
 
     @property
     def evaluations(self) -> np.ndarray:
@@ -160,7 +147,6 @@ def product_sums(
     X = xp.asarray(traj.X, dtype=dt)
     reg = traj.regularizer is not None and with_reg
     loss_term = reg_term = y0 = None
-    plans: list[StepPlan] | None = None
 
     def add(acc, v):
         return v if acc is None else acc + v
@@ -171,58 +157,13 @@ def product_sums(
                 "rule 'exact' is the discrete-step form of gradient descent and is not defined "
                 "on a gradient-flow path; use rule='simpson' or 'trapezoid' there."
             )
-        plans = []
-        mismatch = np.zeros(traj.steps)
-        inconsistent = np.zeros(traj.steps, dtype=bool)
-        model = traj.model
-        for s in progress(range(traj.steps), total=traj.steps, desc="exact rule", enabled=show):
-            w = xp.asarray(traj.ws[s], dtype=dt)
-            delta = xp.asarray(traj.ws[s + 1] - traj.ws[s], dtype=dt)
-            eps = float(traj.step_sizes[s])
-            mask = xp.asarray(traj.batches[s].astype(np.float64), dtype=dt)[:, None]
-            _, _, g = engine.value_and_vjp(w, X, _weighted_deriv(traj, mask, xp))
-            r = _reg_grad(traj, w, xp) if traj.regularizer is not None else None
-            step = g if r is None else g + r
-            gap = float(np.linalg.norm(traj.ws[s + 1] - traj.ws[s] + eps * to_numpy(step)))
-            size = float(np.linalg.norm(traj.ws[s + 1] - traj.ws[s]))
-            mismatch[s] = gap / max(size, float(np.finfo(np.float64).tiny))
-            # storing w_{s+1} = w_s − ε∇L rounds each coordinate by ≤ ½ ulp of w_{s+1}:
-            # a gap within that (plus PATH_RTOL of the step) is rounding, not another path
-            allowed = PATH_RTOL * size + 4.0 * F64_EPS * float(np.linalg.norm(traj.ws[s + 1]))
-            # the plan checks the whole step (∇R included) whether or not the regulariser's
-            # term is returned, so every pass over these queries picks the same nodes
-            tangents = [g] + ([r] if r is not None else [])
-            direct = bool(gap > allowed) and unit_roundoff(dt) <= F64_EPS
-            inconsistent[s] = direct
-            if direct:  # not a gradient step: integrate along Δ itself
-                tangents.append(delta)
-            U = xp.stack(tangents)
-
-            def gdelta(I, eps=eps, direct=direct, with_r=r is not None):
-                if direct:
-                    return I[-1]
-                return -eps * (I[0] + I[1]) if with_r else -eps * I[0]
-
-            cuts = None
-            if model.kinks is not None:
-                cuts = np.asarray(
-                    model.kinks(traj.ws[s], traj.ws[s + 1] - traj.ws[s], to_numpy(Xq)), float
-                ).ravel()
-            I, f0, plan = integrate_step(engine, w, delta, Xq, U, gdelta, nodes, cuts)
-            plans.append(plan)
-            if s == 0:
-                y0 = f0
-            loss_term = add(loss_term, eps * I[0])
-            if reg:
-                reg_term = add(reg_term, eps * I[1])
-        worst = max(p.residual for p in plans)
-        if nodes is None and worst > 1e3 * adaptive_rtol(dt):  # unlocated kinks cost digits
-            warn_unlocated(model.name, worst, declared=not model.smooth,
-                           located=model.kinks is not None)
-        if inconsistent.any():
-            worst_step = int(np.argmax(np.where(inconsistent, mismatch, -1.0)))
-            warn_inconsistent(worst_step, float(mismatch[worst_step]))
-        return ProductSums(y0, loss_term, reg_term, plans, mismatch)
+        # every optimizer's step, rebuilt and checked by the rule itself (optimizer_path)
+        opt = traj.optimizer
+        assert opt is not None  # every non-flow path has one
+        out = optimizer_products(engine, traj, opt, traj.reduction, Xq, nodes, with_reg,
+                                 keep_preconditioners=opt.adaptive, show=show)
+        return ProductSums(out.y0, out.loss_term, out.reg, out.plans, out.mismatch,
+                           out.preconditioners)
 
     C = node_weights(traj, rule, indicators=True)
     c_plain = node_weights(traj, rule, indicators=False)[:, 0] if reg else None

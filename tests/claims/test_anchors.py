@@ -4,6 +4,7 @@ share (issue 7, item 10): each test seeds one fault and requires its claim to fa
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import pkverify as pk
 from pkverify.claims.registry import CheckConfig, get
@@ -86,8 +87,13 @@ def test_a_faulty_gd_step_fails_the_closed_form_path(monkeypatch):
         traj = real_train(model, X, Y, lr=lr / 2, steps=steps, seed=seed)
         import dataclasses
 
-        return dataclasses.replace(traj, step_sizes=traj.step_sizes * 2, times=traj.times * 2)
+        # (optimizer=None: the recorded rule follows the doubled step sizes)
+        return dataclasses.replace(traj, step_sizes=traj.step_sizes * 2, times=traj.times * 2,
+                                   optimizer=None)
 
     monkeypatch.setattr(linear_claim, "train", half_step_train)
-    result = get("linear.reduction").run(QUICK)
+    from pkverify.kernels.exact import PathWarning
+
+    with pytest.warns(PathWarning, match="at step 0"):  # the machine sees the edited path
+        result = get("linear.reduction").run(QUICK)
     assert result.status == "fail" and result.metrics["gd_path_vs_closed_form"] > 1e-3

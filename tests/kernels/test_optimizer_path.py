@@ -38,7 +38,7 @@ def _setup(activation: str, k: int):
 def _run(model, traj, opt, red, Xq, implementation="layerwise"):
     eng = engine_for(model, implementation)
     prod = optimizer_products(eng, traj, opt, red, Xq, keep_preconditioners=True)
-    return prod, optimizer_kernel_sums(eng, traj, opt, red, Xq, prod)
+    return prod, optimizer_kernel_sums(eng, traj, opt, red, Xq, prod.plans, prod.preconditioners)
 
 
 @pytest.mark.parametrize("activation, k", [("tanh", 1), ("relu", 2)])
