@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"pkverify {pk.__version__}, numpy {np.__version__}, python {sys.version.split()[0]}")
     print(f"Adam mlp([64, {width}, {width}, 10]) tanh, P = {model.n_params}, n = {n}, "
           f"batch {batch} (mean), S = {S}, q = {q}; cross-entropy")
-    traj, t_train, m_train = timed(lambda: pk.train(model, X, Y, loss="cross_entropy",
+    traj, t_train, m_train = timed(lambda: pk.train(model, X, Y, loss="softmax_ce",
                                                     optimizer=opt, steps=S, batch_size=batch,
                                                     reduction="mean", progress=False))
     print(f"  {'training run (pk.train)':<46} {t_train:8.2f} s  {1.0:6.2f}x  "

@@ -222,7 +222,7 @@ def run_verify(args: argparse.Namespace) -> int:
 
 def _run_verify(args: argparse.Namespace) -> int:
     from . import progress
-    from .claims.registry import families, iter_run, select
+    from .claims.catalog import families, iter_run, select
     from .io import atomic_write_text, check_writable
     from .sources import cite
 

@@ -23,6 +23,7 @@ __all__ = [
     "ResourceError",
     "SingularKernelError",
     "SchedulerUnreachableError",
+    "WorkerStartError",
 ]
 
 
@@ -95,6 +96,11 @@ class SingularKernelError(InvalidArgumentError, ArithmeticError):
 
 class SchedulerUnreachableError(PkVerifyError, ConnectionError):
     """A Dask scheduler address did not answer within the connection timeout."""
+
+
+class WorkerStartError(PkVerifyError, RuntimeError):
+    """Local worker processes (``jobs=N``) could not run: most often a script that starts a
+    sweep without an ``if __name__ == "__main__":`` guard."""
 
 
 def unknown_name(kind: str, got: object, known: list[str] | tuple[str, ...]) -> UnknownNameError:

@@ -1,16 +1,13 @@
-"""The linear reduction (claim ``linear.reduction``; Domingos 2020 §3, Remark 1).
+"""The linear reduction (claim ``linear.reduction``; Domingos 2020 §3, Remark 1) on drawn
+linear models, data and paths.
 
 For ``f = w·φ(x) (+ b)`` the tangent kernel is ``φ(x)·φ(x') (+ 1)`` at every ``w``, so every
 path-kernel rule gives ``K^p = T (φ(x)·φ(x') (+ 1))`` with ``T = Σ_s ε_s``, and the
 coefficients ``a_i(x) = −Σ_s c_s ℓ'_i(s) / Σ_s c_s`` do not depend on the query ``x``.
 
-Tolerances: entries are compared relative to their natural size
-``Σ_p |φ_p(x) φ_p(x')| (+ 1)`` (a dot product's rounding is relative to the sum of |terms|,
-not to the result, which may cancel to 0): 1e-12 for the kernels — float64 rounding of a dot
-product, summed over ≤ 8 steps. For ``a_i(x)`` the error of the ratio grows with the
-cancellation ``cond = (Σ_p |φ_p(x) φ_p(x_i)| + 1) / |φ(x)·φ(x_i) + 1|``, so the tolerance
-is 1e-12·cond·max|ℓ'_i|; pairs with ``cond > 1e8`` are 0/0 (the kernel vanishes, a_i K^p ≈ 0
-whatever a_i is) and are not compared.
+Each test calls the claim's own check (:func:`pkverify.claims.linear.check_linear_tangent`,
+:func:`pkverify.claims.linear.check_linear_path`), whose docstrings give the tolerances and
+their reasons (rounding relative to Σ|terms|; the cancellation factor for a ratio; 0/0 pairs).
 """
 
 from __future__ import annotations
@@ -20,32 +17,17 @@ from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
 import pkverify as pk
+from pkverify.claims.linear import check_linear_path, check_linear_tangent, expected_a
 from pkverify.strategies import datasets, linear_models, seeds, training_problems
-
-KERNEL_RTOL = 1e-12  # rounding of a dot product (relative to Σ|terms|), ≤ 8 steps summed
-A_RTOL = 1e-12  # rounding of a ratio of two such sums, times the cancellation `cond`
-DEGENERATE_COND = 1e8  # beyond this the pair's kernel is 0 to rounding: a_i is 0/0 there
-UNDERFLOW = 1e-290  # below float64's normal range (2.2e-308, with margin) rounding is absolute
 
 
 def _examples(fraction: float, minimum: int = 3) -> settings:
     return settings(max_examples=max(minimum, round(settings.default.max_examples * fraction)))
 
 
-def features(model: pk.models.Model, X: np.ndarray) -> np.ndarray:
-    """``φ(X)`` of a linear model, without the bias column."""
-    return np.asarray(model.info["phi"](X), dtype=np.float64)
-
-
-def feature_gram(model, X1, X2):
-    """``(φ(X1) φ(X2)ᵀ (+ 1), |φ(X1)| |φ(X2)|ᵀ (+ 1))``: the expected kernel and the sum of
-    the |terms| of each dot product, to which its rounding is relative (a ‖φ‖‖φ'‖ bound would
-    underflow for entries like 1e-200 whose products are still representable as 0)."""
-    P1, P2 = features(model, X1), features(model, X2)
-    b = 1.0 if model.info["bias"] else 0.0
-    gram = P1 @ P2.T + b
-    scale = np.abs(P1) @ np.abs(P2).T + b
-    return gram, scale
+def assert_claim(outcome) -> None:
+    note(f"{outcome.message}; {outcome.metrics}")
+    assert outcome.passed, outcome.message
 
 
 def linear_problems(**kwargs):
@@ -59,45 +41,7 @@ def test_linear_tangent_kernel_is_feature_gram(data, dataset, seed):
     X, _ = dataset
     model = data.draw(linear_models(dim=X.shape[1]), label="model")
     Xq, _ = data.draw(datasets(n=(1, 6), dim=X.shape[1]), label="queries")
-    K = pk.tangent_kernel(model, model.init(seed), Xq, X)
-    want, scale = feature_gram(model, Xq, X)
-    err = np.abs(K - want)
-    note(f"max |K^g − (φφ' + b)| / scale = {np.max(err / np.maximum(scale, 1e-300)):.3g}")
-    assert np.all(err <= KERNEL_RTOL * scale + UNDERFLOW)
-
-
-@_examples(0.75)
-@given(st.data(), linear_problems(), st.sampled_from(["riemann", "trapezoid", "exact"]))
-def test_linear_path_kernel_is_T_times_feature_gram(data, problem, rule):
-    traj = problem.train()
-    Xq, _ = data.draw(datasets(n=(1, 6), dim=problem.X.shape[1]), label="queries")
-    K = pk.path_kernel(traj, Xq, problem.X, rule=rule)
-    gram, scale = feature_gram(traj.model, Xq, problem.X)
-    err = np.abs(K - traj.T * gram)
-    note(
-        f"T = {traj.T:.6g}; max |K^p − T(φφ' + b)| / (T scale) = "
-        f"{np.max(err / np.maximum(traj.T * scale, 1e-300)):.3g}"
-    )
-    assert np.all(err <= KERNEL_RTOL * traj.T * scale + UNDERFLOW)
-
-
-def expected_a(traj, rule: str) -> tuple[np.ndarray, np.ndarray]:
-    """``a_i = −Σ_s C[s, i] ℓ'_i(w_s) / Σ_s C[s, i]`` from the rule's node weights, written out
-    independently of the core, and ``max_s |ℓ'_i(w_s)|``; NaN where i never entered a batch."""
-    S, n = traj.batches.shape
-    I = traj.batches.astype(np.float64)
-    eps = traj.step_sizes[:, None]
-    C = np.zeros((S + 1, n))
-    if rule == "trapezoid":
-        C[:S] += 0.5 * eps * I
-        C[1:] += 0.5 * eps * I
-    else:  # riemann, and exact (the exact kernel of a linear model is ε_s K at w_s)
-        C[:S] = eps * I
-    dl = np.array([traj.loss.deriv(traj.model.f(w, traj.X), traj.Y) for w in traj.ws])
-    total = C.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        a = np.where(total > 0, -(C * dl).sum(axis=0) / total, np.nan)
-    return a, np.max(np.abs(dl), axis=0)
+    assert_claim(check_linear_tangent(model, model.init(seed), Xq, X))
 
 
 @_examples(0.75)
@@ -106,35 +50,14 @@ def expected_a(traj, rule: str) -> tuple[np.ndarray, np.ndarray]:
     linear_problems(),
     st.sampled_from(["riemann", "trapezoid", "exact"]),
 )
-def test_linear_a_does_not_depend_on_x(data, problem, rule):
-    """Remark 1: for a linear model ``a_i(x)`` is the same at every query (also for SGD)."""
+def test_linear_path_kernel_and_a_do_not_depend_on_x(data, problem, rule):
+    """K^p = T(φφ' + b) for every rule, and Remark 1: ``a_i(x)`` is the same at every query
+    (also for SGD)."""
     n = problem.X.shape[0]
     batch_size = data.draw(st.none() | st.integers(1, n), label="batch_size")
-    if rule == "trapezoid":
-        batch_size = None  # the trapezoid of an SGD path mixes two batches per node
     traj = problem.train(batch_size=batch_size)
     Xq, _ = data.draw(datasets(n=(1, 6), dim=problem.X.shape[1]), label="queries")
-    Xq = np.vstack([problem.X, Xq])
-    km = pk.kernel_machine(traj, rule=rule)
-    a = km.a(Xq)
-    want, dl_max = expected_a(traj, rule)
-    gram, scale = feature_gram(traj.model, Xq, problem.X)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cond = scale / np.abs(gram)
-    # pairs whose kernel scale, or the numerator Σ c K ℓ' (kernel times |ℓ'|), falls below
-    # the normal float range lose relative accuracy to underflow (x ~ 1e-181 gives
-    # K ~ 1e-181 and ℓ' ~ 1e-181: their product is 0); like cancelled pairs, a_i K^p ≈ 0
-    # there whatever a_i is
-    compare = (
-        (np.nan_to_num(cond, nan=np.inf) <= DEGENERATE_COND)
-        & (scale > UNDERFLOW)
-        & (scale * dl_max[None, :] > UNDERFLOW)
-        & np.isfinite(want)[None, :]
-    )
-    err = np.abs(a - want[None, :])
-    tol = A_RTOL * cond * dl_max[None, :]
-    note(f"a_i(x) rows:\n{a}\nexpected {want}\ncond max {np.max(np.where(compare, cond, 0)):.3g}")
-    assert np.all(err[compare] <= tol[compare])
+    assert_claim(check_linear_path(traj, np.vstack([problem.X, Xq]), rules=(rule,)))
 
 
 def test_linear_a_trapezoid_does_not_depend_on_x_where_kernel_is_small():

@@ -1,5 +1,9 @@
 """Properties of the symbolic engine: drawn architectures, activations and rational inputs.
 
+The closed-form tangent kernels are judged by the claim's own check
+(:func:`pkverify.claims.symbolic.check_tangent_case`, claim ``symbolic.tangent_agrees``), the
+infinite-width Grams by :func:`pkverify.claims.kernel.check_gram` (claim ``kernel.psd``).
+
 SymPy derivations are cached per architecture, but each new architecture costs ~0.1–1 s,
 so these suites run a fraction (1/30, at least 3) of the active profile's ``max_examples``.
 """
@@ -13,9 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pkverify import ntk
-from pkverify.kernels.tangent import tangent_kernel as numeric_kernel
+from pkverify.claims.kernel import check_gram
+from pkverify.claims.symbolic import check_tangent_case
 from pkverify.symbolic import models as sm
-from pkverify.symbolic.tangent import tangent_kernel
 
 FEW = max(3, settings.default.max_examples // 30)
 NUMERIC_ACTS = ["relu", "tanh", "softplus", "erf", "sigmoid", "identity"]
@@ -54,11 +58,8 @@ def test_symbolic_and_numeric_tangent_kernels_agree(data):
         # rational point may land there only through rounding-sensitive sums: nudge off it
         X1 = X1 + 1e-3
         X2 = X2 - 2e-3
-    K_sym = tangent_kernel(model)(w, X1, X2)
-    K_num = numeric_kernel(model.numeric(), w, X1, X2)
-    scale = max(np.linalg.norm(K_num), 1e-300)
-    # float64 evaluations of the same sums (rounding; see symbolic.tangent_agrees)
-    assert np.linalg.norm(K_sym - K_num) <= 1e-12 * scale + 1e-14
+    outcome = check_tangent_case(model, w, X1, X2)  # the claim symbolic.tangent_agrees
+    assert outcome.passed, outcome.message
 
 
 @st.composite
@@ -79,11 +80,11 @@ def test_arc_cosine_kernel_in_range_and_psd(X):
     assert np.all(np.abs(H) <= 0.5 + 1e-15)
     np.testing.assert_allclose(np.diag(H), 0.5, atol=1e-15)
     assert np.all(H * G >= -1e-15)  # same sign as ρ
-    # PSD up to rounding: the eigenvalues of a float64 symmetric matrix are exact to ~n ε ‖H‖
-    assert np.linalg.eigvalsh(H).min() >= -1e-12
+    # symmetric PSD up to rounding: the claim kernel.psd on the infinite-width kernels
+    assert check_gram(H, "H*").passed
     for depth in (1, 2):
         Th = ntk.mlp_limit(X, X, depth, "relu")
-        assert np.linalg.eigvalsh(Th).min() >= -1e-12 * max(1.0, np.abs(Th).max())
+        assert check_gram(Th, f"Θ depth {depth}").passed
         nngp = ntk.mlp_limit(X, X, depth, "relu", kind="nngp")
         # Cauchy–Schwarz: |Σ(x, x')| ≤ √(Σ(x,x) Σ(x',x')) = 1 for unit inputs
         assert np.all(np.abs(nngp) <= 1.0 + 1e-12)

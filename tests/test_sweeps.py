@@ -178,6 +178,129 @@ def test_bad_configs_and_measures():
         sweeps.run(rows_per_time, [{"scale": 1.0}]).column("nope")
 
 
+def test_grid_axes_must_be_lists_of_values():
+    """A single number, a string (swept letter by letter before), a mapping or a set is
+    refused with the list to write instead; tuples, ranges and 1-d arrays are lists."""
+    with pytest.raises(InvalidArgumentError, match=r"single int .*width=\[64\]"):
+        sweeps.grid(width=64)
+    with pytest.raises(InvalidArgumentError, match=r"letter by letter.*activation=\['relu'\]"):
+        sweeps.grid(activation="relu")
+    with pytest.raises(InvalidArgumentError, match="unordered set"):
+        sweeps.grid(width={64, 128})
+    with pytest.raises(InvalidArgumentError, match="mapping"):
+        sweeps.grid(width={"a": 1})
+    with pytest.raises(InvalidArgumentError, match="2-d array"):
+        sweeps.grid(width=np.ones((2, 2)))
+    with pytest.raises(InvalidArgumentError, match="at least one axis"):
+        sweeps.grid()
+    assert sweeps.grid(w=np.array([1, 2]), a=("x",), n=range(2)) == [
+        {"w": 1, "a": "x", "n": 0}, {"w": 1, "a": "x", "n": 1},
+        {"w": 2, "a": "x", "n": 0}, {"w": 2, "a": "x", "n": 1}]
+    assert type(sweeps.grid(w=np.array([1]))[0]["w"]) is int  # plain Python in the table
+
+
+def test_configurations_must_fit_the_measure_before_any_task_runs():
+    calls = []
+
+    def measure(scale, t, seed):
+        calls.append(seed)
+        return {"v": scale * t}
+
+    with pytest.raises(InvalidArgumentError, match=r"missing a required argument: 't'"):
+        sweeps.run(measure, [{"scale": 1.0}])
+    with pytest.raises(InvalidArgumentError, match="unexpected keyword argument 'width'"):
+        sweeps.run(measure, [{"scale": 1.0, "t": 1.0, "width": 3}])
+    with pytest.raises(InvalidArgumentError, match=r"configuration 1 has keys.*missing \['t'\]"):
+        sweeps.run(measure, [{"scale": 1.0, "t": 1.0}, {"scale": 2.0}])
+    with pytest.raises(InvalidArgumentError, match=r"one mapping.*\[config\]"):
+        sweeps.run(measure, {"scale": 1.0, "t": 1.0})
+    with pytest.raises(InvalidArgumentError, match="configuration 0 is a str"):
+        sweeps.run(measure, ["scale"])
+    assert calls == []
+    assert len(sweeps.run(measure, [{"scale": 1.0, "t": 2.0}], seeds=2)) == 2
+
+
+def test_write_refuses_folders_and_files_it_did_not_write(tmp_path):
+    from pkverify.errors import OutputFileError
+
+    table = sweeps.run(rows_per_time, [{"scale": 2.0}], seeds=2)
+    with pytest.raises(OutputFileError, match="is a folder"):
+        sweeps.write(table, tmp_path)
+    with pytest.raises(OutputFileError, match="folder separator"):
+        sweeps.write(table, str(tmp_path / "new") + "/")
+    assert not (tmp_path / "new").exists()
+    # files of other tools: no seed column, another JSON layout, Windows line ends
+    for name, text in [("notes.csv", "a,b\n1,2\n"), ("mine.json", '[{"seed": 1}]'),
+                       ("data.csv", "scale,seed,t,value\r\n2.0,0,0.0,1.5\r\n")]:
+        user = tmp_path / name
+        user.write_bytes(text.encode())
+        with pytest.raises(OutputFileError, match="did not write"):
+            sweeps.write(table, user)
+        assert user.read_bytes() == text.encode()  # untouched
+    # a table pkverify wrote is replaced (a rerun of the same sweep), CSV and JSON alike
+    for name in ("t.csv", "t.json"):
+        sweeps.write(table, tmp_path / name)
+        bigger = sweeps.run(rows_per_time, [{"scale": 3.0}], seeds=3)
+        sweeps.write(bigger, tmp_path / name)
+        text = (tmp_path / name).read_text()
+        assert text == (bigger.to_csv() if name.endswith(".csv") else bigger.to_json())
+        # the mode a plain open(path, "w") gives (0o666 minus the umask), not mkstemp's 0o600
+        from pkverify.io import umask
+
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask()
+
+
+def dies(seed):
+    """A module-level measure whose worker process exits without a word."""
+    import os
+
+    os._exit(3)
+
+
+def test_a_dead_worker_is_a_clear_error():
+    from pkverify.errors import WorkerStartError
+
+    with pytest.raises(WorkerStartError, match=r"__name__ == \"__main__\""):
+        sweeps.run(dies, [{}], seeds=1, jobs=2, progress=False)
+
+
+SCRIPT = """
+from pkverify import sweeps
+from pkverify.claims.ntk_measures import measure_lemma2
+
+def run():
+    table = sweeps.run(measure_lemma2, sweeps.grid(activation=["relu"], width=[16],
+                       data_seed=[0], n=[4], d=[3]), seeds=2, jobs=2, progress=False)
+    print("ROWS", len(table))
+"""
+
+
+@pytest.mark.parametrize("guarded", [False, True])
+def test_jobs_in_a_script_without_main_guard_says_how_to_fix_it(tmp_path, guarded):
+    """The README's example run as a script: without the guard, every spawned worker would
+    import the script and start the sweep again (a BrokenProcessPool); pkverify refuses it
+    before starting a process, naming the line and the fix. With the guard it runs."""
+    import os
+    import subprocess
+    import sys
+
+    body = SCRIPT + ('if __name__ == "__main__":\n    run()\n' if guarded else "run()\n")
+    script = tmp_path / "my_sweep.py"
+    script.write_text(body)
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         env=env, timeout=300)
+    if guarded:
+        assert out.returncode == 0, out.stderr
+        assert "ROWS 2" in out.stdout
+    else:
+        assert out.returncode != 0
+        assert "WorkerStartError" in out.stderr and "BrokenProcessPool" not in out.stderr
+        line = body.splitlines().index("run()") + 1
+        assert f"my_sweep.py line {line} " in out.stderr
+        assert 'if __name__ == "__main__":' in out.stderr
+
+
 # ---------------------------------------------------------------------------------------
 # the CLI
 # ---------------------------------------------------------------------------------------
@@ -200,7 +323,9 @@ def test_cli_sweep_list_and_unknown_name(capsys):
 
 
 def test_cli_unreachable_scheduler_is_a_clear_error(monkeypatch, capsys):
-    monkeypatch.setattr(sweeps, "CONNECT_TIMEOUT", 1.0)
+    from pkverify.sweeps import dask_executor
+
+    monkeypatch.setattr(dask_executor, "CONNECT_TIMEOUT", 1.0)
     start = time.perf_counter()
     assert main(["verify", "--quick", "--claims", "ntk.lemma2",
                  "--scheduler", "tcp://127.0.0.1:9"]) == 2
@@ -253,19 +378,22 @@ def test_public_face_and_no_dask_import_until_used():
 
     assert pk.sweeps is sweeps
     code = ("import sys, pkverify as pk; pk.sweeps.run(lambda seed: {'v': 1.0}, [{}]); "
-            "print('distributed' in sys.modules, 'pandas' in sys.modules)")
+            "print('distributed' in sys.modules, 'pandas' in sys.modules,"
+            " 'pkverify.sweeps.dask_executor' in sys.modules)")
     root = Path(__file__).resolve().parents[1]  # `python -c` imports pkverify from here
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=root).stdout.split()
-    assert out == ["False", "False"]  # the [dask] extra loads only when a sweep asks for it
+    # the [dask] extra, and the executor file that uses it, load only when a sweep asks for it
+    assert out == ["False", "False", "False"]
+    assert callable(sweeps.connect) and sweeps.CONNECT_TIMEOUT > 0  # reachable, lazily
 
 
 def test_using_jobs_keeps_one_pool_for_every_sweep_in_the_block():
     with sweeps.using(jobs=2):
         first = sweeps.run(measure_lemma2, CONFIGS[:1], seeds=2)
-        pool = sweeps._POOL["pool"]
+        pool = sweeps.executors._POOL["pool"]
         second = sweeps.run(measure_lemma2, CONFIGS[:1], seeds=2)
-        assert pool is not None and sweeps._POOL["pool"] is pool  # reused, not restarted
-    assert sweeps._POOL["pool"] is None and sweeps.current()["jobs"] is None
+        assert pool is not None and sweeps.executors._POOL["pool"] is pool  # reused, not restarted
+    assert sweeps.executors._POOL["pool"] is None and sweeps.current()["jobs"] is None
     assert first.records == second.records == sweeps.run(measure_lemma2, CONFIGS[:1],
                                                           seeds=2).records

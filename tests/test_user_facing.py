@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import pkverify as pk
-from pkverify.claims import registry
+from pkverify.claims import catalog, registry
 from pkverify.cli import main
 from pkverify.errors import InvalidArgumentError, UnknownNameError
 
@@ -69,7 +69,7 @@ def test_import_loads_no_heavy_module():
     code = (
         "import sys, pkverify\n"
         "heavy = [m for m in ('sympy', 'scipy.stats', 'scipy.integrate', 'autograd.scipy',"
-        " 'hypothesis', 'matplotlib', 'tqdm', 'pkverify.claims.families') if m in sys.modules]\n"
+        " 'hypothesis', 'matplotlib', 'tqdm', 'pkverify.claims.catalog') if m in sys.modules]\n"
         "print(','.join(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -81,7 +81,7 @@ def test_help_loads_no_heavy_module():
     code = (
         "import sys\nfrom pkverify.cli import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-        "print('HEAVY', [m for m in ('sympy', 'scipy', 'pkverify.claims.families') "
+        "print('HEAVY', [m for m in ('sympy', 'scipy', 'pkverify.claims.catalog') "
         "if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -135,7 +135,7 @@ def test_version_flag(capsys):
     ],
 )
 def test_claims_accepts_family_names(name, expected):
-    assert {c.id for c in registry.select([name])} == expected
+    assert {c.id for c in catalog.select([name])} == expected
 
 
 def test_unknown_family_lists_the_families(capsys):
@@ -156,7 +156,7 @@ def test_list_shows_families(capsys):
 def test_every_claim_cites_known_sources():
     from pkverify.sources import check_source, cite
 
-    for c in registry.all_claims():
+    for c in catalog.all_claims():
         assert check_source(c.source) == [], (c.id, c.source)
         assert all(len(line) > 20 for line in cite(c.source))
 

@@ -10,19 +10,23 @@ A *claim* is one statement of the theory with the check that measures it::
         return Outcome(passed=err <= 1e-12, metrics={"rel_err": err})
 
 A check returns an :class:`Outcome` (``passed`` True/False, or None for a figure that is only
-reported); :func:`run` turns it into a :class:`Result` carrying the claim's id, tolerance and
-source. A check that raises becomes status ``"error"``, which counts as a failure.
+reported); :meth:`Claim.run` turns it into a :class:`Result` carrying the claim's id,
+tolerance and source. A check that raises becomes status ``"error"``, which counts as a failure.
+
+This module holds the types and the decorator and imports no claim family; the catalog
+(:mod:`pkverify.claims.catalog`) imports the families and answers ``all_claims``, ``get``,
+``select`` and ``run``.
 """
 
 from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..errors import UnknownNameError
+from ..errors import InvalidArgumentError
 
 __all__ = [
     "CheckConfig",
@@ -30,12 +34,6 @@ __all__ = [
     "Result",
     "Claim",
     "claim",
-    "all_claims",
-    "get",
-    "run",
-    "iter_run",
-    "select",
-    "families",
     "Status",
 ]
 
@@ -170,87 +168,14 @@ def claim(
 
     def register(fn: Callable[[CheckConfig], Outcome]) -> Callable[[CheckConfig], Outcome]:
         if id in _REGISTRY:
-            raise ValueError(f"claim {id!r} registered twice")
+            raise InvalidArgumentError(
+                f"claim {id!r} is registered twice; expected each claim id once. Give the "
+                "second claim another id (or remove the first from the registry)."
+            )
         _REGISTRY[id] = Claim(id, title, statement, source, tolerance, fn)
         return fn
 
     return register
-
-
-def all_claims() -> list[Claim]:
-    """Every registered claim, in registration order."""
-    _load_families()
-    return list(_REGISTRY.values())
-
-
-def families() -> list[str]:
-    """Every name ``--claims`` accepts besides the ids: families and their groups, in order."""
-    names: list[str] = []
-    for c in all_claims():
-        for name in (c.group, c.family):
-            if name not in names:
-                names.append(name)
-    return names
-
-
-def _unknown(name: object, everything: list[Claim]) -> UnknownNameError:
-    return UnknownNameError(
-        f"unknown claim or family {name!r}; expected a family ({', '.join(families())}) or a "
-        f"claim id ({', '.join(c.id for c in everything)}). `pkverify verify --list` shows them."
-    )
-
-
-def get(id: str) -> Claim:
-    """The claim called ``id``; UnknownNameError listing the known ids otherwise."""
-    _load_families()
-    if id not in _REGISTRY:
-        raise _unknown(id, all_claims())
-    return _REGISTRY[id]
-
-
-def run(ids: Iterable[str] | None = None, *, seed: int = 0, quick: bool = False) -> list[Result]:
-    """Run the named claims (all when ``ids`` is None) and return their Results.
-
-    An id may name a whole family ("theorem1") or one claim ("theorem1.exact").
-    """
-    return list(iter_run(ids, seed=seed, quick=quick))
-
-
-def iter_run(
-    ids: Iterable[str] | None = None, *, seed: int = 0, quick: bool = False
-) -> Iterator[Result]:
-    """Like :func:`run`, but yield each Result as soon as its claim finishes (ids are all
-    validated first, before any claim runs)."""
-    from ..validation import as_flag, as_seed
-
-    cfg = CheckConfig(seed=as_seed(seed), quick=as_flag(quick, "quick"))
-    claims = select(ids)
-    return (c.run(cfg) for c in claims)
-
-
-def select(ids: Iterable[str] | None) -> list[Claim]:
-    """Resolve ids and family names to claims, validating them all before anything runs.
-
-    A name selects the claim with that id, every claim of that family (``remark1``), or every
-    claim of that group (``remark``: all the remarks).
-    """
-    everything = all_claims()
-    if ids is None:
-        return everything
-    if isinstance(ids, str):
-        ids = [ids]
-    chosen: list[Claim] = []
-    for name in ids:
-        matched = [c for c in everything if name in (c.id, c.family, c.group)]
-        if not matched:
-            raise _unknown(name, everything)
-        chosen.extend(c for c in matched if c not in chosen)
-    return chosen
-
-
-def _load_families() -> None:
-    # Importing the family modules registers their claims (once).
-    from . import families  # noqa: F401
 
 
 def _plain(obj: Any) -> Any:

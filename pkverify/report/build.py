@@ -18,7 +18,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..claims.registry import CheckConfig, Result, select
+from ..claims.catalog import select
+from ..claims.registry import CheckConfig, Result
 from ..progress import progress
 from .content import figure_slots
 from .environment import environment

@@ -10,8 +10,8 @@ import pytest
 
 import pkverify as pk
 from pkverify import models, ntk
+from pkverify.claims import CheckConfig, get
 from pkverify.claims import ntk_measures as C
-from pkverify.claims.registry import CheckConfig, get
 from pkverify.errors import InvalidArgumentError, NonFiniteError, SingularKernelError
 
 

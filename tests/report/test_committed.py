@@ -13,7 +13,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from pkverify.claims.registry import all_claims, run
+from pkverify.claims.catalog import all_claims, run
 from pkverify.report.content import figure_slots
 from pkverify.report.json import SCHEMA
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pkverify.claims.registry import all_claims
+from pkverify.claims.catalog import all_claims
 from pkverify.report.mathml import to_mathml, unconverted
 
 

@@ -118,8 +118,7 @@ def test_run_derive_needs_exactly_one_target():
 @pytest.mark.parametrize("cid", ["symbolic.tangent_agrees", "symbolic.ntk_infinite",
                                  "symbolic.proof_steps", "symbolic.linear_path_kernel"])
 def test_claims_pass_quick(cid):
-    import pkverify.claims.symbolic  # noqa: F401  (registers the claims)
-    from pkverify.claims.registry import CheckConfig, get
+    from pkverify.claims import CheckConfig, get
 
     result = get(cid).run(CheckConfig(seed=0, quick=True))
     assert result.status == "pass", result.message

@@ -1,9 +1,16 @@
-"""Tangent and path kernels are symmetric positive semi-definite."""
+"""The kernels themselves: Grams symmetric PSD (``kernel.psd``), path-kernel rules equal to
+their sums written out by hand (``kernel.rules``), the NTK normalisation c_σ (``kernel.c_sigma``).
+
+:func:`check_gram` and :func:`check_rules` take any kernel or path: the claims call them on
+fixed problems, the property suites on Hypothesis-drawn ones."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
+from ..errors import InvalidArgumentError
 from ..kernels import path_kernel, tangent_kernel
 from ..models import mlp, two_layer
 from ..train import train
@@ -11,16 +18,49 @@ from . import figures as fig
 from .problems import regression_data
 from .registry import CheckConfig, Outcome, claim
 
-SYM_TOL = 1e-12
-EIG_TOL = 1e-10
+if TYPE_CHECKING:
+    from ..trajectory import Trajectory
+
+SYM_TOL = 1e-12  # each entry one dot product, summed in another order for (j, i)
+EIG_TOL = 1e-10  # eigvalsh rounding of the zero eigenvalues of a rank-deficient Gram
+SUBNORMAL = 1e-300  # entries ~1e-160 square to subnormals: a few ulps of 5e-324 absolute
+
+
+def gram_matrix(K: np.ndarray) -> np.ndarray:
+    """An ``(n, n)`` or ``(n, n, k, k)`` kernel as the ``(n k, n k)`` Gram of all outputs."""
+    if K.ndim == 2:
+        return K
+    n, _, k, _ = K.shape
+    return K.transpose(0, 2, 1, 3).reshape(n * k, n * k)
 
 
 def psd_figures(K: np.ndarray) -> tuple[float, float]:
     """(relative asymmetry ‖K − Kᵀ‖_max / ‖K‖_max, min eigenvalue / ‖K‖₂) of a Gram matrix."""
-    scale = max(float(np.max(np.abs(K))), np.finfo(float).tiny)
-    asym = float(np.max(np.abs(K - K.T))) / scale
+    K = gram_matrix(np.asarray(K))
+    scale = max(float(np.max(np.abs(K), initial=0.0)), np.finfo(float).tiny)
+    asym = float(np.max(np.abs(K - K.T), initial=0.0)) / scale
     eig = np.linalg.eigvalsh(0.5 * (K + K.T))
-    return asym, float(eig[0]) / max(float(eig[-1]), np.finfo(float).tiny)
+    norm2 = float(np.max(np.abs(eig), initial=0.0))
+    return asym, float(eig[0]) / max(norm2, np.finfo(float).tiny) if eig.size else 0.0
+
+
+def check_gram(K: np.ndarray, name: str = "K") -> Outcome:
+    """The claim ``kernel.psd`` on one Gram matrix: finite, symmetric to SYM_TOL relative and
+    λ_min ≥ −EIG_TOL·‖K‖₂ (minus SUBNORMAL: a Gram of subnormal entries rounds absolutely).
+    Metrics ``{name}_asym`` and ``{name}_min_eig_rel``."""
+    K = gram_matrix(np.asarray(K))
+    if not np.all(np.isfinite(K)):
+        return Outcome(False, {f"{name}_asym": float("nan"), f"{name}_min_eig_rel": float("nan")},
+                       message=f"{name} has non-finite entries")
+    asym, min_eig = psd_figures(K)
+    eig = np.linalg.eigvalsh(0.5 * (K + K.T))
+    norm2 = float(np.max(np.abs(eig), initial=0.0))
+    psd = not eig.size or float(eig[0]) >= -EIG_TOL * norm2 - SUBNORMAL
+    return Outcome(
+        passed=asym <= SYM_TOL and psd,
+        metrics={f"{name}_asym": asym, f"{name}_min_eig_rel": min_eig},
+        message=f"{name}: asymmetry {asym:.1e}, λ_min/‖K‖₂ = {min_eig:.1e}",
+    )
 
 
 @claim(
@@ -43,6 +83,7 @@ def check_kernel_psd(cfg: CheckConfig) -> Outcome:
     width = 8 if cfg.quick else 16
     figures: dict[str, float] = {}
     heatmaps: list[dict] = []
+    passed = True
     for name, model in (
         ("mlp_tanh", mlp([3, width, width, 1], "tanh", seed=cfg.seed)),
         ("two_layer_relu", two_layer(3, 4 * width, "relu", seed=cfg.seed)),
@@ -60,13 +101,13 @@ def check_kernel_psd(cfg: CheckConfig) -> Outcome:
                  "K^p (riemann)": grams["path_riemann"]},
             ))
         for kind, K in grams.items():
-            asym, min_eig = psd_figures(K)
-            figures[f"{name}_{kind}_asym"] = asym
-            figures[f"{name}_{kind}_min_eig_rel"] = min_eig
+            out = check_gram(K, f"{name}_{kind}")
+            figures.update(out.metrics)
+            passed &= bool(out.passed)
     worst_asym = max(v for k, v in figures.items() if k.endswith("asym"))
     worst_eig = min(v for k, v in figures.items() if k.endswith("min_eig_rel"))
     return Outcome(
-        passed=worst_asym <= SYM_TOL and worst_eig >= -EIG_TOL,
+        passed=passed,
         metrics={"worst_asym": worst_asym, "worst_min_eig_rel": worst_eig, **figures},
         data={"figures": heatmaps},
         message=f"asymmetry ≤ {worst_asym:.1e}, smallest λ/‖K‖ = {worst_eig:.1e}",
@@ -74,8 +115,9 @@ def check_kernel_psd(cfg: CheckConfig) -> Outcome:
 
 
 RULE_TOL = 1e-12
-"""Relative agreement of a path kernel with its sum written out by hand: the same ≤ 10 terms
-summed in another order differ by a few ulps of float64."""
+"""Agreement of a path kernel with its sum written out by hand, relative to the sum of the
+terms' sizes Σ_s |c_s| max|K^g_s|: the same ≤ 10 terms summed in another order differ by a few
+ulps of float64 (relative to the terms, not to the sum, which may cancel)."""
 
 
 def _simpson_nonuniform(values: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -90,6 +132,53 @@ def _simpson_nonuniform(values: np.ndarray, t: np.ndarray) -> np.ndarray:
             + (2.0 - h0 / h1) * values[s + 2]
         )
     return total
+
+
+def rule_weights(traj: Trajectory, rule: str) -> np.ndarray:
+    """The weights c_s of ``K^p = Σ_s c_s K^g_{w_s}`` written out by hand (Def. 2):
+    left Riemann ε_s, trapezoid (ε_{s−1} + ε_s)/2, composite Simpson on the times t_s."""
+    eps = traj.step_sizes
+    c = np.zeros(traj.steps + 1)
+    if rule == "riemann":
+        c[:-1] = eps
+    elif rule == "trapezoid":
+        c[:-1] += eps / 2
+        c[1:] += eps / 2
+    elif rule == "simpson":
+        c = _simpson_nonuniform(np.eye(traj.steps + 1), traj.times)
+    else:
+        raise InvalidArgumentError(
+            f"rule_weights knows 'riemann', 'trapezoid' and 'simpson'; got {rule!r}."
+        )
+    return c
+
+
+def check_rules(
+    traj: Trajectory,
+    X1: np.ndarray,
+    X2: np.ndarray | None = None,
+    rules: tuple[str, ...] = ("riemann", "trapezoid", "simpson"),
+) -> Outcome:
+    """The claim ``kernel.rules`` on one path: each rule's ``path_kernel(traj, X1, X2)``
+    against ``Σ_s c_s K^g_{w_s}`` with hand-written weights and tangent kernels from plain
+    autograd Jacobians (the reference engine). Metrics ``{rule}_rel_err``."""
+    X2 = X1 if X2 is None else X2
+    Ks = np.array([tangent_kernel(traj.model, w, X1, X2, implementation="reference")
+                   for w in traj.ws])
+    sizes = np.array([float(np.max(np.abs(K), initial=0.0)) for K in Ks])
+    errors = {}
+    for rule in rules:
+        c = rule_weights(traj, rule)
+        ref = np.tensordot(c, Ks, axes=1)
+        scale = max(float(np.abs(c) @ sizes), np.finfo(float).tiny)
+        K = path_kernel(traj, X1, X2, rule=rule)
+        errors[f"{rule}_rel_err"] = float(np.max(np.abs(K - ref), initial=0.0)) / scale
+    worst = max(errors.values())
+    return Outcome(
+        passed=worst <= RULE_TOL,
+        metrics=errors,
+        message=f"{len(rules)} rules match their hand sums to {worst:.1e}",
+    )
 
 
 @claim(
@@ -111,25 +200,17 @@ def check_kernel_rules(cfg: CheckConfig) -> Outcome:
     model = mlp([3, 8, 1], "tanh", seed=cfg.seed)
     schedule = np.linspace(0.02, 0.12, 8)  # unequal steps: the flow times are not uniform
     traj = train(model, X, Y, lr=schedule, steps=len(schedule), seed=cfg.seed)
-    Ks = np.array([tangent_kernel(model, w, X, implementation="reference") for w in traj.ws])
-    eps, t = traj.step_sizes, traj.times
-    by_hand = {
-        "riemann": np.einsum("s,sij->ij", eps, Ks[:-1]),
-        "trapezoid": np.einsum("s,sij->ij", eps, 0.5 * (Ks[:-1] + Ks[1:])),
-        "simpson": _simpson_nonuniform(Ks, t),
-    }
-    errors = {}
-    for rule, ref in by_hand.items():
-        K = path_kernel(traj, X, rule=rule)
-        errors[f"{rule}_rel_err"] = float(np.max(np.abs(K - ref)) / np.max(np.abs(ref)))
+    out = check_rules(traj, X)
     # the uniform-step Simpson weights would be wrong here: the schedule must matter
+    Ks = np.array([tangent_kernel(model, w, X, implementation="reference") for w in traj.ws])
     h = traj.T / traj.steps
     uniform = h / 3.0 * (Ks[0] + 4 * Ks[1:-1:2].sum(0) + 2 * Ks[2:-1:2].sum(0) + Ks[-1])
-    uniform_gap = float(np.max(np.abs(uniform - by_hand["simpson"])) / np.max(np.abs(uniform)))
-    worst = max(errors.values())
+    by_hand = _simpson_nonuniform(Ks, traj.times)
+    uniform_gap = float(np.max(np.abs(uniform - by_hand)) / np.max(np.abs(uniform)))
+    worst = max(out.metrics.values())
     return Outcome(
-        passed=worst <= RULE_TOL and uniform_gap > 1e3 * RULE_TOL,
-        metrics={**errors, "uniform_simpson_gap": uniform_gap, "steps": traj.steps},
+        passed=bool(out.passed) and uniform_gap > 1e3 * RULE_TOL,
+        metrics={**out.metrics, "uniform_simpson_gap": uniform_gap, "steps": traj.steps},
         message=(
             f"three rules match their hand sums to {worst:.1e}; uniform-step Simpson weights "
             f"would be off by {uniform_gap:.1e}"
