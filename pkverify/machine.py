@@ -130,7 +130,8 @@ class KernelMachine:
             assert products.plans is not None and self.traj.optimizer is not None
             opt_sums = optimizer_kernel_sums(
                 self.engine, self.traj, self.traj.optimizer, self.traj.reduction, Xq_arr,
-                products.plans, products.preconditioners, show=self.progress)
+                products.plans, products.preconditioners, chunk_rows=self.batch_size,
+                show=self.progress)
             sums = KernelSums(opt_sums.kernel, opt_sums.kernel_abs, opt_sums.weighted)
             self._cache.update(kkey=key, kernels=sums)
         if self._cache.get("kkey") != key:

@@ -199,7 +199,7 @@ def check_optim_buffers(cfg: CheckConfig) -> Outcome:
         engine = engine_for(traj.model)
         opt, red = traj.optimizer, traj.reduction
         assert opt is not None
-        products = optimizer_products(engine, traj, opt, red, Xq, keep_preconditioners=True)
+        products = optimizer_products(engine, traj, opt, red, Xq)
         sums = optimizer_kernel_sums(engine, traj, opt, red, Xq, products.plans,
                                      products.preconditioners)
         ref = buffer_reference(traj, opt, red, Xq, products.plans)

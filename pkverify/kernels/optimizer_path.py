@@ -57,6 +57,7 @@ from .exact import (
     unit_roundoff,
     warn_unlocated,
 )
+from .optimizer_replay import Preconditioners, batch_rows, step_gradient, take_rows
 
 __all__ = ["OptimizerProducts", "optimizer_products", "optimizer_kernel_sums",
            "step_gradients", "OptimizerKernelSums", "PATH_RTOL"]
@@ -82,7 +83,7 @@ class OptimizerProducts:
                 decay's share of the path (None when the path has none of them).
     plans:      the exact rule's per-step plans, for the reverse pass.
     mismatch:   per step, ``‖Δ_s − Δ̃_s‖ / ‖Δ_s‖`` against the rebuilt step Δ̃_s.
-    preconditioners: ``(S, P)`` P_s (adaptive rules, when kept), else None.
+    preconditioners: Adam's P_s, rebuilt on demand from checkpoints (adaptive rules only).
     """
 
     y0: Any
@@ -90,32 +91,7 @@ class OptimizerProducts:
     reg: Any | None
     plans: list[StepPlan]
     mismatch: np.ndarray
-    preconditioners: np.ndarray | None = None
-
-
-def loss_cotangent(traj: Any, rows: np.ndarray, weights: np.ndarray, xp: Any):
-    """``y ↦ ρ I ℓ'(y)`` for the batch rows (``(m, k)``, scalar targets as k = 1)."""
-    Y = traj.Y[rows]
-    scalar = traj.Y.ndim == 1
-
-    def cotangent(y2: Any) -> Any:
-        y = to_numpy(y2).astype(np.float64, copy=False)
-        d = np.asarray(traj.loss.deriv(y[:, 0] if scalar else y, Y))
-        d = d[:, None] if scalar else d
-        return xp.asarray(weights[:, None] * d, dtype=y2.dtype)
-
-    return cotangent
-
-
-def batch_rows(traj: Any, s: int) -> np.ndarray:
-    """The training rows of step s's mini-batch (all rows for full-batch steps)."""
-    return np.flatnonzero(traj.batches[s])
-
-
-def _rows(X: Any, rows: np.ndarray, xp: Any) -> Any:
-    if rows.size == X.shape[0]:
-        return X
-    return X[rows] if isinstance(X, np.ndarray) else X[xp.asarray(rows)]
+    preconditioners: Preconditioners | None = None
 
 
 def optimizer_products(
@@ -126,11 +102,12 @@ def optimizer_products(
     Xq: Any,
     nodes: int | None = None,
     with_reg: bool = True,
-    keep_preconditioners: bool = False,
     show: bool | None = None,
+    checkpoint_every: int = 0,
 ) -> OptimizerProducts:
     """The forward pass: replay the rule from the path's gradients, check each step, and
-    integrate φ_s against each part of the rebuilt step (see the module docstring)."""
+    integrate φ_s against each part of the rebuilt step (see the module docstring). Adaptive
+    rules keep Adam's v every ``checkpoint_every`` steps (0: ⌈√S⌉) for the reverse pass."""
     xp = engine.xp
     dt = Xq.dtype
     X = xp.asarray(traj.X, dtype=dt)
@@ -142,30 +119,18 @@ def optimizer_products(
     plans: list[StepPlan] = []
     mismatch = np.zeros(S)
     inconsistent = np.zeros(S, dtype=bool)
-    Ps = np.empty((S, model.n_params)) if keep_preconditioners and opt.adaptive else None
+    Ps = Preconditioners(S, checkpoint_every) if opt.adaptive else None
     y0 = loss_term = reg_term = None
     has_reg = traj.regularizer is not None or opt.weight_decay != 0.0
     for s in progress(range(S), total=S, desc="exact rule", enabled=show):
         w_host = np.asarray(traj.ws[s], dtype=np.float64)
-        step = traj.ws[s + 1] - traj.ws[s]
-        rows = batch_rows(traj, s)
         w = xp.asarray(w_host, dtype=dt)
-        if rows.size:
-            cot = loss_cotangent(traj, rows, rho[s, rows], xp)
-            _, _, g = engine.value_and_vjp(w, _rows(X, rows, xp), cot)
-            g_loss = to_numpy(g).astype(np.float64, copy=False)
-        else:
-            g_loss = np.zeros(model.n_params)
-        r_grad = traj.regularizer.grad(w_host) if traj.regularizer is not None else None
-        total = g_loss if r_grad is None else g_loss + r_grad
-        total = opt.gradient(total, w_host)  # as pk.train: ((ℓ' part) + ∇R) + λ_L2 w
-        # the regulariser's and coupled decay's part of g_s (not total − g_loss: no
-        # cancellation); v_s is built from the total, exactly as pk.train's step
-        g_reg = opt.gradient(np.zeros_like(g_loss) if r_grad is None else r_grad, w_host)
-        parts, dec, P, state = opt.advance(state, np.stack([g_loss, g_reg]), w_host,
-                                           float(eta[s]), s, total=total)
+        step = traj.ws[s + 1] - traj.ws[s]
         if Ps is not None:
-            Ps[s] = P
+            Ps.record(s, state)
+        g = step_gradient(engine, traj, opt, rho, X, s, dt)
+        parts, dec, _, state = opt.advance(state, np.stack([g.loss, g.reg]), w_host,
+                                           float(eta[s]), s, total=g.total)
         rebuilt = parts[0] + parts[1] + dec
         gap = float(np.linalg.norm(step - rebuilt))
         size = float(np.linalg.norm(step))
@@ -294,6 +259,15 @@ def _jvp_rows(engine: Engine, w: Any, Xb: Any, U: Any, budget: int = DEFAULT_MEM
         (xp.concat(dys, axis=1) if hasattr(xp, "concat") else xp.concatenate(dys, axis=1))
 
 
+def restrict_plan(plan: StepPlan, lo: int, hi: int) -> StepPlan:
+    """The plan of query rows ``lo:hi`` (per-row nodes filtered and renumbered)."""
+    if plan.rows is None:
+        return plan
+    keep = (plan.rows >= lo) & (plan.rows < hi)
+    return StepPlan(plan.taus[keep], plan.weights[keep], plan.rows[keep] - lo,
+                    plan.evaluations, plan.residual)
+
+
 def optimizer_kernel_sums(
     engine: Engine,
     traj: Any,
@@ -301,24 +275,44 @@ def optimizer_kernel_sums(
     reduction: str,
     Xq: Any,
     plans: list[StepPlan],
-    preconditioners: np.ndarray | None,
+    preconditioners: Preconditioners | None,
+    chunk_rows: int | None = None,
     show: bool | None = None,
 ) -> OptimizerKernelSums:
     """The reverse recursion ``y_r = e_r + μ y_{r+1}``, ``u_r = κ_r y_r + ν e_r`` (module
-    docstring), one forward-mode product of u_r on step r's batch rows per step. Memory
-    O(q·k·P) beyond one step's work; ``plans`` and (adaptive rules) ``preconditioners`` come
-    from the forward pass over the same Xq (:func:`optimizer_products`)."""
+    docstring), one forward-mode product of u_r on step r's batch rows per step, for
+    ``chunk_rows`` queries at a time (None: as many as a quarter of the memory budget holds
+    in the four ``(rows, k, P)`` vectors φ, e, y, u). ``plans`` and (adaptive rules)
+    ``preconditioners`` come from the forward pass over the same Xq
+    (:func:`optimizer_products`)."""
+    xp = engine.xp
+    dt = Xq.dtype
+    q, n, k = int(Xq.shape[0]), int(traj.X.shape[0]), engine.k
+    if opt.adaptive and preconditioners is None:
+        raise ValueError("the reverse pass of an adaptive rule needs the P_s checkpoints")
+    per_query = 4 * k * traj.model.n_params * itemsize(dt)
+    rows = chunk_rows or max(1, DEFAULT_MEMORY // 4 // per_query)
+    out = OptimizerKernelSums(xp.zeros((q, n, k, k), dtype=dt), xp.zeros((q, n, k, k), dtype=dt),
+                              xp.zeros((q, n, k), dtype=dt), xp.zeros((q, k), dtype=dt))
+    for lo in range(0, q, rows):
+        hi = min(q, lo + rows)
+        part = _reverse(engine, traj, opt, reduction, Xq[lo:hi],
+                        [restrict_plan(p, lo, hi) for p in plans], preconditioners, show)
+        out.kernel[lo:hi] = part.kernel
+        out.kernel_abs[lo:hi] = part.kernel_abs
+        out.weighted[lo:hi] = part.weighted
+        out.reg[lo:hi] = part.reg
+    return out
+
+
+def _reverse(engine, traj, opt, reduction, Xq, plans, preconditioners, show):
+    """The reverse pass for one chunk of queries."""
     xp = engine.xp
     dt = Xq.dtype
     X = xp.asarray(traj.X, dtype=dt)
-    q = int(Xq.shape[0])
-    n = int(traj.X.shape[0])
-    k = engine.k
+    q, n, k = int(Xq.shape[0]), int(traj.X.shape[0]), engine.k
     P = traj.model.n_params
     S = traj.steps
-    Ps = preconditioners
-    if opt.adaptive and Ps is None:
-        raise ValueError("the reverse pass of an adaptive rule needs the kept P_s")
     rho = batch_weights(traj.batches, reduction)
     eta = np.asarray(traj.step_sizes, dtype=np.float64)
     kernel = xp.zeros((q, n, k, k), dtype=dt)
@@ -327,15 +321,20 @@ def optimizer_kernel_sums(
     reg = xp.zeros((q, k), dtype=dt)
     y = None
     scalar = traj.Y.ndim == 1
-    for s in progress(range(S - 1, -1, -1), total=S, desc="optimizer kernel", enabled=show):
+    segment: dict[int, Any] = {}
+    bar = progress(range(S - 1, -1, -1), total=S, desc="optimizer kernel", enabled=show)
+    for s in bar:
+        if preconditioners is not None and s not in segment:  # replay the segment ending at s
+            a = s // preconditioners.every * preconditioners.every
+            segment = dict(zip(range(a, s + 1), preconditioners.segment(
+                a, engine, traj, opt, rho, X, dt)))
         w_host = np.asarray(traj.ws[s], dtype=np.float64)
         w = xp.asarray(w_host, dtype=dt)
         delta = xp.asarray(traj.ws[s + 1] - traj.ws[s], dtype=dt)
         phi = step_gradients(engine, w, delta, Xq, plans[s])  # (q, k, P)
-        scale = float(eta[s]) * opt.alpha(s)
-        e = scale * phi
-        if Ps is not None:
-            e = e * xp.asarray(Ps[s], dtype=dt)
+        e = (float(eta[s]) * opt.alpha(s)) * phi
+        if preconditioners is not None:
+            e *= xp.asarray(segment.pop(s), dtype=dt)
         y = e if y is None or opt.mu == 0.0 else e + opt.mu * y
         u = opt.kappa(s) * y
         if opt.nu:
@@ -347,10 +346,11 @@ def optimizer_kernel_sums(
         if opt.decoupled_decay:
             reg = reg + (float(eta[s]) * opt.decoupled_decay) * xp.sum(
                 phi * xp.asarray(w_host, dtype=dt), axis=2)
+        del phi
         rows = batch_rows(traj, s)
         if not rows.size:
             continue
-        f, dY = _jvp_rows(engine, w, _rows(X, rows, xp), xp.reshape(u, (q * k, P)))
+        f, dY = _jvp_rows(engine, w, take_rows(X, rows, xp), xp.reshape(u, (q * k, P)))
         Kr = xp.reshape(dY, (q, k, rows.size, k))  # [q, c, i, c'] = u^c·∇f_{c'}(x_i)
         Kr = xp.permute_dims(Kr, (0, 2, 1, 3)) if hasattr(xp, "permute_dims") \
             else xp.transpose(Kr, (0, 2, 1, 3))  # [q, i, c, c']

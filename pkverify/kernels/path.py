@@ -31,6 +31,7 @@ from ..validation import as_array_in, as_flag, batch_rows, positive_int, require
 from .engines import Engine, Implementation
 from .exact import StepPlan, scatter_rows
 from .optimizer_path import optimizer_products
+from .optimizer_replay import Preconditioners
 from .rules import Rule, node_weights, parse_rule
 from .tangent import prepare
 
@@ -65,8 +66,8 @@ class ProductSums:
                is from the step Δ̃_s its optimizer takes from this model's gradients on this
                data (rounding, ≈ 1e-16, for a path that pk.train recorded; large for an edited
                path).
-    preconditioners: ``(S, P)`` Adam's P_s rebuilt along the path (exact rule, adaptive
-               optimizers), for the optimizer's kernel pass; else None.
+    preconditioners: Adam's P_s, rebuilt on demand from checkpoints of the forward pass (exact
+               rule, adaptive optimizers), for the optimizer's kernel pass; else None.
     """
 
     y0: Any
@@ -74,7 +75,7 @@ class ProductSums:
     reg: Any | None
     plans: list[StepPlan] | None = None
     mismatch: np.ndarray | None = None
-    preconditioners: np.ndarray | None = None
+    preconditioners: Preconditioners | None = None
 
     @property
     def evaluations(self) -> np.ndarray:
@@ -161,7 +162,7 @@ def product_sums(
         opt = traj.optimizer
         assert opt is not None  # every non-flow path has one
         out = optimizer_products(engine, traj, opt, traj.reduction, Xq, nodes, with_reg,
-                                 keep_preconditioners=opt.adaptive, show=show)
+                                 show=show)
         return ProductSums(out.y0, out.loss_term, out.reg, out.plans, out.mismatch,
                            out.preconditioners)
 

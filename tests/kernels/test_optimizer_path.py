@@ -37,7 +37,7 @@ def _setup(activation: str, k: int):
 
 def _run(model, traj, opt, red, Xq, implementation="layerwise"):
     eng = engine_for(model, implementation)
-    prod = optimizer_products(eng, traj, opt, red, Xq, keep_preconditioners=True)
+    prod = optimizer_products(eng, traj, opt, red, Xq)
     return prod, optimizer_kernel_sums(eng, traj, opt, red, Xq, prod.plans, prod.preconditioners)
 
 
@@ -113,3 +113,24 @@ def test_wrong_reduction_is_named():
     eng = engine_for(model, "layerwise")
     with pytest.warns(PathWarning, match=r"reduction 'sum'.*at step 0 "):
         optimizer_products(eng, traj, pk.optim.sgd(0.05, momentum=0.5), "sum", Xq)
+
+
+@pytest.mark.parametrize("activation, k", [("tanh", 1), ("relu", 2)])
+def test_query_chunks_and_checkpoint_segments_change_nothing(activation, k):
+    """One query at a time (per-row relu plans renumbered) and P_s replayed from checkpoints
+    every 1, 2 or √S steps: the same sums (the same float64 operations per query)."""
+    _, opt, bs, red, reg = CASES[6]  # adam, schedule, batches, mean
+    model, X, Y, Xq = _setup(activation, k)
+    traj = hand_path(model, X, Y, opt, 6, bs, red, reg)
+    eng = engine_for(model, "layerwise")
+    prod = optimizer_products(eng, traj, opt, red, Xq)
+    whole = optimizer_kernel_sums(eng, traj, opt, red, Xq, prod.plans, prod.preconditioners)
+    for every in (1, 2):
+        again = optimizer_products(eng, traj, opt, red, Xq, checkpoint_every=every)
+        assert len(again.preconditioners.checkpoints) == -(-6 // every)
+        one = optimizer_kernel_sums(eng, traj, opt, red, Xq, again.plans,
+                                    again.preconditioners, chunk_rows=1)
+        np.testing.assert_allclose(one.weighted, whole.weighted, rtol=0,
+                                   atol=ROUNDING * np.abs(whole.weighted).max())
+        np.testing.assert_allclose(one.kernel, whole.kernel, rtol=0,
+                                   atol=ROUNDING * np.abs(whole.kernel).max())
