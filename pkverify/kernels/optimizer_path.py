@@ -53,7 +53,6 @@ from .exact import (
     StepPlan,
     adaptive_rtol,
     integrate_step,
-    scatter_rows,
     unit_roundoff,
     warn_unlocated,
 )
@@ -194,28 +193,41 @@ def warn_off_rule(step: int, mismatch: float, opt: Optimizer, reduction: str) ->
 
 def step_gradients(engine: Engine, w: Any, delta: Any, Xq: Any, plan: StepPlan) -> Any:
     """``φ_s(x) = ∫_0^1 ∇f(w + τΔ, x) dτ`` as dense ``(q, k, P)`` vectors, on the nodes the
-    exact rule's plan chose for this step (per-row nodes in chunks within the memory
-    budget)."""
+    exact rule's plan chose for this step: every (query, node) pair is one row of a side at
+    its own weights ``w + τΔ``, summed per query with the node weights (rows in chunks within
+    the memory budget). Engines without per-row weights sum Jacobians node by node."""
     xp = engine.xp
     q = int(Xq.shape[0])
     if plan.rows is None:
-        phi = None
-        for tau, c in zip(plan.taus, plan.weights):
-            J = engine.jacobian(w + float(tau) * delta, Xq)
-            phi = c * J if phi is None else phi + c * J
-        return phi
-    R = int(plan.rows.size)
-    per_row = engine.k * engine.model.n_params * itemsize(Xq.dtype) * 3
-    chunk = max(1, DEFAULT_MEMORY // max(1, per_row))
+        if not engine.supports_along:
+            phi = None
+            for tau, c in zip(plan.taus, plan.weights):
+                J = engine.jacobian(w + float(tau) * delta, Xq)
+                phi = c * J if phi is None else phi + c * J
+            return phi
+        rows = np.tile(np.arange(q), plan.taus.size)
+        taus, weights = np.repeat(plan.taus, q), np.repeat(plan.weights, q)
+    else:
+        rows, taus, weights = plan.rows, plan.taus, plan.weights
+    net = getattr(engine, "net", None)
+    width = sum(layer.fan_in + 2 * engine.k * layer.fan_out for layer in net.layers) \
+        if net is not None else engine.k * engine.model.n_params
+    per_row = 3 * width * itemsize(Xq.dtype)
+    # whole queries per chunk, so that each chunk's node counts stay even where they are
+    per_query = max(1, rows.size // max(1, q)) * per_row
+    chunk = max(1, DEFAULT_MEMORY // 4 // per_query)
     phi = None
-    for lo in range(0, R, chunk):
-        hi = min(R, lo + chunk)
-        rows = plan.rows[lo:hi]
-        Xe = Xq[rows] if isinstance(Xq, np.ndarray) else Xq[xp.asarray(rows)]
-        taus = xp.asarray(plan.taus[lo:hi], dtype=Xq.dtype)
-        J = engine.jacobian(w, Xe, along=(delta, taus))
-        part = scatter_rows(xp, J, rows, plan.weights[lo:hi], q, axis=0)
-        phi = part if phi is None else phi + part
+    for lo in range(0, q, chunk):
+        hi = min(q, lo + chunk)
+        sel = np.flatnonzero((rows >= lo) & (rows < hi))
+        Xe = Xq[rows[sel]] if isinstance(Xq, np.ndarray) else Xq[xp.asarray(rows[sel])]
+        part = engine.jacobian_sum(w, Xe, (delta, xp.asarray(taus[sel], dtype=Xq.dtype)),
+                                   rows[sel] - lo, weights[sel], hi - lo)
+        if lo == 0 and hi == q:
+            return part
+        if phi is None:
+            phi = xp.zeros((q,) + tuple(part.shape[1:]), dtype=part.dtype)
+        phi[lo:hi] = part
     return phi
 
 
@@ -237,26 +249,29 @@ class OptimizerKernelSums:
     reg: Any
 
 
-def _jvp_rows(engine: Engine, w: Any, Xb: Any, U: Any, budget: int = DEFAULT_MEMORY):
-    """``(f, ∇f·U)`` on the batch rows, in row chunks so that the tangents ``(t, rows, d_h)``
-    stay within the memory budget."""
+def _products_on_rows(engine: Engine, w: Any, Xb: Any, U: Any,
+                      budget: int = DEFAULT_MEMORY) -> tuple[Any, Any]:
+    """``(f (m, k), ∇f·U (t, m, k))`` on the batch rows from their side (forward pass and
+    sensitivities), in row chunks so that the products ``(t, rows, d_h)`` stay within the
+    memory budget."""
     xp = engine.xp
     t = int(U.shape[0])
     m = int(Xb.shape[0])
     net = getattr(engine, "net", None)
-    width = sum(layer.fan_out + layer.fan_in for layer in net.layers) if net is not None \
-        else engine.model.n_params
+    width = max(layer.fan_out for layer in net.layers) + engine.k if net is not None \
+        else engine.k * engine.model.n_params
     per_row = max(1, 3 * t * width * itemsize(U.dtype))
     chunk = max(1, budget // per_row)
-    if chunk >= m:
-        return engine.jvp(w, Xb, U)
     fs, dys = [], []
     for lo in range(0, m, chunk):
-        f, dy = engine.jvp(w, Xb[lo : lo + chunk], U)
-        fs.append(f)
-        dys.append(dy)
-    return xp.concat(fs, axis=0) if hasattr(xp, "concat") else xp.concatenate(fs, axis=0), \
-        (xp.concat(dys, axis=1) if hasattr(xp, "concat") else xp.concatenate(dys, axis=1))
+        B = engine.side(w, Xb[lo : lo + chunk])
+        f = engine.side_output(B)
+        fs.append(engine.forward(w, Xb[lo : lo + chunk]) if f is None else f)
+        dys.append(engine.side_products(B, U))
+    if len(fs) == 1:
+        return fs[0], dys[0]
+    cat = getattr(xp, "concat", None) or xp.concatenate
+    return cat(fs, axis=0), cat(dys, axis=1)
 
 
 def restrict_plan(plan: StepPlan, lo: int, hi: int) -> StepPlan:
@@ -332,25 +347,33 @@ def _reverse(engine, traj, opt, reduction, Xq, plans, preconditioners, show):
         w = xp.asarray(w_host, dtype=dt)
         delta = xp.asarray(traj.ws[s + 1] - traj.ws[s], dtype=dt)
         phi = step_gradients(engine, w, delta, Xq, plans[s])  # (q, k, P)
-        e = (float(eta[s]) * opt.alpha(s)) * phi
+        if opt.decoupled_decay:  # b(x): the decoupled decay of step s, −η_s λ φ_s·w_s
+            reg = reg + (float(eta[s]) * opt.decoupled_decay) * (phi @ xp.asarray(w_host,
+                                                                                  dtype=dt))
+        e = phi  # e_s = η_s α_s P_s φ_s, in place
+        e *= float(eta[s]) * opt.alpha(s)
         if preconditioners is not None:
             e *= xp.asarray(segment.pop(s), dtype=dt)
-        y = e if y is None or opt.mu == 0.0 else e + opt.mu * y
-        u = opt.kappa(s) * y
-        if opt.nu:
-            u = u + opt.nu * e
-        # b(x): the coupled part of g_s and the decoupled decay of step s
+        if y is None or opt.mu == 0.0:
+            y = e
+        else:  # y_s = e_s + μ y_{s+1}, in place
+            y *= opt.mu
+            y += e
+        # u_s = κ_s y_s + ν e_s; without ν the factor κ_s is applied to the products instead
+        kappa = opt.kappa(s)
+        u, factor = (kappa * y + opt.nu * e, 1.0) if opt.nu else (y, kappa)
+        # b(x): the coupled part of g_s, u_s·(λ_L2 w_s + ∇R(w_s))
         r_grad = traj.regularizer.grad(w_host) if traj.regularizer is not None else None
         g_reg = opt.gradient(np.zeros(P) if r_grad is None else r_grad, w_host)
-        reg = reg + xp.sum(u * xp.asarray(g_reg, dtype=dt), axis=2)
-        if opt.decoupled_decay:
-            reg = reg + (float(eta[s]) * opt.decoupled_decay) * xp.sum(
-                phi * xp.asarray(w_host, dtype=dt), axis=2)
-        del phi
+        if np.any(g_reg):
+            reg = reg + factor * (u @ xp.asarray(g_reg, dtype=dt))
         rows = batch_rows(traj, s)
         if not rows.size:
             continue
-        f, dY = _jvp_rows(engine, w, take_rows(X, rows, xp), xp.reshape(u, (q * k, P)))
+        f, dY = _products_on_rows(engine, w, take_rows(X, rows, xp),
+                                  xp.reshape(u, (q * k, P)))
+        if factor != 1.0:
+            dY = factor * dY
         Kr = xp.reshape(dY, (q, k, rows.size, k))  # [q, c, i, c'] = u^c·∇f_{c'}(x_i)
         Kr = xp.permute_dims(Kr, (0, 2, 1, 3)) if hasattr(xp, "permute_dims") \
             else xp.transpose(Kr, (0, 2, 1, 3))  # [q, i, c, c']

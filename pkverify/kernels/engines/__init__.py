@@ -124,6 +124,15 @@ class Engine:
         """The dense ``(n, k, P)`` Jacobian of a few rows (row r at ``w + τ_r Δ`` with along)."""
         raise NotImplementedError
 
+    def side_products(self, B: Any, U: Any) -> Any:
+        """``∇f(x_i)·u_t`` for the rows of side B and tangents ``U (t, P)``: ``(t, n, k)``."""
+        raise NotImplementedError
+
+    def jacobian_sum(self, w: Any, X: Any, along: tuple[Any, Any], rows: np.ndarray,
+                     weights: np.ndarray, q: int) -> Any:
+        """``J[r] = Σ_{e: rows[e] = r} weights[e] ∇f(w + τ_e Δ, x_e)``, ``(q, k, P)``."""
+        raise NotImplementedError
+
     def rows_per_chunk(self, n2: int, itemsize: int, batch_size: int | None) -> int:
         if batch_size is not None:
             return batch_size
@@ -212,6 +221,13 @@ class LayerwiseEngine(Engine):
     def jacobian(self, w, X, along=None):
         return layerwise.jacobian_from_side(self.net, self.side(w, X, along), self.xp)
 
+    def side_products(self, B, U):
+        return layerwise.side_products(self.net, B, U, self.xp)
+
+    def jacobian_sum(self, w, X, along, rows, weights, q):
+        return layerwise.jacobian_sum(self.net, self.side(w, X, along), rows, weights, q,
+                                      self.xp)
+
 
 class ReferenceEngine(Engine):
     implementation = Implementation.REFERENCE
@@ -244,6 +260,9 @@ class ReferenceEngine(Engine):
 
     def jacobian(self, w, X, along=None):
         return self.side(w, X, along)
+
+    def side_products(self, B, U):
+        return np.einsum("nkp,tp->tnk", B, U)
 
 
 def engine_for(
