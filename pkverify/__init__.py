@@ -9,10 +9,11 @@ km.predict(X) - traj.predict(X)            # ≈ 0 to rounding with the exact ru
 
 from . import claims, errors, losses, models, optim
 from .errors import DivergenceError, PkVerifyError
+from .flow import gradient_flow
 from .kernels import Implementation, Rule, path_kernel, tangent_kernel
 from .losses import l2
 from .machine import KernelMachine, kernel_machine
-from .train import gradient_flow, train
+from .train import train
 from .trajectory import Trajectory
 
 __version__ = "0.1.0"

@@ -19,6 +19,7 @@ __all__ = [
     "get_namespace",
     "cupy_available",
     "to_numpy",
+    "check_float_dtype",
     "namespace_of",
     "resolve_namespace",
     "float_dtype",
@@ -119,30 +120,58 @@ def resolve_namespace(backend: str | ModuleType | None, *arrays: Any) -> Any:
     return xp
 
 
+def _dtype_name(dtype: Any) -> str:
+    """The name of a dtype given as a NumPy/CuPy type, a dtype object, an Array-API dtype
+    or a string (an unknown one is refused by :func:`check_float_dtype` by its name)."""
+    name = getattr(dtype, "name", None)
+    if isinstance(name, str):
+        return name
+    try:
+        return np.dtype(dtype).name
+    except TypeError:  # an Array-API module's dtype object, e.g. array_api_strict.float64
+        return str(dtype).rsplit(".", 1)[-1]
+
+
+def check_float_dtype(dtype: Any) -> str:
+    """``dtype``'s name, "float32" or "float64"; any other dtype is refused with its reason."""
+    name = _dtype_name(dtype)
+    _refuse_name(name)
+    if name not in ("float32", "float64"):
+        raise InvalidArgumentError(
+            f"dtype must be a float dtype, float32 or float64; got {name}. Kernels are real "
+            "sums of products of gradients: integer (or boolean) arithmetic would cast the "
+            "inputs and return a wrong kernel. Pass dtype=np.float32 or np.float64 (or None)."
+        )
+    return name
+
+
+def _refuse_name(n: str) -> None:
+    if "float16" in n or "bfloat" in n:
+        raise InvalidArgumentError(
+            f"{n} is too coarse for kernels (a Gram matrix loses every digit); use "
+            "float32 or float64 arrays."
+        )
+    if "complex" in n:
+        raise InvalidArgumentError(
+            f"{n} arrays are not supported: kernels here are real; pass real float32 or "
+            "float64 arrays."
+        )
+
+
 def float_dtype(xp: Any, *arrays: Any, dtype: Any = None) -> Any:
-    """The float type the engine computes in: ``dtype`` if given, float32 when every float
-    array is float32, else float64. float16 and complex are refused."""
+    """The float type the engine computes in: ``dtype`` if given (float32 or float64 only),
+    float32 when every float array is float32, else float64. float16 and complex arrays are
+    refused."""
+    if dtype is not None:
+        return getattr(xp, check_float_dtype(dtype))
     names = []
-    if dtype is not None:
-        names = [np.dtype(dtype).name if not hasattr(dtype, "name") else str(dtype.name)]
-    else:
-        for a in arrays:
-            dt = getattr(a, "dtype", None)
-            if dt is not None:
-                names.append(str(getattr(dt, "name", dt)))
+    for a in arrays:
+        dt = getattr(a, "dtype", None)
+        if dt is not None:
+            names.append(str(getattr(dt, "name", dt)))
     for n in names:
-        if "float16" in n or "bfloat" in n:
-            raise InvalidArgumentError(
-                f"{n} is too coarse for kernels (a Gram matrix loses every digit); use "
-                "float32 or float64 arrays."
-            )
-        if "complex" in n:
-            raise InvalidArgumentError(
-                f"{n} arrays are not supported: kernels here are real; pass real arrays."
-            )
+        _refuse_name(n)
     floats = [n for n in names if "float" in n]
-    if dtype is not None:
-        return getattr(xp, names[0])
     if floats and all(n.endswith("float32") for n in floats):
         return xp.float32
     return xp.float64

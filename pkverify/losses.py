@@ -37,7 +37,6 @@ __all__ = [
     "l2",
     "as_regularizer",
     "check_regularizer",
-    "check_initial",
 ]
 
 
@@ -284,57 +283,3 @@ def check_regularizer(reg: Regularizer, w: np.ndarray) -> None:
             f"the regulariser's gradient ∇R(w) must be a finite vector of shape {np.shape(w)}; "
             f"got shape {g.shape}, dtype {g.dtype}.{fix}"
         )
-
-
-def check_initial(
-    model: Any, loss: Loss, reg: Regularizer | None, w: np.ndarray, X: np.ndarray, Y: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Everything that can be wrong before the first step, checked before it is taken.
-
-    Runs ``f(w0, X)`` (a custom f that fails names w0's length), checks its shape and that it
-    is finite, differentiates it once with autograd (a plain-numpy f is named), checks the
-    regulariser, prepares the targets, and checks that the starting loss is finite. Returns
-    ``(y0, canonical targets)``.
-    """
-    from .models import check_output
-    from .validation import check_differentiable
-
-    name = getattr(model, "name", "model")
-    try:
-        out = model.f(w, X)
-    except Exception as exc:
-        raise InvalidArgumentError(
-            f"{name} f(w, X) raised {type(exc).__name__} ({exc}) at the starting weights "
-            f"(P = {np.size(w)}) and X of shape {X.shape}. Check that w0 has the length f "
-            "expects and that f accepts an (n, d) array X."
-        ) from exc
-    arr = np.asarray(out)
-    if arr.dtype.kind == "c":
-        raise InvalidArgumentError(
-            f"{name} f(w, X) returned complex values; pkverify trains real-valued models. "
-            "Return a real output (e.g. the real part, or real and imaginary parts as two "
-            "outputs)."
-        )
-    if arr.dtype.kind in "fiub" and arr.ndim in (1, 2) and not np.all(np.isfinite(arr)):
-        bad = np.flatnonzero(~np.all(np.isfinite(arr.reshape(arr.shape[0], -1)), axis=1))
-        raise NonFiniteError(
-            f"the initial output f(w0, X) of {name} is already NaN or inf at rows "
-            f"{bad[:5].tolist()} (of {arr.shape[0]}), before any training step; this is not a "
-            "step-size problem. Check w0 and the scale of X (e.g. standardise the inputs), "
-            "or the model's formula."
-        )
-    y0 = check_output(out, X.shape[0], name)
-    if getattr(model, "network", None) is None:  # built-in layers are differentiable by design
-        check_differentiable(model.f, w[: w.size], X[:1], name)
-    if reg is not None:
-        check_regularizer(reg, w)
-    Y = loss.prepare(Y, y0)
-    start = float(loss.total(y0, Y)) + (0.0 if reg is None else float(reg.value(w)))
-    if not np.isfinite(start):
-        raise NonFiniteError(
-            f"the training loss at the starting weights is already {start} before any step "
-            f"(outputs up to {np.max(np.abs(y0)):.3g}, targets up to {np.max(np.abs(Y)):.3g}); "
-            "this is not a step-size problem. Rescale the targets or the inputs so that the "
-            "loss is finite at w0."
-        )
-    return y0, Y

@@ -34,19 +34,20 @@ from .backend import to_numpy
 from .errors import InvalidArgumentError
 from .kernels.engines import Engine, Implementation
 from .kernels.optimizer_path import optimizer_kernel_sums
+from .kernels.options import RENAMED, KernelOptions, refuse_batch_size
 from .kernels.path import (
     DEFAULT_NODES,
     KernelSums,
     ProductSums,
+    check_sums_memory,
     kernel_sums,
     loss_deriv,
     node_weights,
     product_sums,
 )
 from .kernels.rules import Rule, parse_rule
-from .kernels.tangent import prepare
-from .trajectory import Trajectory
-from .validation import as_array_in, as_flag, batch_rows, positive_int, require_trajectory
+from .trajectory import Trajectory, require_trajectory
+from .validation import as_array_in, positive_int
 
 __all__ = ["KernelMachine", "kernel_machine", "StepDiagnostics"]
 
@@ -89,7 +90,7 @@ class KernelMachine:
     engine: Engine
     dtype: Any
     nodes: int | None = DEFAULT_NODES
-    batch_size: int | None = None
+    chunk_rows: int | None = None
     progress: bool | None = None
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -130,11 +131,12 @@ class KernelMachine:
             assert products.plans is not None and self.traj.optimizer is not None
             opt_sums = optimizer_kernel_sums(
                 self.engine, self.traj, self.traj.optimizer, self.traj.reduction, Xq_arr,
-                products.plans, products.preconditioners, chunk_rows=self.batch_size,
+                products.plans, products.preconditioners, chunk_rows=self.chunk_rows,
                 show=self.progress)
             sums = KernelSums(opt_sums.kernel, opt_sums.kernel_abs, opt_sums.weighted)
             self._cache.update(kkey=key, kernels=sums)
         if self._cache.get("kkey") != key:
+            check_sums_memory(self.traj, int(Xq_arr.shape[0]), None, self.dtype, weighted=True)
             plans = self._products(Xq).plans if self.rule is Rule.EXACT else None
             sums = kernel_sums(
                 self.engine,
@@ -145,7 +147,7 @@ class KernelMachine:
                 plans,
                 indicators=True,
                 weighted=True,
-                batch_size=self.batch_size,
+                chunk_rows=self.chunk_rows,
                 show=self.progress,
             )
             self._cache.update(kkey=key, kernels=sums)
@@ -155,8 +157,9 @@ class KernelMachine:
     def _scalar(self) -> bool:
         return self.traj.Y.ndim == 1
 
-    def _out(self, arr: Any, axes: int) -> Any:
-        """Drop the trailing k = 1 axes of a scalar model."""
+    def _squeeze_scalar(self, arr: Any, axes: int) -> Any:
+        """``arr`` without its trailing ``axes`` axes of length k = 1 for a scalar model
+        (unchanged for a k-output model)."""
         if not self._scalar:
             return arr
         return arr[(...,) + (0,) * axes]
@@ -166,28 +169,28 @@ class KernelMachine:
     def kernel(self, Xq: Any) -> Any:
         """``K^p(x_q, x_i)`` (the optimizer's ``K^opt`` on a path trained with momentum, Adam,
         ...): ``(q, n)``, or ``(q, n, k, k)`` for k outputs."""
-        return self._out(self._kernels(Xq).kernel, 2)
+        return self._squeeze_scalar(self._kernels(Xq).kernel, 2)
 
     def loss_weighted_kernel(self, Xq: Any) -> Any:
         """Remark 2: ``∫ I_i ℓ'_i K^g(x_q, x_i) dt``: ``(q, n)`` or ``(q, n, k)``."""
-        return self._out(self._kernels(Xq).weighted, 1)
+        return self._squeeze_scalar(self._kernels(Xq).weighted, 1)
 
     def contributions(self, Xq: Any) -> Any:
         """Each training point's term ``a_i(x) K(x, x_i) = −Σ_r I_i(r) ρ_r ℓ'_{i,r}
         u_r(x)·∇f(w_r, x_i)``: ``(q, n)``, or ``(q, n, k)`` (point i's share of output c).
         ``b(x) + contributions(x).sum(axis=1)`` is ``predict(x)`` (to rounding)."""
-        return -self._out(self._kernels(Xq).weighted, 1)
+        return -self._squeeze_scalar(self._kernels(Xq).weighted, 1)
 
     def b(self, Xq: Any) -> Any:
         """``b(x) = y_0(x) − ∫ ∇f(x)·∇R dt`` (Remark 4); for the optimizers, also minus the
         weight decay's share ``Σ_s η_s λ_dec φ_s(x)·w_s + Σ_r u_r(x)·λ_L2 w_r``: ``(q,)`` or
         ``(q, k)``."""
         s = self._products(Xq)
-        return self._out(s.y0 if s.reg is None else s.y0 - s.reg, 1)
+        return self._squeeze_scalar(s.y0 if s.reg is None else s.y0 - s.reg, 1)
 
     def initial(self, Xq: Any) -> Any:
         """``y_0(x) = f(w_0, x)``."""
-        return self._out(self._products(Xq).y0, 1)
+        return self._squeeze_scalar(self._products(Xq).y0, 1)
 
     def predict(self, Xq: Any) -> Any:
         """``b(x) − Σ_i K^{lp}(x, x_i)`` = ``b(x) + Σ_i a_i(x) K^p(x, x_i)``: ``(q,)``/``(q, k)``.
@@ -195,7 +198,7 @@ class KernelMachine:
         Computed from products (no kernel matrix, no 0/0)."""
         s = self._products(Xq)
         b = s.y0 if s.reg is None else s.y0 - s.reg
-        return self._out(b - s.loss_term, 1)
+        return self._squeeze_scalar(b - s.loss_term, 1)
 
     def diagnostics(self, Xq: Any) -> StepDiagnostics:
         """The exact rule's gradient evaluations and step residuals on ``Xq`` (empty arrays for
@@ -220,7 +223,7 @@ class KernelMachine:
             degenerate = (size == 0.0) | (np.abs(K).max(axis=(2, 3)) <= _DEGENERATE * size)
             solved = -np.einsum("qiab,qib->qia", np.linalg.pinv(K), W)
             out[:] = np.where(degenerate[:, :, None], fallback[None, :, :], solved)
-        return self._out(xp.asarray(out, dtype=self.dtype), 1)
+        return self._squeeze_scalar(xp.asarray(out, dtype=self.dtype), 1)
 
     def explain(self, Xq: Any, top: int = 5) -> list[list[tuple[int, float]]]:
         """For each query, the ``top`` training points with the largest |contribution|
@@ -261,9 +264,10 @@ def kernel_machine(
     *,
     implementation: str | Implementation = "auto",
     backend: Any = None,
-    batch_size: int | None = None,
+    chunk_rows: int | None = None,
     dtype: Any = None,
     progress: bool | None = None,
+    batch_size: Any = RENAMED,
 ) -> KernelMachine:
     """Rebuild a trained model as Theorem 1's kernel machine.
 
@@ -271,12 +275,14 @@ def kernel_machine(
              "riemann", "trapezoid", or "simpson" (full-batch/flow paths).
     nodes:   exact rule: None chooses nodes per step (see :mod:`pkverify.kernels.exact`);
              an int fixes the Gauss–Legendre count.
-    implementation, backend, batch_size, dtype: as for :func:`pkverify.tangent_kernel`.
+    implementation, backend, chunk_rows, dtype (and the renamed batch_size): as for
+             :func:`pkverify.tangent_kernel`. A path trained in float32
+             (``pk.train(..., dtype=np.float32)``) is rebuilt with ``dtype=np.float32``.
     progress: None (a bar on a terminal), True or False.
     """
+    refuse_batch_size(batch_size, "kernel_machine")
     require_trajectory(traj, "kernel_machine(traj)")
-    if progress is not None:
-        progress = as_flag(progress, "progress")
+    opts = KernelOptions(implementation, backend, dtype, chunk_rows, progress)
     rule = parse_rule(rule)
     opt = traj.optimizer
     if rule is not Rule.EXACT and opt is not None and (not opt.plain
@@ -295,6 +301,5 @@ def kernel_machine(
     if rule is Rule.SIMPSON:
         node_weights(traj, rule, indicators=True)  # refuse SGD / too-short paths now
     nodes = None if nodes is None else positive_int(nodes, "nodes")
-    rows = batch_rows(batch_size)
-    engine, dt = prepare(traj.model, implementation, backend, traj.ws, dtype=dtype)
-    return KernelMachine(traj, rule, engine, dt, nodes, rows, progress)
+    engine, dt = opts.engine(traj.model, "kernel_machine(traj)", traj.ws)
+    return KernelMachine(traj, rule, engine, dt, nodes, opts.chunk_rows, opts.progress)

@@ -2,76 +2,22 @@
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 import os
-import zipfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import (
-    InvalidArgumentError,
-    NonFiniteError,
-    OutputFileError,
-    PkVerifyError,
-    ShapeError,
-    TrajectoryFileError,
-)
-from .io import as_path, atomic_write_bytes, check_writable
-from .losses import Loss, Regularizer, as_regularizer, get_loss, l2
-from .models import Model, from_spec
+from .errors import InvalidArgumentError, NonFiniteError, ShapeError
+from .losses import Loss, Regularizer, as_regularizer
+from .models import Model
 from .optim import Optimizer, as_optimizer, gd, parse_reduction
-from .optim import from_spec as optimizer_from_spec
-from .validation import as_data
+from .trajectory_file import load_trajectory, save_trajectory
 
-__all__ = ["Trajectory"]
-
-_FORMAT = "pkverify-trajectory"
-_VERSION = 4
-"""Format history. Version 4 records the optimizer (its spec) and the loss reduction; files
-of earlier versions are plain gradient descent with the loss summed. Version 3: ``checksum``
-covers every array *and* the metadata (kind, model, loss, regulariser, ...), so no byte of
-what the file says about the path can change unseen.
-Version 2: ``checksum`` (SHA-256) of the arrays only; its metadata is checked for consistency
-with the arrays (the path's kind against its batches) instead. Version 1 files, which have no
-checksum, are checked by recomputing their start and end losses (as every version is)."""
+__all__ = ["Trajectory", "require_trajectory"]
 
 _KINDS = ("gd", "sgd", "flow")
-
-_ARRAYS = ("X", "Y", "ws", "step_sizes", "batches", "losses", "times")
-
-_LOSS_RTOL = 1e-9
-"""Relative agreement required between a loaded file's recorded losses and the losses
-recomputed from its X, Y and weights: the same float64 operations in the same order give the
-same value up to a few ulps (BLAS may reorder sums); an edited X or Y moves them by far more."""
-
-
-def _checksum(arrays: dict[str, np.ndarray], meta: dict[str, Any] | None = None) -> str:
-    """SHA-256 over every array's dtype, shape and bytes, in a fixed order, then (format 3 on)
-    over the metadata other than the checksum itself, as canonical JSON (sorted keys)."""
-    h = hashlib.sha256()
-    for name in _ARRAYS:
-        arr = np.ascontiguousarray(arrays[name])
-        h.update(f"{name}|{arr.dtype.str}|{arr.shape}|".encode())
-        h.update(arr.tobytes())
-    if meta is not None:
-        rest = {k: v for k, v in meta.items() if k != "checksum"}
-        h.update(b"meta|" + json.dumps(rest, sort_keys=True, ensure_ascii=True).encode())
-    return h.hexdigest()
-
-
-def _is_trajectory_file(path: Path) -> bool:
-    """True when ``path`` is an .npz that :meth:`Trajectory.save` wrote (its format tag)."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(str(data["meta"])) if "meta" in data.files else None
-    except Exception:  # unreadable, not an npz, not ours: all mean "not a trajectory file"
-        return False
-    return isinstance(meta, dict) and meta.get("format") == _FORMAT
 
 
 @dataclass(frozen=True, eq=False)
@@ -174,52 +120,11 @@ class Trajectory:
         """Write the trajectory to ``path`` (.npz), atomically: a failed write leaves nothing.
 
         Built-in models, named losses and l2 regularisers are stored by spec; a custom model
-        or regulariser must be passed back to :meth:`load`.
+        or regulariser must be passed back to :meth:`load`. The file's checksum covers every
+        array and the metadata; an existing file that pkverify did not write is never
+        replaced (see :mod:`pkverify.trajectory_file`).
         """
-        text = os.fspath(path) if isinstance(path, (str, os.PathLike)) else path
-        path = as_path(path, "trajectory path")
-        if isinstance(text, str) and text.endswith((os.sep, "/")) or path.is_dir():
-            where = "does not exist" if not path.exists() else "is a directory"
-            raise OutputFileError(
-                f"trajectory path {str(text)!r} names a folder, which {where}; pass a file "
-                f"name such as {str(path / 'run.npz')!r} (missing parent folders are created)."
-            )
-        if path.suffix != ".npz":
-            path = (
-                path.with_suffix(path.suffix + ".npz") if path.suffix else path.with_suffix(".npz")
-            )
-        check_writable(path, "trajectory file")
-        if path.exists() and not _is_trajectory_file(path):
-            raise OutputFileError(
-                f"{str(path)!r} exists and is not a pkverify trajectory; pkverify never "
-                "overwrites a file it did not write. Choose another name or remove the file."
-            )
-        arrays: dict[str, Any] = {
-            "X": self.X,
-            "Y": self.Y,
-            "ws": self.ws,
-            "step_sizes": self.step_sizes,
-            "batches": self.batches,
-            "losses": self.losses,
-            "times": self.times,
-        }
-        meta: dict[str, Any] = {
-            "format": _FORMAT,
-            "version": _VERSION,
-            "kind": self.kind,
-            "model": self.model.spec,
-            "loss": self.loss.name,
-            "regularizer": None
-            if self.regularizer is None
-            else (self.regularizer.spec or "custom"),
-            "optimizer": None if self.optimizer is None else self.optimizer.spec,
-            "reduction": self.reduction,
-        }
-        meta["checksum"] = _checksum(arrays, meta)
-        buffer = io.BytesIO()
-        np.savez(buffer, meta=np.array(json.dumps(meta)), **arrays)
-        atomic_write_bytes(path, buffer.getvalue(), "trajectory file")
-        return path
+        return save_trajectory(self, path)
 
     @classmethod
     def load(
@@ -231,150 +136,11 @@ class Trajectory:
         """Read a trajectory written by :meth:`save`.
 
         ``model`` is required when the saved model was custom; ``regularizer`` when the saved
-        regulariser was a custom callable. Raises TrajectoryFileError for a missing or corrupt
-        file, and refuses a file whose arrays were changed after saving (a checksum, and the
-        recorded losses recomputed from X, Y and the weights).
+        regulariser was a custom callable. Raises TrajectoryFileError for a missing, corrupt,
+        edited (checksum) or newer-format file, and for recorded losses that the stored data
+        and weights do not reproduce.
         """
-        path = as_path(path, "trajectory path")
-        if model is not None and not isinstance(model, Model):
-            raise InvalidArgumentError(
-                f"Trajectory.load(path, model=...) needs a pkverify Model such as "
-                f"pk.models.custom(f, w0), not {type(model).__name__} {model!r:.40}; leave "
-                "model out for a built-in model (it is rebuilt from the file)."
-            )
-        if regularizer is not None and not (
-            isinstance(regularizer, Regularizer) or callable(regularizer)
-        ):
-            raise InvalidArgumentError(
-                "Trajectory.load(path, regularizer=...) needs pk.losses.l2(lam) or a callable "
-                f"R(w); got {type(regularizer).__name__}."
-            )
-        if path.is_dir():
-            raise TrajectoryFileError(
-                f"{str(path)!r} is a directory; pass the .npz file that save() wrote."
-            )
-        if not path.exists():
-            raise TrajectoryFileError(
-                f"no trajectory file at {str(path)!r}; check the path (save() adds '.npz')."
-            )
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {k: data[k] for k in data.files}
-            meta = json.loads(str(arrays.pop("meta")))
-        except (zipfile.BadZipFile, ValueError, OSError, KeyError, EOFError) as exc:
-            raise TrajectoryFileError(
-                f"{str(path)!r} is not a readable pkverify trajectory ({type(exc).__name__}: "
-                f"{exc}); it may be truncated or from another program. Re-run training and save."
-            ) from exc
-        needed = {"X", "Y", "ws", "step_sizes", "batches", "losses", "times"}
-        meta_keys = {"format", "kind", "model", "loss", "regularizer"}
-        if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
-            raise TrajectoryFileError(
-                f"{str(path)!r} is an .npz file but not a pkverify trajectory (no format tag)."
-            )
-        version = meta.get("version", 1)
-        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-            raise TrajectoryFileError(
-                f"{str(path)!r} has format version {version!r}, which no pkverify writes; the "
-                "file was edited or is damaged. Re-run training and save."
-            )
-        if version > _VERSION:
-            raise TrajectoryFileError(
-                f"{str(path)!r} is a pkverify trajectory of format version {version}, newer "
-                f"than this pkverify reads (up to {_VERSION}); upgrade pkverify "
-                "(pip install -U pkverify) to load it."
-            )
-        if version >= 4:
-            meta_keys = meta_keys | {"optimizer", "reduction"}
-        missing = sorted((needed - set(arrays)) | (meta_keys - set(meta)))
-        if missing:
-            raise TrajectoryFileError(
-                f"{str(path)!r} is an incomplete pkverify trajectory (missing {missing}); "
-                "re-run training and save it again."
-            )
-        if model is None and meta["model"] is None:
-            raise InvalidArgumentError(
-                "this trajectory was trained on a custom model; pass it back: "
-                "Trajectory.load(path, model=pk.models.custom(f, w0))."
-            )
-        reg_meta = meta["regularizer"]
-        if regularizer is None and reg_meta == "custom":
-            raise InvalidArgumentError(
-                "this trajectory used a custom regulariser R(w); pass it back: "
-                "Trajectory.load(path, regularizer=R)."
-            )
-        try:
-            if model is None:
-                model = from_spec(meta["model"])
-            if regularizer is None and reg_meta is not None:
-                regularizer = l2(reg_meta["lam"])
-            traj = cls(
-                model=model,
-                X=as_data(arrays["X"], model.input_dim),
-                Y=np.asarray(arrays["Y"], dtype=np.float64),
-                loss=get_loss(meta["loss"]),
-                ws=np.asarray(arrays["ws"], dtype=np.float64),
-                step_sizes=np.asarray(arrays["step_sizes"], dtype=np.float64),
-                batches=np.asarray(arrays["batches"], dtype=bool),
-                losses=np.asarray(arrays["losses"], dtype=np.float64),
-                times=np.asarray(arrays["times"], dtype=np.float64),
-                regularizer=as_regularizer(regularizer),
-                kind=str(meta["kind"]),
-                reduction=meta.get("reduction", "sum"),
-            )
-            traj.check_consistent()
-        except (PkVerifyError, TypeError, KeyError, ValueError) as exc:
-            raise TrajectoryFileError(
-                f"{str(path)!r} holds an inconsistent pkverify trajectory: {exc}"
-            ) from exc
-        if version >= 2:
-            # format 3 covers the metadata too; format 2 covered the arrays only
-            expected = _checksum(arrays, meta if version >= 3 else None)
-            if meta.get("checksum") != expected:
-                raise TrajectoryFileError(
-                    f"{str(path)!r} was changed after it was saved: its contents do not match "
-                    "the checksum written with them, so the kernel machine would be rebuilt "
-                    "from a path that never trained on this data. Re-run training and save."
-                )
-        if version < 3:  # metadata outside the checksum: check what the arrays can tell
-            full = bool(traj.batches.all())
-            if (traj.kind == "sgd" and full) or (traj.kind == "gd" and not full):
-                raise TrajectoryFileError(
-                    f"{str(path)!r} says its path is {traj.kind!r}, but its recorded batches "
-                    f"are {'all' if full else 'not all'} full: the metadata was edited. Re-run "
-                    "training and save again."
-                )
-        if meta.get("optimizer") is not None:  # checked against the path once the checksum holds
-            try:
-                traj = replace(traj, optimizer=optimizer_from_spec(meta["optimizer"]))
-            except PkVerifyError as exc:
-                raise TrajectoryFileError(
-                    f"{str(path)!r} holds an inconsistent pkverify trajectory: {exc}"
-                ) from exc
-        traj._check_losses(str(path))
-        return traj
-
-    def _check_losses(self, where: str) -> None:
-        """Recompute the loss at w_0 and w_S from X, Y; refuse a file where they disagree."""
-        for s in (0, self.steps):
-            try:
-                y = np.asarray(self.model.f(self.ws[s], self.X), dtype=np.float64)
-                value = float(self.loss.total(y, self.Y))
-                if self.regularizer is not None:
-                    value += float(self.regularizer.value(self.ws[s]))
-            except Exception as exc:  # the model cannot even run on the stored data
-                raise TrajectoryFileError(
-                    f"{where!r}: the model does not run on the stored data "
-                    f"({type(exc).__name__}: {exc}); pass the model it was trained with."
-                ) from exc
-            recorded = float(self.losses[s])
-            if not abs(value - recorded) <= _LOSS_RTOL * max(abs(recorded), abs(value)):
-                raise TrajectoryFileError(
-                    f"{where!r}: the loss at step {s} recomputed from the stored X, Y and "
-                    f"weights is {value:.12g}, but the file records {recorded:.12g}; the data "
-                    "or the weights were edited, or the model passed to load() is not the one "
-                    "it was trained with. Re-run training and save again."
-                )
+        return load_trajectory(cls, path, model, regularizer)
 
     def check_consistent(self) -> None:
         """Check that every array fits the others: ws (S+1, P), step_sizes (S,), batches
@@ -440,10 +206,20 @@ class Trajectory:
                     "a gradient-flow path has no optimizer; leave optimizer=None for kind "
                     "'flow'."
                 )
-            eta = self.optimizer.step_sizes(S1 - 1)
+            eta = self.optimizer.step_sizes(self.steps)
             if not np.allclose(eta, self.step_sizes, rtol=1e-15, atol=0.0):
                 raise InvalidArgumentError(
                     f"the optimizer's lr ({self.optimizer.describe()}) disagrees with the "
                     f"recorded step_sizes (first {float(self.step_sizes[0]):.6g}); record the "
                     "optimizer the path was trained with."
                 )
+
+
+def require_trajectory(traj: Any, where: str = "this function") -> Trajectory:
+    """``traj`` itself if it is a Trajectory; otherwise an error saying where one comes from."""
+    if not isinstance(traj, Trajectory):
+        raise InvalidArgumentError(
+            f"{where} needs a Trajectory from pk.train(...), pk.gradient_flow(...) or "
+            f"pk.Trajectory.load(path); got {type(traj).__name__}."
+        )
+    return traj

@@ -31,8 +31,6 @@ __all__ = [
     "available_memory",
     "check_differentiable",
     "trial_differentiation",
-    "require_model",
-    "require_trajectory",
 ]
 
 
@@ -275,30 +273,6 @@ def check_differentiable(f: Callable[[Any, np.ndarray], Any], w: np.ndarray, X: 
         )
 
 
-def require_model(model: Any, where: str = "this function") -> Any:
-    """``model`` itself if it is a pkverify Model; otherwise an error naming the constructors."""
-    from .models import Model
-
-    if not isinstance(model, Model):
-        raise InvalidArgumentError(
-            f"{where} needs a pkverify Model (pk.models.mlp(...), pk.models.linear(...), "
-            f"pk.models.custom(f, w0), ...); got {type(model).__name__} {model!r:.60}."
-        )
-    return model
-
-
-def require_trajectory(traj: Any, where: str = "this function") -> Any:
-    """``traj`` itself if it is a Trajectory; otherwise an error saying where one comes from."""
-    from .trajectory import Trajectory
-
-    if not isinstance(traj, Trajectory):
-        raise InvalidArgumentError(
-            f"{where} needs a Trajectory from pk.train(...), pk.gradient_flow(...) or "
-            f"pk.Trajectory.load(path); got {type(traj).__name__}."
-        )
-    return traj
-
-
 def trial_differentiation(f: Callable[[Any, np.ndarray], Any], w0: np.ndarray, dim: int,
                           name: str = "custom") -> None:
     """At ``custom(f, w0, input_dim)``: differentiate ``f`` once at ``w0`` on two seeded
@@ -344,10 +318,3 @@ def as_array_in(
     if X.dtype == dtype:
         return X
     return xp.astype(X, dtype) if hasattr(xp, "astype") else X.astype(dtype)
-
-
-def batch_rows(value: Any) -> int | None:
-    """A row-chunk size for kernels: None (chosen from a memory budget) or an integer ≥ 1."""
-    if value is None:
-        return None
-    return positive_int(value, "batch_size", " It is the number of kernel rows per chunk.")

@@ -274,7 +274,7 @@ def test_divergence_on_huge_steps_raises_divergence_error(data, dataset, relativ
     X, Y = dataset
     model = data.draw(linear_models(dim=X.shape[1], bias=True), label="model")
     w0 = model.init(0)
-    Phi = np.hstack([model.info["phi"](X), np.ones((X.shape[0], 1))])
+    Phi = np.hstack([model.phi(X), np.ones((X.shape[0], 1))])
     U, sv, _ = np.linalg.svd(Phi, full_matrices=False)
     lr = relative_lr / float(sv[0] ** 2)
     steps = 20

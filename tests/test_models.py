@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import math
+import time
 
 import autograd.numpy as anp
 import numpy as np
 import pytest
 
 import pkverify as pk
+import pkverify.validation
 from pkverify.activations import c_sigma
-from pkverify.errors import InvalidArgumentError, NonFiniteError, ShapeError, UnknownNameError
+from pkverify.errors import (
+    InvalidArgumentError,
+    NonFiniteError,
+    ResourceError,
+    ShapeError,
+    UnknownNameError,
+)
 from pkverify.kernels.exact import row_breakpoints
 from pkverify.models import from_spec
 
@@ -86,7 +94,7 @@ class TestTwoLayer:
         model = pk.models.two_layer(d, m, activation=act, seed=3)
         w = model.init(1)
         assert w.shape == (m * d,)
-        signs = model.info["signs"]
+        signs = model.signs
         assert set(np.unique(signs)) <= {-1.0, 1.0}
         sig = _relu if act == "relu" else np.tanh
         expected = sig(X @ w.reshape(m, d).T) @ signs / math.sqrt(m)
@@ -97,16 +105,16 @@ class TestTwoLayer:
         model = pk.models.two_layer(2, 4, train_output=True, seed=2)
         w = model.init(0)
         assert model.n_params == 4 * 2 + 4
-        np.testing.assert_array_equal(w[8:], model.info["signs"])
+        np.testing.assert_array_equal(w[8:], model.signs)
         w = w.copy()
         w[8:] = [0.5, -2.0, 1.5, 0.25]
         expected = _relu(X @ w[:8].reshape(4, 2).T) @ w[8:] / 2.0
         np.testing.assert_allclose(model.apply(w, X), expected, rtol=FWD_RTOL)
 
     def test_signs_depend_on_seed_only(self):
-        a = pk.models.two_layer(2, 64, seed=0).info["signs"]
-        b = pk.models.two_layer(2, 64, seed=0).info["signs"]
-        c = pk.models.two_layer(2, 64, seed=1).info["signs"]
+        a = pk.models.two_layer(2, 64, seed=0).signs
+        b = pk.models.two_layer(2, 64, seed=0).signs
+        c = pk.models.two_layer(2, 64, seed=1).signs
         np.testing.assert_array_equal(a, b)
         assert not np.array_equal(a, c)
 
@@ -321,3 +329,36 @@ def test_init_without_a_seed_uses_the_constructor_seed():
     np.testing.assert_array_equal(model.init(), model.init(4))
     assert not np.array_equal(model.init(), model.init(5))
     np.testing.assert_array_equal(pk.models.linear(2).init(), pk.models.linear(2).init(0))
+
+
+def test_init_of_a_model_too_big_for_memory_is_refused_before_drawing(monkeypatch):
+    """Issue 17: mlp([784, 60000, 60000, 1]) has 3.6e9 weights (26.8 GiB per float64 copy);
+    on a 24 GiB machine init refuses from arithmetic alone instead of a MemoryError later."""
+    monkeypatch.setattr(pkverify.validation, "available_memory", lambda: 24 * 1024**3)
+    model = pk.models.mlp([784, 60000, 60000, 1])
+    assert model.n_params == 784 * 60000 + 60000 + 60000 * 60000 + 60000 + 60000 + 1
+    start = time.perf_counter()
+    # two float64 copies at the peak (the layers' draws and their concatenation): 54.3 GiB
+    with pytest.raises(ResourceError, match=r"P = 3,647,220,001 weights needs 54\.3 GiB.*"
+                       r"smaller model"):
+        model.init(0)
+    assert time.perf_counter() - start < 1.0
+    assert pk.models.mlp([2, 3, 1]).init(0).shape == (13,)  # a model that fits draws as before
+
+
+def test_what_a_model_is_are_typed_fields():
+    mlp = pk.models.mlp([3, 5, 2], "relu", bias=False)
+    assert (mlp.activation, mlp.bias, mlp.sizes) == ("relu", False, (3, 5, 2))
+    assert mlp.c_sigma == pytest.approx(2.0)  # relu: 1 / E[relu(z)²] = 2 for z ~ N(0, 1)
+    net = pk.models.two_layer(2, 6, "tanh", seed=3)
+    assert net.activation == "tanh" and net.signs is not None and net.signs.shape == (6,)
+    assert set(np.unique(net.signs)) <= {-1.0, 1.0}
+    lin = pk.models.linear(2, bias=True, features=lambda X: np.hstack([X, X**2, X[:, :1]]))
+    X = np.array([[1.0, 2.0]])
+    assert lin.phi is not None and lin.n_features == 5
+    np.testing.assert_array_equal(lin.phi(X), [[1.0, 2.0, 1.0, 4.0, 1.0]])
+    assert lin.bias is True and lin.signs is None and lin.activation is None
+    # the earlier dict is derived from the fields, for code that still reads it
+    assert net.info["signs"] is net.signs and lin.info["features"] == lin.n_features
+    assert mlp.info == {"activation": "relu", "bias": False, "sizes": [3, 5, 2],
+                        "c_sigma": mlp.c_sigma}

@@ -17,6 +17,7 @@ from pkverify.errors import (
     ShapeError,
     UnknownNameError,
 )
+from pkverify.kernels.engines import engine_for
 
 from .reference import rel_err
 
@@ -404,3 +405,61 @@ def test_bad_optimizer_arguments(kwargs, words):
     X = np.array([[0.0], [1.0]])
     with pytest.raises(pk.errors.InvalidArgumentError, match=words):
         pk.train(pk.models.linear(1), X, X[:, 0], steps=3, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def run32():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((8, 3))
+    Y = np.sin(X[:, 0])
+    model = pk.models.mlp([3, 16, 1], "tanh", seed=1)
+    return model, X, Y, pk.train(model, X, Y, lr=0.1, steps=30, dtype=np.float32)
+
+
+class TestFloat32Training:
+    """pk.train(..., dtype=np.float32): passes and steps in float32 (issue 17)."""
+
+    U32 = float(np.finfo(np.float32).eps)
+
+    def test_the_recorded_weights_are_float32_values(self, run32):
+        model, X, Y, traj = run32
+        assert traj.ws.dtype == np.float64  # the file format is unchanged
+        np.testing.assert_array_equal(traj.ws, traj.ws.astype(np.float32).astype(np.float64))
+        np.testing.assert_array_equal(traj.ws[0], model.init(0).astype(np.float32))  # seed=0
+
+    def test_it_is_not_float64_training_in_disguise(self, run32):
+        model, X, Y, traj = run32
+        t64 = pk.train(model, X, Y, lr=0.1, steps=30)
+        gap = float(np.max(np.abs(t64.ws - traj.ws)))
+        # float32 rounding of w (|w| ≲ 3) and of each gradient: well above float64's 1e-15,
+        # and of the order of float32's ulps (not another path)
+        assert 1e-9 < gap < 1e3 * self.U32
+
+    def test_the_float32_machine_rebuilds_the_float32_model(self, run32):
+        model, X, Y, traj = run32
+        eng = engine_for(model, "auto", np)
+        X32 = X.astype(np.float32)
+        y_end = eng.forward(traj.ws[-1].astype(np.float32), X32)[:, 0]
+        y_start = eng.forward(traj.ws[0].astype(np.float32), X32)[:, 0]
+        km = pk.kernel_machine(traj, dtype=np.float32)
+        predicted = km.predict(X)
+        assert predicted.dtype == np.float32
+        # the machine adds S = 30 step increments in float32 (≤ ½ ulp of the running sum
+        # each) and each increment carries the float32 rounding of its own passes (a few
+        # ulps): S · u32 · max|y| bounds both (measured: ≈ 0.12 of it)
+        scale = float(max(np.max(np.abs(y_end)), np.max(np.abs(y_start))))
+        assert np.max(np.abs(predicted - y_end)) <= traj.steps * self.U32 * scale
+        assert np.max(np.abs(y_end - y_start)) > 0.1  # the path moved: the test can fail
+
+    @pytest.mark.parametrize("dtype", [np.int32, np.float16, np.complex64])
+    def test_other_dtypes_are_refused(self, run32, dtype):
+        model, X, Y, _ = run32
+        with pytest.raises(InvalidArgumentError, match="float"):
+            pk.train(model, X, Y, steps=2, dtype=dtype)
+
+
+def test_float32_with_an_optimizer_is_refused():
+    X = np.array([[0.0], [1.0]])
+    with pytest.raises(pk.errors.InvalidArgumentError, match="float32"):
+        pk.train(pk.models.linear(1), X, X[:, 0], optimizer=pk.optim.adam(), steps=2,
+                 dtype=np.float32)

@@ -396,7 +396,7 @@ def test_the_unedited_rewrite_loads(tmp_path, mlp_traj):
 
 
 def test_a_version_2_file_with_an_edited_kind_is_refused(tmp_path, mlp_traj):
-    from pkverify.trajectory import _checksum
+    from pkverify.trajectory_file import _checksum
 
     path = mlp_traj.save(tmp_path / "run.npz")
 
@@ -481,7 +481,7 @@ def test_editing_the_optimizer_is_refused(tmp_path, adam_traj, change):
 
 def test_version_3_files_load_as_gradient_descent(tmp_path, mlp_traj):
     """A file written before optimizers were recorded: plain GD, loss summed."""
-    from pkverify.trajectory import _checksum
+    from pkverify.trajectory_file import _checksum
 
     path = mlp_traj.save(tmp_path / "run.npz")
 

@@ -76,7 +76,7 @@ def two_layer_init(dim: int, width: int, activation: str, seed: int) -> tuple[np
     from ..models import two_layer
 
     model = two_layer(dim, width, activation, seed=seed)
-    return model.init(seed).reshape(width, dim), np.asarray(model.info["signs"], dtype=float)
+    return model.init(seed).reshape(width, dim), np.asarray(model.signs, dtype=float)
 
 
 def two_layer_kernel(W: np.ndarray, X: np.ndarray, activation: str) -> np.ndarray:

@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..flow import gradient_flow
 from ..kernels.exact import PathWarning
 from ..machine import kernel_machine
 from ..models import custom, mlp, two_layer
-from ..train import gradient_flow, train
+from ..train import train
 from . import figures as fig
 from .problems import (
     binary_data,

@@ -26,14 +26,14 @@ import numpy as np
 from ..backend import to_numpy
 from ..errors import InvalidArgumentError
 from ..progress import progress
-from ..trajectory import Trajectory
-from ..validation import as_array_in, as_flag, batch_rows, positive_int, require_trajectory
+from ..trajectory import Trajectory, require_trajectory
+from ..validation import as_array_in, as_flag, positive_int
 from .engines import Engine, Implementation
 from .exact import StepPlan, scatter_rows
 from .optimizer_path import optimizer_products
 from .optimizer_replay import Preconditioners
+from .options import RENAMED, KernelOptions, check_kernel_memory, refuse_batch_size
 from .rules import Rule, node_weights, parse_rule
-from .tangent import prepare
 
 __all__ = [
     "Rule",
@@ -42,6 +42,7 @@ __all__ = [
     "KernelSums",
     "product_sums",
     "kernel_sums",
+    "check_sums_memory",
     "DEFAULT_NODES",
     "node_weights",
     "parse_rule",
@@ -167,24 +168,34 @@ def product_sums(
                            out.preconditioners)
 
     C = node_weights(traj, rule, indicators=True)
-    c_plain = node_weights(traj, rule, indicators=False)[:, 0] if reg else None
+    reg_weights = node_weights(traj, rule, indicators=False)[:, 0] if reg else None
     for s in progress(range(traj.steps + 1), total=traj.steps + 1, desc=f"{rule.value} rule",
                       enabled=show):
         c = C[s]
-        if not c.any() and not (c_plain is not None and c_plain[s] != 0.0) and s != 0:
+        if not c.any() and not (reg_weights is not None and reg_weights[s] != 0.0) and s != 0:
             continue
         w = xp.asarray(traj.ws[s], dtype=dt)
         cx = xp.asarray(c, dtype=dt)[:, None]
         _, _, g = engine.value_and_vjp(w, X, _weighted_deriv(traj, cx, xp))
-        U = xp.stack([g, c_plain[s] * _reg_grad(traj, w, xp)]) if c_plain is not None \
+        U = xp.stack([g, reg_weights[s] * _reg_grad(traj, w, xp)]) if reg_weights is not None \
             else g[None, :]
         f, dY = engine.jvp(w, Xq, U)
         if s == 0:
             y0 = f
         loss_term = add(loss_term, dY[0])
-        if c_plain is not None:
+        if reg_weights is not None:
             reg_term = add(reg_term, dY[1])
     return ProductSums(y0, loss_term, reg_term, None)
+
+
+def check_sums_memory(traj: Trajectory, q: int, X2: Any | None, dtype: Any,
+                      weighted: bool) -> None:
+    """Refuse, before any pass, a kernel pass whose arrays would not fit in memory: the
+    kernel, the size of its terms and one step's kernel, each ``(q, n2, k, k)`` (and the
+    loss-weighted sum)."""
+    n2 = int(traj.X.shape[0] if X2 is None else X2.shape[0])
+    k = 1 if traj.Y.ndim == 1 else int(traj.Y.shape[1])
+    check_kernel_memory(q, n2, k, dtype, 3 + int(weighted), "the path kernel")
 
 
 def kernel_sums(
@@ -196,7 +207,7 @@ def kernel_sums(
     plans: list[StepPlan] | None = None,
     indicators: bool = True,
     weighted: bool = False,
-    batch_size: int | None = None,
+    chunk_rows: int | None = None,
     show: bool | None = None,
 ) -> KernelSums:
     """One pass of cross kernels. ``X2 = None`` means the training set (indicators and ℓ'
@@ -204,13 +215,13 @@ def kernel_sums(
     xp = engine.xp
     dt = Xq.dtype
     training = X2 is None
-    X2v: Any = xp.asarray(traj.X, dtype=dt) if X2 is None else X2
     if weighted and not training:
         raise InvalidArgumentError("the loss-weighted kernel is defined against training points")
-    n2 = int(X2v.shape[0])
+    X_other: Any = xp.asarray(traj.X, dtype=dt) if X2 is None else X2
+    n2 = int(X_other.shape[0])
     use_ind = indicators and training
     same = (not training and X2 is Xq) or (
-        tuple(X2v.shape) == tuple(Xq.shape) and bool(xp.all(X2v == Xq))
+        tuple(X_other.shape) == tuple(Xq.shape) and bool(xp.all(X_other == Xq))
     )
     kernel = kernel_abs = wsum = None
 
@@ -222,9 +233,9 @@ def kernel_sums(
         kernel_abs = xp.abs(term) if kernel_abs is None else kernel_abs + xp.abs(term)
         if weighted:  # ℓ' from side B's own forward pass where the engine kept it
             y = engine.side_output(B)
-            ld = loss_deriv(traj, engine.forward(w, X2v) if y is None else y, xp)  # (n, k)
-            wt = xp.sum(term * ld[None, :, None, :], axis=3)
-            wsum = wt if wsum is None else wsum + wt
+            dloss = loss_deriv(traj, engine.forward(w, X_other) if y is None else y, xp)  # (n, k)
+            weighted_term = xp.sum(term * dloss[None, :, None, :], axis=3)
+            wsum = weighted_term if wsum is None else wsum + weighted_term
 
     if rule is Rule.EXACT:
         if plans is None:
@@ -237,20 +248,20 @@ def kernel_sums(
                 continue
             w = xp.asarray(traj.ws[s], dtype=dt)
             delta = xp.asarray(traj.ws[s + 1] - traj.ws[s], dtype=dt)
-            B = engine.side(w, X2v)
+            B = engine.side(w, X_other)
             plan = plans[s]
             if plan.rows is None:
                 K = None
                 for tau, c in zip(plan.taus, plan.weights):
-                    Kt = engine.kernel(w + float(tau) * delta, Xq, w, X2v, B=B,
-                                       batch_size=batch_size)
+                    Kt = engine.kernel(w + float(tau) * delta, Xq, w, X_other, B=B,
+                                       batch_size=chunk_rows)
                     K = c * Kt if K is None else K + c * Kt
             else:
                 rows = plan.rows
-                Xe = Xq[xp.asarray(rows)] if not isinstance(Xq, np.ndarray) else Xq[rows]
-                KR = engine.kernel(w, Xe, w, X2v, B=B, batch_size=batch_size,
-                                   along=(delta, xp.asarray(plan.taus, dtype=dt)))
-                K = scatter_rows(xp, KR, rows, plan.weights, q, axis=0)
+                X_kinked = Xq[xp.asarray(rows)] if not isinstance(Xq, np.ndarray) else Xq[rows]
+                K_kinked = engine.kernel(w, X_kinked, w, X_other, B=B, batch_size=chunk_rows,
+                                         along=(delta, xp.asarray(plan.taus, dtype=dt)))
+                K = scatter_rows(xp, K_kinked, rows, plan.weights, q, axis=0)
             accumulate(K, traj.step_sizes[s] * ind.astype(np.float64), w, B)
         return KernelSums(kernel, kernel_abs, wsum)
 
@@ -263,8 +274,8 @@ def kernel_sums(
         if not c.any():
             continue
         w = xp.asarray(traj.ws[s], dtype=dt)
-        B = engine.side(w, X2v)
-        K = engine.kernel(w, Xq, w, X2v, same=same, batch_size=batch_size, B=B)
+        B = engine.side(w, X_other)
+        K = engine.kernel(w, Xq, w, X_other, same=same, batch_size=chunk_rows, B=B)
         accumulate(K, c, w, B)
     return KernelSums(kernel, kernel_abs, wsum)
 
@@ -279,9 +290,10 @@ def path_kernel(
     *,
     implementation: str | Implementation = "auto",
     backend: Any = None,
-    batch_size: int | None = None,
+    chunk_rows: int | None = None,
     dtype: Any = None,
     progress: bool | None = None,
+    batch_size: Any = RENAMED,
 ) -> Any:
     """The path kernel ``K^p(X1, X2) ≈ ∫_0^T K^g_{w(t)}(X1, X2) dt`` along ``traj``.
 
@@ -294,17 +306,17 @@ def path_kernel(
 
     ``nodes`` (exact rule): None chooses them per step; an int fixes Gauss–Legendre nodes
     (relu networks always split at their kinks, with the exact count per piece).
-    ``implementation``, ``backend``, ``batch_size``, ``dtype`` are as for
-    :func:`pkverify.tangent_kernel`; the result stays in the backend's namespace.
+    ``implementation``, ``backend``, ``chunk_rows``, ``dtype``, ``progress`` (and the renamed
+    ``batch_size``) are as for :func:`pkverify.tangent_kernel`; the result stays in the
+    backend's namespace. A result that would not fit in memory is refused before any work.
     """
+    refuse_batch_size(batch_size, "path_kernel")
     require_trajectory(traj, "path_kernel(traj, X1)")
     weighted = as_flag(weighted, "weighted")
-    if progress is not None:
-        progress = as_flag(progress, "progress")
+    opts = KernelOptions(implementation, backend, dtype, chunk_rows, progress)
     rule = parse_rule(rule)
     nodes = None if nodes is None else positive_int(nodes, "nodes")
-    rows = batch_rows(batch_size)
-    engine, dt = prepare(traj.model, implementation, backend, traj.ws, X1, X2, dtype=dtype)
+    engine, dt = opts.engine(traj.model, "path_kernel(traj, X1)", traj.ws, X1, X2)
     xp = engine.xp
     X1 = as_array_in(X1, xp, dt, traj.model.input_dim, "X1")
     if weighted and X2 is not None:
@@ -312,13 +324,15 @@ def path_kernel(
             "weighted=True gives the loss-weighted kernel against the training points; "
             "leave X2=None."
         )
-    X2v = None if weighted else (X1 if X2 is None else as_array_in(
+    X_other = None if weighted else (X1 if X2 is None else as_array_in(
         X2, xp, dt, traj.model.input_dim, "X2"))
+    check_sums_memory(traj, int(X1.shape[0]), X_other, dt, weighted)
     plans = None
     if rule is Rule.EXACT:
-        plans = product_sums(engine, traj, X1, rule, nodes, with_reg=False, show=progress).plans
-    sums = kernel_sums(engine, traj, X1, X2v, rule, plans, indicators=weighted,
-                       weighted=weighted, batch_size=rows, show=progress)
+        plans = product_sums(engine, traj, X1, rule, nodes, with_reg=False,
+                             show=opts.progress).plans
+    sums = kernel_sums(engine, traj, X1, X_other, rule, plans, indicators=weighted,
+                       weighted=weighted, chunk_rows=opts.chunk_rows, show=opts.progress)
     scalar = traj.Y.ndim == 1
     if weighted:
         W = sums.weighted

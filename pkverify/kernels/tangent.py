@@ -11,19 +11,12 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import float_dtype, resolve_namespace
-from ..models.base import Model, check_output
-from ..validation import (
-    as_array_in,
-    as_data,
-    as_flag,
-    as_weights,
-    batch_rows,
-    require_model,
-)
-from .engines import Engine, Implementation, engine_for, reference
+from ..models.base import Model, check_output, require_model
+from ..validation import as_array_in, as_data, as_weights
+from .engines import Engine, Implementation, reference
+from .options import RENAMED, KernelOptions, check_kernel_memory, refuse_batch_size
 
-__all__ = ["jacobian", "tangent_kernel", "prepare", "is_scalar"]
+__all__ = ["jacobian", "tangent_kernel", "output_size"]
 
 
 def jacobian(model: Model, w: Any, X: Any) -> np.ndarray:
@@ -36,28 +29,13 @@ def jacobian(model: Model, w: Any, X: Any) -> np.ndarray:
     return reference.jacobian(model.f, w, X)
 
 
-def prepare(
-    model: Model,
-    implementation: str | Implementation,
-    backend: Any,
-    w: Any,
-    *arrays: Any,
-    dtype: Any = None,
-) -> tuple[Engine, Any]:
-    """Resolve the namespace, dtype and engine once; return ``(engine, dtype)``."""
-    require_model(model, "tangent_kernel(model, w, X1)")
-    xp = resolve_namespace(backend, w, *arrays)
-    dt = float_dtype(xp, w, *arrays, dtype=dtype)
-    return engine_for(model, implementation, xp), dt
-
-
-def is_scalar(model: Model, engine: Engine, w: Any, X: Any) -> bool:
-    """True when f returns ``(n,)``: declared by built-in models, probed on one row otherwise."""
+def output_size(model: Model, engine: Engine, w: Any, X: Any) -> tuple[bool, int]:
+    """``(scalar, k)``: whether f returns ``(n,)`` and its number of outputs k, declared by
+    built-in models, probed on one row otherwise."""
     if model.network is not None:
-        return model.network.scalar
-    out = model.f(w, X[:1])
-    check_output(out, 1, model.name)
-    return np.ndim(out) == 1
+        return model.network.scalar, model.network.output_dim
+    out = check_output(model.f(w, X[:1]), 1, model.name)  # probed on one row
+    return out.ndim == 1, 1 if out.ndim == 1 else int(out.shape[1])
 
 
 def tangent_kernel(
@@ -68,9 +46,10 @@ def tangent_kernel(
     *,
     implementation: str | Implementation = "auto",
     backend: Any = None,
-    batch_size: int | None = None,
+    chunk_rows: int | None = None,
     dtype: Any = None,
     progress: bool | None = None,
+    batch_size: Any = RENAMED,
 ) -> Any:
     """``K^g_w(X1, X2)``: ``(n1, n2)`` for scalar models, ``(n1, n2, k, k)`` for k outputs.
 
@@ -80,21 +59,26 @@ def tangent_kernel(
                  "layerwise", or "reference" (plain autograd Jacobians, the slow check).
     backend:     None (follow the arrays: NumPy, or CuPy arrays stay on the GPU), "numpy",
                  "cupy", or an Array-API module. The result stays in that namespace.
-    batch_size:  rows of X1 per chunk (None: from a 512 MB budget for temporaries); peak
-                 memory is the output plus one chunk.
-    dtype:       None (float32 when the inputs are float32, else float64) or a float dtype.
+    chunk_rows:  rows of X1 per chunk (None: from a 512 MB budget for temporaries); peak
+                 memory is the output plus one chunk. A result that does not fit in the
+                 memory available is refused (ResourceError) before any work.
+    dtype:       None (float32 when the inputs are float32, else float64), float32 or
+                 float64; integer, complex and float16 dtypes are refused.
+    batch_size:  renamed to ``chunk_rows`` (``batch_size`` is pk.train's SGD mini-batch);
+                 passing it is an error that says so.
     """
-    engine, dt = prepare(model, implementation, backend, w, X1, X2, dtype=dtype)
+    refuse_batch_size(batch_size, "tangent_kernel")
+    opts = KernelOptions(implementation, backend, dtype, chunk_rows, progress)
+    engine, dt = opts.engine(model, "tangent_kernel(model, w, X1)", w, X1, X2)
     xp = engine.xp
-    rows = batch_rows(batch_size)
-    if progress is not None:
-        progress = as_flag(progress, "progress")
     w = as_array_in(w, xp, dt, model.n_params, "weights w", ndim=1)
     X1 = as_array_in(X1, xp, dt, model.input_dim, "X1")
-    scalar = is_scalar(model, engine, w, X1)
+    X2 = None if X2 is None else as_array_in(X2, xp, dt, model.input_dim, "X2")
+    scalar, k = output_size(model, engine, w, X1)
+    n2 = int(X1.shape[0] if X2 is None else X2.shape[0])
+    check_kernel_memory(int(X1.shape[0]), n2, k, dt, 1, "the tangent kernel")
     if X2 is None:
-        K = engine.kernel(w, X1, w, X1, same=True, batch_size=rows, show=progress)
+        K = engine.kernel(w, X1, w, X1, same=True, batch_size=opts.chunk_rows, show=opts.progress)
     else:
-        X2 = as_array_in(X2, xp, dt, model.input_dim, "X2")
-        K = engine.kernel(w, X1, w, X2, batch_size=rows, show=progress)
+        K = engine.kernel(w, X1, w, X2, batch_size=opts.chunk_rows, show=opts.progress)
     return K[:, :, 0, 0] if scalar else K

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..errors import InvalidArgumentError, NonFiniteError, ShapeError
-from ..validation import as_data, as_seed, as_weights, positive_int
+from ..validation import as_data, as_seed, as_weights, check_memory, positive_int
 from .layers import Network
 
-__all__ = ["Model", "KinkFn", "check_output", "check_sizes", "positive_size"]
+__all__ = [
+    "Model", "KinkFn", "check_output", "check_sizes", "positive_size", "require_model"
+]
 
 KinkFn = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
@@ -39,7 +41,16 @@ class Model:
                  their own, layer by layer).
     piece_degree: optional: between kinks every entry of ∇f(w + τΔ, x) is a polynomial in τ of
                  at most this degree, so ``ceil((degree + 1)/2)`` Gauss nodes per piece are exact.
-    info:        descriptive extras (the two-layer signs, the linear model's features φ, ...).
+
+    What a built-in model is (None where it does not apply):
+
+    activation:  the hidden layers' activation name (mlp, two_layer).
+    bias:        whether the layers (mlp) or the features (linear) carry a bias.
+    sizes:       the layer sizes ``(d, d_1, ..., k)`` of an mlp.
+    c_sigma:     the mlp's NTK normalisation constant ``c_σ`` of its activation.
+    signs:       the two-layer net's output signs ``a_r ∈ {−1, +1}``, shape ``(width,)``.
+    phi:         the linear model's feature map ``φ: (n, d) → (n, p)``.
+    n_features:  p, the linear model's number of features.
     """
 
     name: str
@@ -53,7 +64,25 @@ class Model:
     smooth: bool = True
     kinks: KinkFn | None = None
     piece_degree: int | None = None
-    info: dict[str, Any] = field(default_factory=dict)
+    activation: str | None = None
+    bias: bool | None = None
+    sizes: tuple[int, ...] | None = None
+    c_sigma: float | None = None
+    signs: np.ndarray | None = None
+    phi: Callable[[Any], Any] | None = None
+    n_features: int | None = None
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """The typed fields above as the dict of earlier versions (read-only, derived):
+        ``signs``, ``activation``, ``phi``, ``features`` (= n_features), ``bias``,
+        ``sizes``, ``c_sigma`` — those that apply. Prefer the fields."""
+        named = {
+            "signs": self.signs, "activation": self.activation, "phi": self.phi,
+            "features": self.n_features, "bias": self.bias,
+            "sizes": None if self.sizes is None else list(self.sizes), "c_sigma": self.c_sigma,
+        }
+        return {key: value for key, value in named.items() if value is not None}
 
     def init(self, seed: int | None = None) -> np.ndarray:
         """Draw initial weights ``w0 (P,)`` from ``numpy.random.default_rng(seed)``.
@@ -62,7 +91,15 @@ class Model:
         """
         if seed is None:
             seed = (self.spec or {}).get("seed", 0)
-        w0 = np.asarray(self.init_fn(as_seed(seed)), dtype=np.float64)
+        seed = as_seed(seed)
+        # the layers' draws and their concatenation: two float64 copies of w0 at the peak
+        check_memory(
+            2.0 * 8 * self.n_params,
+            f"model.init of {self.name} with P = {self.n_params:,} weights",
+            "Use a smaller model (fewer or narrower layers): its weights alone must fit in "
+            "memory, and kernels and training need several copies of them.",
+        )
+        w0 = np.asarray(self.init_fn(seed), dtype=np.float64)
         return as_weights(w0, self.n_params, what="initial weights")
 
     def apply(self, w: Any, X: Any) -> np.ndarray:
@@ -122,3 +159,13 @@ def check_sizes(sizes: Any) -> list[int]:
     return [
         positive_size(s, "width" if 0 < i < len(sizes) - 1 else "size") for i, s in enumerate(sizes)
     ]
+
+
+def require_model(model: Any, where: str = "this function") -> Model:
+    """``model`` itself if it is a pkverify Model; otherwise an error naming the constructors."""
+    if not isinstance(model, Model):
+        raise InvalidArgumentError(
+            f"{where} needs a pkverify Model (pk.models.mlp(...), pk.models.linear(...), "
+            f"pk.models.custom(f, w0), ...); got {type(model).__name__} {model!r:.60}."
+        )
+    return model

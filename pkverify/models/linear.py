@@ -63,5 +63,7 @@ def linear(
         init,
         spec=spec,
         network=net,
-        info={"features": p, "bias": bias, "phi": phi},
+        bias=bias,
+        phi=phi,
+        n_features=p,
     )

@@ -86,5 +86,8 @@ def mlp(sizes: Sequence[int], activation: str = "tanh", bias: bool = True, seed:
         },
         network=net,
         smooth=act_name not in KINKED,
-        info={"c_sigma": cs, "activation": act_name, "sizes": list(sizes), "bias": bias},
+        activation=act_name,
+        bias=bias,
+        sizes=tuple(sizes),
+        c_sigma=cs,
     )

@@ -71,5 +71,6 @@ def two_layer(
         },
         network=net,
         smooth=act_name not in KINKED,
-        info={"signs": signs, "activation": act_name},
+        activation=act_name,
+        signs=signs,
     )

@@ -125,16 +125,16 @@ def test_per_row_weights_along_a_step(name, points):
         assert rel_err(K[r], np.einsum("ap,jbp->jab", Jr[0], J1)) <= RTOL64
 
 
-@pytest.mark.parametrize("batch_size", [1, 2, 3])
-def test_chunked_rows_give_the_same_kernel(batch_size, points):
+@pytest.mark.parametrize("chunk_rows", [1, 2, 3])
+def test_chunked_rows_give_the_same_kernel(chunk_rows, points):
     X, Q = points
     model = pk.models.mlp([3, 6, 5, 2], "softplus")
     w = _weights(model)
     # the same sums; BLAS may block a smaller product differently: a few ulps at most
     whole = pk.tangent_kernel(model, w, X)
-    assert rel_err(pk.tangent_kernel(model, w, X, batch_size=batch_size), whole) <= 1e-15
+    assert rel_err(pk.tangent_kernel(model, w, X, chunk_rows=chunk_rows), whole) <= 1e-15
     cross = pk.tangent_kernel(model, w, Q, X)
-    chunked = pk.tangent_kernel(model, w, Q, X, batch_size=batch_size)
+    chunked = pk.tangent_kernel(model, w, Q, X, chunk_rows=chunk_rows)
     assert rel_err(chunked, cross) <= 1e-15
 
 
@@ -255,8 +255,8 @@ def test_bad_engine_arguments(points):
     model = pk.models.mlp([3, 4, 1])
     w = model.init(0)
     custom = pk.models.custom(lambda w, X: X @ w, np.ones(3))
-    with pytest.raises(InvalidArgumentError, match="batch_size"):
-        pk.tangent_kernel(model, w, X, batch_size=0)
+    with pytest.raises(InvalidArgumentError, match="chunk_rows must be ≥ 1"):
+        pk.tangent_kernel(model, w, X, chunk_rows=0)
     with pytest.raises(UnknownNameError, match="'auto', 'layerwise', 'reference'"):
         pk.tangent_kernel(model, w, X, implementation="jacobian")
     with pytest.raises(InvalidArgumentError, match="float16"):
@@ -272,8 +272,8 @@ def test_bad_engine_arguments(points):
         pk.tangent_kernel(model, xps.asarray(w), xps.asarray(X), implementation="reference")
     traj = pk.train(model, X, np.sin(X[:, 0]), lr=0.1, steps=2)
     for call in (
-        lambda: pk.kernel_machine(traj, batch_size=-1),
-        lambda: pk.path_kernel(traj, X, batch_size=1.5),
+        lambda: pk.kernel_machine(traj, chunk_rows=-1),
+        lambda: pk.path_kernel(traj, X, chunk_rows=1.5),
         lambda: pk.kernel_machine(traj, implementation="fast"),
         lambda: pk.train(custom, X, X[:, 0], implementation="layerwise"),
     ):
