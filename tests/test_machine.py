@@ -432,3 +432,30 @@ def test_node_rules_refuse_an_adam_path(adam_path):
     traj, _ = adam_path
     with pytest.raises(pk.errors.InvalidArgumentError, match="rule='exact'"):
         pk.kernel_machine(traj, rule="riemann")
+
+
+@pytest.mark.parametrize("optimizer", [pk.optim.gd(0.1), pk.optim.sgd(0.1, momentum=0.9)])
+def test_kernel_passes_touch_only_the_batch_rows(monkeypatch, optimizer):
+    """A mini-batch step's kernel work sees the batch's rows of the training set only."""
+    from pkverify.kernels.engines import LayerwiseEngine
+
+    r = np.random.default_rng(6)
+    X = r.standard_normal((30, 2))
+    traj = pk.train(pk.models.mlp([2, 4, 1]), X, np.sin(X[:, 0]), optimizer=optimizer,
+                    steps=3, batch_size=4, progress=False)
+    Xq = r.standard_normal((2, 2))
+    seen: set[int] = set()
+    for name in ("side", "value_and_vjp"):
+        original = getattr(LayerwiseEngine, name)
+
+        def spy(self, w, X, *args, _original=original, **kwargs):
+            rows = np.asarray(X)
+            if (rows[:, None, :] == traj.X[None]).all(axis=2).any(axis=1).all():  # training rows
+                seen.add(int(rows.shape[0]))
+            return _original(self, w, X, *args, **kwargs)
+
+        monkeypatch.setattr(LayerwiseEngine, name, spy)
+    km = pk.kernel_machine(traj, progress=False)
+    km.contributions(Xq)
+    km.predict(Xq)
+    assert seen == {4}

@@ -106,12 +106,14 @@ class KernelSums:
     weighted: Any | None
 
 
-def loss_deriv(traj: Trajectory, y2: Any, xp: Any) -> Any:
-    """ℓ' as ``(n, k)`` in xp from the model's outputs ``(n, k)``; the loss (NumPy, on the
-    host: an (n, k) transfer) sees ``(n,)`` when the targets are scalar."""
+def loss_deriv(traj: Trajectory, y2: Any, xp: Any, rows: np.ndarray | None = None) -> Any:
+    """ℓ' as ``(n, k)`` in xp from the model's outputs ``(n, k)`` (on the training ``rows``
+    when given); the loss (NumPy, on the host: an (n, k) transfer) sees ``(n,)`` when the
+    targets are scalar."""
     scalar = traj.Y.ndim == 1
+    Y = traj.Y if rows is None else traj.Y[rows]
     y = to_numpy(y2).astype(np.float64, copy=False)
-    d = np.asarray(traj.loss.deriv(y[:, 0] if scalar else y, traj.Y))
+    d = np.asarray(traj.loss.deriv(y[:, 0] if scalar else y, Y))
     return xp.asarray(d[:, None] if scalar else d, dtype=y2.dtype)
 
 
@@ -225,15 +227,28 @@ def kernel_sums(
     )
     kernel = kernel_abs = wsum = None
 
-    def accumulate(K, c, w, B):
+    def accumulate(K, c, w, B, cols=None):
+        """Add ``c ⊙ K`` (and its loss-weighted form); ``cols``: K holds only these columns
+        of X_other (a mini-batch's rows)."""
         nonlocal kernel, kernel_abs, wsum
-        cx = xp.asarray(c, dtype=dt)[None, :, None, None]
+        cx = xp.asarray(c if cols is None else c[cols], dtype=dt)[None, :, None, None]
         term = K * cx
-        kernel = term if kernel is None else kernel + term
-        kernel_abs = xp.abs(term) if kernel_abs is None else kernel_abs + xp.abs(term)
+        dloss = None
         if weighted:  # ℓ' from side B's own forward pass where the engine kept it
             y = engine.side_output(B)
-            dloss = loss_deriv(traj, engine.forward(w, X_other) if y is None else y, xp)  # (n, k)
+            Xs = X_other if cols is None else X_other[cols if xp is np else xp.asarray(cols)]
+            dloss = loss_deriv(traj, engine.forward(w, Xs) if y is None else y, xp, cols)
+        if cols is not None:  # scatter the batch's columns into the full width
+            full = xp.zeros((term.shape[0], n2) + tuple(term.shape[2:]), dtype=dt)
+            full[:, cols if xp is np else xp.asarray(cols)] = term
+            term = full
+            if dloss is not None:
+                d_full = xp.zeros((n2, dloss.shape[1]), dtype=dt)
+                d_full[cols if xp is np else xp.asarray(cols)] = dloss
+                dloss = d_full
+        kernel = term if kernel is None else kernel + term
+        kernel_abs = xp.abs(term) if kernel_abs is None else kernel_abs + xp.abs(term)
+        if dloss is not None:
             weighted_term = xp.sum(term * dloss[None, :, None, :], axis=3)
             wsum = weighted_term if wsum is None else wsum + weighted_term
 
@@ -248,21 +263,24 @@ def kernel_sums(
                 continue
             w = xp.asarray(traj.ws[s], dtype=dt)
             delta = xp.asarray(traj.ws[s + 1] - traj.ws[s], dtype=dt)
-            B = engine.side(w, X_other)
+            cols = None if ind.all() else np.flatnonzero(ind)  # a mini-batch: its rows only
+            X_step = X_other if cols is None else X_other[
+                cols if xp is np else xp.asarray(cols)]
+            B = engine.side(w, X_step)
             plan = plans[s]
             if plan.rows is None:
                 K = None
                 for tau, c in zip(plan.taus, plan.weights):
-                    Kt = engine.kernel(w + float(tau) * delta, Xq, w, X_other, B=B,
+                    Kt = engine.kernel(w + float(tau) * delta, Xq, w, X_step, B=B,
                                        batch_size=chunk_rows)
                     K = c * Kt if K is None else K + c * Kt
             else:
                 rows = plan.rows
                 X_kinked = Xq[xp.asarray(rows)] if not isinstance(Xq, np.ndarray) else Xq[rows]
-                K_kinked = engine.kernel(w, X_kinked, w, X_other, B=B, batch_size=chunk_rows,
+                K_kinked = engine.kernel(w, X_kinked, w, X_step, B=B, batch_size=chunk_rows,
                                          along=(delta, xp.asarray(plan.taus, dtype=dt)))
                 K = scatter_rows(xp, K_kinked, rows, plan.weights, q, axis=0)
-            accumulate(K, traj.step_sizes[s] * ind.astype(np.float64), w, B)
+            accumulate(K, traj.step_sizes[s] * ind.astype(np.float64), w, B, cols)
         return KernelSums(kernel, kernel_abs, wsum)
 
     C = node_weights(traj, rule, use_ind)
