@@ -459,3 +459,16 @@ def test_kernel_passes_touch_only_the_batch_rows(monkeypatch, optimizer):
     km.contributions(Xq)
     km.predict(Xq)
     assert seen == {4}
+
+
+def test_a_path_that_does_not_follow_its_optimizer_is_named(adam_path):
+    """A hand-built path whose recorded rule is not the one that made its steps (Adam's steps
+    read as momentum SGD's): the machine warns, naming the first step off the rule."""
+    import dataclasses
+
+    traj, Xq = adam_path
+    wrong = dataclasses.replace(traj, optimizer=pk.optim.sgd(0.05, momentum=0.9))
+    from pkverify.kernels.exact import PathWarning
+
+    with pytest.warns(PathWarning, match=r"at step 0 .*differs from the optimizer's step"):
+        pk.kernel_machine(wrong, progress=False).predict(Xq)

@@ -1,5 +1,5 @@
 """Theorem 1 for every optimizer: momentum, Nesterov, Adam, AdamW, weight decay, schedules
-(design §3c; :mod:`pkverify.kernels.optimizer_path`)."""
+(:mod:`pkverify.kernels.optimizer_path`)."""
 
 from __future__ import annotations
 

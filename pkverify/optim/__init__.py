@@ -1,4 +1,4 @@
-"""Optimizers as data, with PyTorch's names and defaults (design §3c).
+"""Optimizers as data, with PyTorch's names and defaults.
 
 import pkverify as pk
 traj = pk.train(model, X, Y, optimizer=pk.optim.adam(1e-3), steps=200, batch_size=64)

@@ -1,4 +1,4 @@
-"""The update rule as data: the one place a training step is written (design §3c).
+"""The update rule as data: the one place a training step is written.
 
 Every optimizer here moves the weights by a step that is linear in past mini-batch gradients
 once its diagonal preconditioner ``P_s`` is fixed (PyTorch's conventions [pytorch-optim], cf.
