@@ -14,6 +14,7 @@ def optimizer_cases():
     return [
         ("gd", optim.gd(0.1), None, "sum", None),
         ("sgd-batches", optim.sgd(0.1), 3, "sum", None),
+        ("gd-mean-batches", optim.gd(0.3), 3, "mean", None),
         ("momentum", optim.sgd(0.05, momentum=0.9), None, "sum", None),
         ("momentum-batches-damp", optim.sgd(0.05, momentum=0.8, dampening=0.3), 3, "mean",
          None),
@@ -27,8 +28,8 @@ def optimizer_cases():
 
 def hand_path(model, X, Y, opt, steps=6, batch_size=None, reduction="sum", reg=None,
               seed=0, loss="mse"):
-    """A path stepped by ``opt.advance`` with autograd gradients on the batch rows (until
-    pk.train takes an optimizer), as a Trajectory of kind 'sgd'."""
+    """A path stepped by ``opt.advance`` with autograd gradients on the batch rows — written
+    apart from pk.train, which the tests compare against it — as a Trajectory."""
     from autograd import grad
 
     loss_o = pk.losses.get_loss(loss)
@@ -57,5 +58,6 @@ def hand_path(model, X, Y, opt, steps=6, batch_size=None, reduction="sum", reg=N
     ws = np.array(ws)
     losses = np.array([float(loss_o.total(model.f(v, X), Y)) for v in ws])
     times = np.concatenate([[0.0], np.cumsum(eta)])
+    kind = "gd" if batches.all() else "sgd"
     return pk.Trajectory(model, X, np.asarray(Y, float), loss_o, ws, eta, batches, losses,
-                         times, reg, "sgd")
+                         times, reg, kind, optimizer=opt, reduction=reduction)
