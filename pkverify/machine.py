@@ -179,7 +179,24 @@ class KernelMachine:
         """Each training point's term ``a_i(x) K(x, x_i) = −Σ_r I_i(r) ρ_r ℓ'_{i,r}
         u_r(x)·∇f(w_r, x_i)``: ``(q, n)``, or ``(q, n, k)`` (point i's share of output c).
         ``b(x) + contributions(x).sum(axis=1)`` is ``predict(x)`` (to rounding)."""
-        return -self._squeeze_scalar(self._kernels(Xq).weighted, 1)
+        return -self._squeeze_scalar(self._weighted(Xq), 1)
+
+    def _weighted(self, Xq: Any) -> Any:
+        """``Σ_r ρ_r I_i(r) K_r ℓ'_{i,r}`` (q, n, k): from the kernel pass when it already ran
+        on Xq; otherwise, on an optimizer path, from a pass that skips the k × k kernel (one
+        loss sensitivity per batch row instead of one per output)."""
+        Xq_arr, key = self._queries(Xq)
+        if not self._optimizer_pass or self._cache.get("kkey") == key:
+            return self._kernels(Xq).weighted
+        if self._cache.get("ckey") != key:
+            products = self._products(Xq)
+            assert products.plans is not None and self.traj.optimizer is not None
+            sums = optimizer_kernel_sums(
+                self.engine, self.traj, self.traj.optimizer, self.traj.reduction, Xq_arr,
+                products.plans, products.preconditioners, chunk_rows=self.chunk_rows,
+                show=self.progress, kernel=False)
+            self._cache.update(ckey=key, weighted=sums.weighted)
+        return self._cache["weighted"]
 
     def b(self, Xq: Any) -> Any:
         """``b(x) = y_0(x) − ∫ ∇f(x)·∇R dt`` (Remark 4); for the optimizers, also minus the
@@ -229,7 +246,7 @@ class KernelMachine:
         """For each query, the ``top`` training points with the largest |contribution|
         ``|a_i(x) K^p(x, x_i)|`` (summed over outputs), as ``(index, contribution)`` pairs."""
         top = positive_int(top, "top")
-        W = to_numpy(self._kernels(Xq).weighted)
+        W = to_numpy(self._weighted(Xq))
         contrib = -W.sum(axis=2)  # (q, n): a_i K^p summed over outputs
         order = np.argsort(-np.abs(contrib), axis=1)[:, :top]
         return [[(int(i), float(contrib[qi, i])) for i in row] for qi, row in enumerate(order)]

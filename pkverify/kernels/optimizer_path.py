@@ -48,6 +48,7 @@ from ..backend import to_numpy
 from ..optim import Optimizer, OptimizerState, batch_weights
 from ..progress import progress
 from .engines import DEFAULT_MEMORY, Engine, itemsize
+from .engines.layerwise import permute
 from .exact import (
     PathWarning,
     StepPlan,
@@ -56,7 +57,13 @@ from .exact import (
     unit_roundoff,
     warn_unlocated,
 )
-from .optimizer_replay import Preconditioners, batch_rows, step_gradient, take_rows
+from .optimizer_replay import (
+    Preconditioners,
+    batch_rows,
+    step_gradient,
+    take_rows,
+)
+from .step_products import products_on_rows, restrict_plan, step_gradients, weighted_on_rows
 
 __all__ = ["OptimizerProducts", "optimizer_products", "optimizer_kernel_sums",
            "step_gradients", "OptimizerKernelSums", "PATH_RTOL"]
@@ -191,46 +198,6 @@ def warn_off_rule(step: int, mismatch: float, opt: Optimizer, reduction: str) ->
     )
 
 
-def step_gradients(engine: Engine, w: Any, delta: Any, Xq: Any, plan: StepPlan) -> Any:
-    """``φ_s(x) = ∫_0^1 ∇f(w + τΔ, x) dτ`` as dense ``(q, k, P)`` vectors, on the nodes the
-    exact rule's plan chose for this step: every (query, node) pair is one row of a side at
-    its own weights ``w + τΔ``, summed per query with the node weights (rows in chunks within
-    the memory budget). Engines without per-row weights sum Jacobians node by node."""
-    xp = engine.xp
-    q = int(Xq.shape[0])
-    if plan.rows is None:
-        if not engine.supports_along:
-            phi = None
-            for tau, c in zip(plan.taus, plan.weights):
-                J = engine.jacobian(w + float(tau) * delta, Xq)
-                phi = c * J if phi is None else phi + c * J
-            return phi
-        rows = np.tile(np.arange(q), plan.taus.size)
-        taus, weights = np.repeat(plan.taus, q), np.repeat(plan.weights, q)
-    else:
-        rows, taus, weights = plan.rows, plan.taus, plan.weights
-    net = getattr(engine, "net", None)
-    width = sum(layer.fan_in + 2 * engine.k * layer.fan_out for layer in net.layers) \
-        if net is not None else engine.k * engine.model.n_params
-    per_row = 3 * width * itemsize(Xq.dtype)
-    # whole queries per chunk, so that each chunk's node counts stay even where they are
-    per_query = max(1, rows.size // max(1, q)) * per_row
-    chunk = max(1, DEFAULT_MEMORY // 4 // per_query)
-    phi = None
-    for lo in range(0, q, chunk):
-        hi = min(q, lo + chunk)
-        sel = np.flatnonzero((rows >= lo) & (rows < hi))
-        Xe = Xq[rows[sel]] if isinstance(Xq, np.ndarray) else Xq[xp.asarray(rows[sel])]
-        part = engine.jacobian_sum(w, Xe, (delta, xp.asarray(taus[sel], dtype=Xq.dtype)),
-                                   rows[sel] - lo, weights[sel], hi - lo)
-        if lo == 0 and hi == q:
-            return part
-        if phi is None:
-            phi = xp.zeros((q,) + tuple(part.shape[1:]), dtype=part.dtype)
-        phi[lo:hi] = part
-    return phi
-
-
 @dataclass(frozen=True)
 class OptimizerKernelSums:
     """What the reverse pass accumulates (engine's xp), the fields of
@@ -249,40 +216,6 @@ class OptimizerKernelSums:
     reg: Any
 
 
-def _products_on_rows(engine: Engine, w: Any, Xb: Any, U: Any,
-                      budget: int = DEFAULT_MEMORY) -> tuple[Any, Any]:
-    """``(f (m, k), ∇f·U (t, m, k))`` on the batch rows from their side (forward pass and
-    sensitivities), in row chunks so that the products ``(t, rows, d_h)`` stay within the
-    memory budget."""
-    xp = engine.xp
-    t = int(U.shape[0])
-    m = int(Xb.shape[0])
-    net = getattr(engine, "net", None)
-    width = max(layer.fan_out for layer in net.layers) + engine.k if net is not None \
-        else engine.k * engine.model.n_params
-    per_row = max(1, 3 * t * width * itemsize(U.dtype))
-    chunk = max(1, budget // per_row)
-    fs, dys = [], []
-    for lo in range(0, m, chunk):
-        B = engine.side(w, Xb[lo : lo + chunk])
-        f = engine.side_output(B)
-        fs.append(engine.forward(w, Xb[lo : lo + chunk]) if f is None else f)
-        dys.append(engine.side_products(B, U))
-    if len(fs) == 1:
-        return fs[0], dys[0]
-    cat = getattr(xp, "concat", None) or xp.concatenate
-    return cat(fs, axis=0), cat(dys, axis=1)
-
-
-def restrict_plan(plan: StepPlan, lo: int, hi: int) -> StepPlan:
-    """The plan of query rows ``lo:hi`` (per-row nodes filtered and renumbered)."""
-    if plan.rows is None:
-        return plan
-    keep = (plan.rows >= lo) & (plan.rows < hi)
-    return StepPlan(plan.taus[keep], plan.weights[keep], plan.rows[keep] - lo,
-                    plan.evaluations, plan.residual)
-
-
 def optimizer_kernel_sums(
     engine: Engine,
     traj: Any,
@@ -293,13 +226,16 @@ def optimizer_kernel_sums(
     preconditioners: Preconditioners | None,
     chunk_rows: int | None = None,
     show: bool | None = None,
+    kernel: bool = True,
 ) -> OptimizerKernelSums:
     """The reverse recursion ``y_r = e_r + μ y_{r+1}``, ``u_r = κ_r y_r + ν e_r`` (module
     docstring), one forward-mode product of u_r on step r's batch rows per step, for
     ``chunk_rows`` queries at a time (None: as many as a quarter of the memory budget holds
     in the four ``(rows, k, P)`` vectors φ, e, y, u). ``plans`` and (adaptive rules)
     ``preconditioners`` come from the forward pass over the same Xq
-    (:func:`optimizer_products`)."""
+    (:func:`optimizer_products`). ``kernel=False`` computes the contributions only (``kernel``
+    and ``kernel_abs`` None): each batch row's single loss sensitivity instead of one per
+    output."""
     xp = engine.xp
     dt = Xq.dtype
     q, n, k = int(Xq.shape[0]), int(traj.X.shape[0]), engine.k
@@ -307,20 +243,24 @@ def optimizer_kernel_sums(
         raise ValueError("the reverse pass of an adaptive rule needs the P_s checkpoints")
     per_query = 4 * k * traj.model.n_params * itemsize(dt)
     rows = chunk_rows or max(1, DEFAULT_MEMORY // 4 // per_query)
-    out = OptimizerKernelSums(xp.zeros((q, n, k, k), dtype=dt), xp.zeros((q, n, k, k), dtype=dt),
-                              xp.zeros((q, n, k), dtype=dt), xp.zeros((q, k), dtype=dt))
+    out = OptimizerKernelSums(
+        xp.zeros((q, n, k, k), dtype=dt) if kernel else None,
+        xp.zeros((q, n, k, k), dtype=dt) if kernel else None,
+        xp.zeros((q, n, k), dtype=dt), xp.zeros((q, k), dtype=dt))
     for lo in range(0, q, rows):
         hi = min(q, lo + rows)
         part = _reverse(engine, traj, opt, reduction, Xq[lo:hi],
-                        [restrict_plan(p, lo, hi) for p in plans], preconditioners, show)
-        out.kernel[lo:hi] = part.kernel
-        out.kernel_abs[lo:hi] = part.kernel_abs
+                        [restrict_plan(p, lo, hi) for p in plans], preconditioners, show,
+                        kernel)
+        if kernel:
+            out.kernel[lo:hi] = part.kernel
+            out.kernel_abs[lo:hi] = part.kernel_abs
         out.weighted[lo:hi] = part.weighted
         out.reg[lo:hi] = part.reg
     return out
 
 
-def _reverse(engine, traj, opt, reduction, Xq, plans, preconditioners, show):
+def _reverse(engine, traj, opt, reduction, Xq, plans, preconditioners, show, with_kernel):
     """The reverse pass for one chunk of queries."""
     xp = engine.xp
     dt = Xq.dtype
@@ -330,8 +270,8 @@ def _reverse(engine, traj, opt, reduction, Xq, plans, preconditioners, show):
     S = traj.steps
     rho = batch_weights(traj.batches, reduction)
     eta = np.asarray(traj.step_sizes, dtype=np.float64)
-    kernel = xp.zeros((q, n, k, k), dtype=dt)
-    kernel_abs = xp.zeros((q, n, k, k), dtype=dt)
+    kernel = xp.zeros((q, n, k, k), dtype=dt) if with_kernel else None
+    kernel_abs = xp.zeros((q, n, k, k), dtype=dt) if with_kernel else None
     weighted = xp.zeros((q, n, k), dtype=dt)
     reg = xp.zeros((q, k), dtype=dt)
     y = None
@@ -370,7 +310,14 @@ def _reverse(engine, traj, opt, reduction, Xq, plans, preconditioners, show):
         rows = batch_rows(traj, s)
         if not rows.size:
             continue
-        f, dY = _products_on_rows(engine, w, take_rows(X, rows, xp),
+        idx = rows if xp is np else xp.asarray(rows)
+        if not with_kernel:  # contributions only: one sensitivity per batch row, ρ ℓ'
+            Wt = weighted_on_rows(engine, w, X, traj, rows, rho[s, rows],
+                                  xp.reshape(u, (q * k, P)))
+            Wt = xp.reshape(factor * Wt if factor != 1.0 else Wt, (q, k, rows.size))
+            weighted[:, idx] += permute(xp, Wt, (0, 2, 1))
+            continue
+        f, dY = products_on_rows(engine, w, take_rows(X, rows, xp),
                                   xp.reshape(u, (q * k, P)))
         if factor != 1.0:
             dY = factor * dY
@@ -381,7 +328,6 @@ def _reverse(engine, traj, opt, reduction, Xq, plans, preconditioners, show):
         d = np.asarray(traj.loss.deriv(yb[:, 0] if scalar else yb, traj.Y[rows]))
         d = (d[:, None] if scalar else d) * rho[s, rows][:, None]
         W = xp.sum(Kr * xp.asarray(d, dtype=dt)[None, :, None, :], axis=3)  # (q, m, k)
-        idx = rows if isinstance(kernel, np.ndarray) else xp.asarray(rows)
         kernel[:, idx] += Kr
         kernel_abs[:, idx] += xp.abs(Kr)
         weighted[:, idx] += W

@@ -134,3 +134,23 @@ def test_query_chunks_and_checkpoint_segments_change_nothing(activation, k):
                                    atol=ROUNDING * np.abs(whole.weighted).max())
         np.testing.assert_allclose(one.kernel, whole.kernel, rtol=0,
                                    atol=ROUNDING * np.abs(whole.kernel).max())
+
+
+@pytest.mark.parametrize("activation, k, implementation", [
+    ("tanh", 1, "layerwise"), ("relu", 2, "layerwise"), ("tanh", 1, "reference"),
+    ("tanh", 2, "reference"),  # (autograd cannot place relu's kinks along a step)
+])
+def test_contributions_only_pass_equals_the_kernel_pass(activation, k, implementation):
+    """kernel=False (one loss sensitivity per row) gives the kernel pass's weighted sums."""
+    _, opt, bs, red, reg = CASES[-1]  # adamw, l2, batches
+    model, X, Y, Xq = _setup(activation, k)
+    traj = hand_path(model, X, Y, opt, 6, bs, red, reg)
+    eng = engine_for(model, implementation)
+    prod = optimizer_products(eng, traj, opt, red, Xq)
+    full = optimizer_kernel_sums(eng, traj, opt, red, Xq, prod.plans, prod.preconditioners)
+    only = optimizer_kernel_sums(eng, traj, opt, red, Xq, prod.plans, prod.preconditioners,
+                                 kernel=False)
+    assert only.kernel is None
+    np.testing.assert_allclose(only.weighted, full.weighted, rtol=0,
+                               atol=ROUNDING * np.abs(full.weighted).max())
+    np.testing.assert_allclose(only.reg, full.reg, rtol=0, atol=ROUNDING * np.abs(full.reg).max())

@@ -128,6 +128,11 @@ class Engine:
         """``∇f(x_i)·u_t`` for the rows of side B and tangents ``U (t, P)``: ``(t, n, k)``."""
         raise NotImplementedError
 
+    def weighted_products(self, w: Any, X: Any, cotangent: Callable[[Any], Any],
+                          U: Any) -> tuple[Any, Any]:
+        """``(f, Σ_c v_ic ∇f_c(x_i)·u_t (t, n))`` with ``v = cotangent(f)``."""
+        raise NotImplementedError
+
     def jacobian_sum(self, w: Any, X: Any, along: tuple[Any, Any], rows: np.ndarray,
                      weights: np.ndarray, q: int) -> Any:
         """``J[r] = Σ_{e: rows[e] = r} weights[e] ∇f(w + τ_e Δ, x_e)``, ``(q, k, P)``."""
@@ -224,6 +229,9 @@ class LayerwiseEngine(Engine):
     def side_products(self, B, U):
         return layerwise.side_products(self.net, B, U, self.xp)
 
+    def weighted_products(self, w, X, cotangent, U):
+        return layerwise.weighted_products(self.net, w, X, cotangent, U, self.xp)
+
     def jacobian_sum(self, w, X, along, rows, weights, q):
         return layerwise.jacobian_sum(self.net, self.side(w, X, along), rows, weights, q,
                                       self.xp)
@@ -263,6 +271,10 @@ class ReferenceEngine(Engine):
 
     def side_products(self, B, U):
         return np.einsum("nkp,tp->tnk", B, U)
+
+    def weighted_products(self, w, X, cotangent, U):
+        y = self.forward(w, X)
+        return y, np.einsum("nk,nkp,tp->tn", cotangent(y), self.jacobian(w, X), U)
 
 
 def engine_for(

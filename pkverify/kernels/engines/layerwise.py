@@ -317,3 +317,36 @@ def side_products(net: Network, s: Side, U: Any, xp: Any) -> Any:
     if out is None:
         out = xp.zeros((t, n, k), dtype=U.dtype)
     return out
+
+
+def weighted_products(net: Network, w: Any, X: Any, cotangent: Any, U: Any,
+                      xp: Any) -> tuple[Any, Any]:
+    """``(f (n, k), Σ_c v_ic ∇f_c(x_i)·u_t (t, n))`` with ``v = cotangent(f)``: the per-row
+    products of the tangents with each row's own vector–Jacobian product, from one forward
+    and one backward pass of the single sensitivity v (the rows' loss gradients, never
+    formed): ``Σ_h δ^h_v(x_i)ᵀ (U_{W_h} a^h(x_i) + U_{b_h})``."""
+    trace = forward(net, w, X, xp, keep=True)
+    v = cotangent(trace.out)
+    t = int(U.shape[0])
+    out = None
+    D = v  # (n, d_h): the sensitivity of Σ_c v_c f_c to f^h
+    for h in range(len(net.layers) - 1, -1, -1):
+        layer = net.layers[h]
+        T = None
+        if layer.weight is not None:
+            o = layer.weight
+            Uw = xp.reshape(U[:, o : o + layer.n_weights], (t, layer.fan_out, layer.fan_in))
+            T = trace.inputs[h] @ permute(xp, Uw, (0, 2, 1))  # (t, n, d_h)
+        if layer.bias is not None:
+            ub = U[:, None, layer.bias : layer.bias + layer.fan_out]
+            T = ub + xp.zeros((t, int(D.shape[0]), layer.fan_out), dtype=U.dtype) \
+                if T is None else T + ub
+        if T is not None:
+            term = xp.sum(T * D[None, :, :], axis=2)
+            out = term if out is None else out + term
+        if h > 0:
+            W = layer_weight(layer, w, xp)
+            D = (D @ W) * (layer.scale * trace.dsigma(net, h - 1, xp))
+    if out is None:
+        out = xp.zeros((t, int(X.shape[0])), dtype=U.dtype)
+    return trace.out, out
