@@ -24,6 +24,7 @@ __all__ = [
     "SingularKernelError",
     "SchedulerUnreachableError",
     "WorkerStartError",
+    "ModelRequiredError",
 ]
 
 
@@ -101,6 +102,12 @@ class SchedulerUnreachableError(PkVerifyError, ConnectionError):
 class WorkerStartError(PkVerifyError, RuntimeError):
     """Local worker processes (``jobs=N``) could not run: most often a script that starts a
     sweep without an ``if __name__ == "__main__":`` guard."""
+
+
+class ModelRequiredError(InvalidArgumentError):
+    """A saved trajectory's model cannot be rebuilt from the file (a custom or foreign model):
+    the code that builds it must be passed back (``Trajectory.load(path, model=...)``, or the
+    CLI's ``--model MODULE:FUNCTION``)."""
 
 
 def unknown_name(kind: str, got: object, known: list[str] | tuple[str, ...]) -> UnknownNameError:

@@ -48,18 +48,19 @@ def as_path(path: Any, what: str = "path") -> Path:
 
 
 def check_writable(path: Any, what: str = "output file") -> Path:
-    """Check that ``path`` can be created or replaced, without writing anything.
+    """Check that ``path`` can be created or replaced, before any work (nothing is left behind).
 
     Refuses an existing directory, a path under an existing *file*, a directory that does not
-    grant write permission, and an existing read-only file. Missing parent directories are
+    grant write permission or in which a file cannot be created (tried: one empty file is
+    created and removed), and an existing read-only file. Missing parent directories are
     fine (they are created on write) as long as their nearest existing ancestor is a
     writable directory.
     """
     target = as_path(path, what)
     if target.is_dir():
         raise OutputFileError(
-            f"{what} {str(target)!r} is a directory; give a file name inside it, e.g. "
-            f"{str(target / 'results.json')!r}."
+            f"{what} {str(target)!r} is a directory; give the name of a file (inside it or "
+            "elsewhere)."
         )
     ancestor = target.parent
     while not ancestor.exists():
@@ -80,7 +81,22 @@ def check_writable(path: Any, what: str = "output file") -> Path:
         raise OutputFileError(
             f"{what} {str(target)!r} exists and is read-only; remove it or choose another name."
         )
+    _probe(ancestor, target, what)
     return target
+
+
+def _probe(folder: Path, target: Path, what: str) -> None:
+    """Create and remove a file in ``folder``: the permission bits do not tell everything
+    (root passes ``os.access`` on ``/proc`` and on read-only mounts, where creating fails)."""
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".pkverify-probe-")
+    except OSError as exc:
+        raise OutputFileError(
+            f"{what} {str(target)!r} cannot be written: creating a file in {str(folder)!r} "
+            f"failed ({exc.strerror or exc}). Choose a directory you can write to."
+        ) from exc
+    os.close(fd)
+    os.remove(probe)
 
 
 def atomic_write_bytes(path: Any, data: bytes, what: str = "output file") -> Path:

@@ -49,7 +49,7 @@ from .kernels.rules import Rule, parse_rule
 from .trajectory import Trajectory, require_trajectory
 from .validation import as_array_in, positive_int
 
-__all__ = ["KernelMachine", "kernel_machine", "StepDiagnostics"]
+__all__ = ["KernelMachine", "kernel_machine", "StepDiagnostics", "Ranking"]
 
 _DEGENERATE = 1e-12
 """|K^p(x, x_i)| below this × Σ_s |c_s K^g_s(x, x_i)| (the size of the terms it sums) is
@@ -57,6 +57,15 @@ cancellation down to rounding noise (2.2e-16 per term, over up to thousands of s
 makes ℓ̄'_i(x) a 0/0; a_i(x) there falls back to the time-averaged −ℓ'_i with the rule's
 weights, the value of the ratio when K^g(x, x_i) is constant along the path (the term a_i K^p
 is ≈ 0 either way; predict never divides)."""
+
+
+class Ranking(list):
+    """One query's ``(index, contribution)`` pairs, largest |contribution| first; ``class_``
+    is the output they explain (None for a scalar model)."""
+
+    def __init__(self, pairs: list[tuple[int, float]], class_: int | None = None):
+        super().__init__(pairs)
+        self.class_ = class_
 
 
 @dataclass(frozen=True)
@@ -242,14 +251,48 @@ class KernelMachine:
             out[:] = np.where(degenerate[:, :, None], fallback[None, :, :], solved)
         return self._squeeze_scalar(xp.asarray(out, dtype=self.dtype), 1)
 
-    def explain(self, Xq: Any, top: int = 5) -> list[list[tuple[int, float]]]:
+    def explain(
+        self, Xq: Any, top: int = 5, class_: int | None = None
+    ) -> list[Ranking]:
         """For each query, the ``top`` training points with the largest |contribution|
-        ``|a_i(x) K^p(x, x_i)|`` (summed over outputs), as ``(index, contribution)`` pairs."""
+        ``|a_i(x) K^p(x, x_i)|``, as :class:`Ranking` lists of ``(index, contribution)`` pairs.
+
+        For k > 1 outputs the contribution of point i is the ``class_`` component of the
+        k-vector ``K^p(x, x_i) a_i(x)`` (= −∫ I_i K^g(x, x_i) ℓ'_i dt, Remark 2); ``class_=None``
+        takes each query's predicted class, ``argmax_c y_c(x)``. Each Ranking's ``class_`` says
+        which output was explained (None for a scalar model, which takes no ``class_``).
+        """
         top = positive_int(top, "top")
-        W = to_numpy(self._weighted(Xq))
-        contrib = -W.sum(axis=2)  # (q, n): a_i K^p summed over outputs
-        order = np.argsort(-np.abs(contrib), axis=1)[:, :top]
-        return [[(int(i), float(contrib[qi, i])) for i in row] for qi, row in enumerate(order)]
+        k = None if self._scalar else int(self.traj.Y.shape[1])
+        if k is None and class_ is not None:
+            raise InvalidArgumentError(
+                f"class_={class_!r} applies to models with several outputs; this model has one "
+                "output. Leave class_ out."
+            )
+        if k is not None and class_ is not None:
+            if isinstance(class_, bool) or not isinstance(class_, (int, np.integer)) or not (
+                0 <= class_ < k
+            ):
+                raise InvalidArgumentError(
+                    f"class_ must be an output index 0 ... {k - 1} (the model has {k} "
+                    f"outputs); got {class_!r}."
+                )
+        W = to_numpy(self._weighted(Xq))  # (q, n, k): −(a_i K^p) per output
+        if k is None:
+            classes: list[int | None] = [None] * W.shape[0]
+            contrib = -W[:, :, 0]
+        else:
+            if class_ is None:
+                chosen = np.argmax(to_numpy(self.predict(Xq)), axis=1)
+            else:
+                chosen = np.full(W.shape[0], int(class_))
+            classes = [int(c) for c in chosen]
+            contrib = -W[np.arange(W.shape[0]), :, chosen]  # (q, n)
+        order = np.argsort(-np.abs(contrib), axis=1, kind="stable")[:, :top]
+        return [
+            Ranking([(int(i), float(contrib[qi, i])) for i in row], class_=classes[qi])
+            for qi, row in enumerate(order)
+        ]
 
     # ----- helpers -------------------------------------------------------------------------
 

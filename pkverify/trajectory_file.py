@@ -17,6 +17,7 @@ import numpy as np
 
 from .errors import (
     InvalidArgumentError,
+    ModelRequiredError,
     OutputFileError,
     PkVerifyError,
     TrajectoryFileError,
@@ -196,7 +197,7 @@ def load_trajectory(
             "re-run training and save it again."
         )
     if model is None and meta["model"] is None:
-        raise InvalidArgumentError(
+        raise ModelRequiredError(
             "this trajectory was trained on a custom model; pass it back: "
             "Trajectory.load(path, model=pk.models.custom(f, w0))."
         )

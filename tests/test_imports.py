@@ -30,7 +30,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("ntk",),
     ("symbolic",),
     ("claims",),
-    ("sweeps", "sweeps_cli"),
+    ("sweeps",),
     ("strategies",),
     ("report",),
     ("cli", "__main__", ""),  # "" is the package itself: pkverify/__init__.py exports all
@@ -41,8 +41,6 @@ KNOWN_UPWARD: dict[tuple[str, str], str] = {
     # and the sweep tasks stay with the claims (issue 12).
     ("claims.ntk", "sweeps"): "ntk/ helper",
     ("claims.ntk_measures", "sweeps"): "ntk/ helper",
-    # TODO(CLI helper): the symbolic add_derive_parser shim reaches up into cli (issue 12).
-    ("symbolic.cli", "cli"): "CLI helper",
     # TODO(report helper): report reads pkverify.__version__ from the package itself; a
     # version module on the ground floor would remove these.
     ("report.environment", ""): "report helper",

@@ -420,12 +420,13 @@ def test_gd_contributions_are_the_loss_weighted_kernel():
 def test_explain_ranks_the_optimizer_contributions(adam_path):
     traj, Xq = adam_path
     km = pk.kernel_machine(traj, progress=False)
-    C = km.contributions(Xq).sum(axis=2)
-    top = km.explain(Xq, top=3)
-    for q, row in enumerate(top):
-        order = np.argsort(-np.abs(C[q]))[:3]
-        assert [i for i, _ in row] == order.tolist()
-        np.testing.assert_allclose([v for _, v in row], C[q, order], rtol=1e-12)
+    C = km.contributions(Xq)  # (q, n, k)
+    for c in range(3):
+        top = km.explain(Xq, top=3, class_=c)
+        for q, row in enumerate(top):
+            order = np.argsort(-np.abs(C[q, :, c]), kind="stable")[:3]
+            assert [i for i, _ in row] == order.tolist()
+            np.testing.assert_allclose([v for _, v in row], C[q, order, c], rtol=1e-12)
 
 
 def test_node_rules_refuse_an_adam_path(adam_path):

@@ -12,12 +12,10 @@ import pytest
 
 from pkverify import sweeps
 from pkverify.claims.ntk_measures import measure_lemma2, measure_lemma3
-from pkverify.cli import main
 from pkverify.errors import (
     InvalidArgumentError,
     SchedulerUnreachableError,
     ShapeError,
-    UnknownNameError,
 )
 
 # a real measurement: closed-form kernels over small widths (fast, deterministic by seed)
@@ -301,58 +299,6 @@ def test_jobs_in_a_script_without_main_guard_says_how_to_fix_it(tmp_path, guarde
         assert 'if __name__ == "__main__":' in out.stderr
 
 
-# ---------------------------------------------------------------------------------------
-# the CLI
-# ---------------------------------------------------------------------------------------
-
-
-def test_cli_sweep_prints_slopes_and_writes_the_table(tmp_path, capsys):
-    out = tmp_path / "lemma2.csv"
-    assert main(["sweep", "ntk.lemma2", "--out", str(out), "--max-rows", "3"]) == 0
-    text = capsys.readouterr().out
-    assert "activation=relu" in text and "log-log slope of err against width" in text
-    lines = out.read_text().splitlines()
-    assert lines[0].startswith("activation,width,") and len(lines) == 1 + 4 * 9 * 4
-
-
-def test_cli_sweep_list_and_unknown_name(capsys):
-    assert main(["sweep", "--list"]) == 0
-    assert "ntk.kernel_regression" in capsys.readouterr().out
-    assert main(["sweep", "nope"]) == 2
-    assert "unknown sweep 'nope'" in capsys.readouterr().err
-
-
-def test_cli_unreachable_scheduler_is_a_clear_error(monkeypatch, capsys):
-    from pkverify.sweeps import dask_executor
-
-    monkeypatch.setattr(dask_executor, "CONNECT_TIMEOUT", 1.0)
-    start = time.perf_counter()
-    assert main(["verify", "--quick", "--claims", "ntk.lemma2",
-                 "--scheduler", "tcp://127.0.0.1:9"]) == 2
-    assert "did not answer within 1 s" in capsys.readouterr().err
-    assert time.perf_counter() - start < 15  # 1 s timeout + imports, never a hang
-    assert main(["sweep", "ntk.lemma2", "--jobs", "2", "--scheduler", "tcp://x:1"]) == 2
-    assert "not both" in capsys.readouterr().err
-    assert sweeps.current() == {"jobs": None, "scheduler": None}
-
-
-def test_cli_verify_with_jobs_passes(capsys):
-    assert main(["verify", "--quick", "--claims", "ntk.lemma2", "--jobs", "2"]) == 0
-    assert "ntk.lemma2" in capsys.readouterr().out
-    assert sweeps.current() == {"jobs": None, "scheduler": None}
-
-
-def test_unknown_sweep_error_type():
-    from pkverify.sweeps_cli import run_sweep
-
-    class Args:
-        name, list, full, seed, out, max_rows, jobs, scheduler = "x", False, False, 0, None, 5, \
-            None, None
-
-    with pytest.raises(UnknownNameError):
-        run_sweep(Args())
-
-
 def test_progress_is_drawn_on_request(capsys):
     sweeps.run(rows_per_time, sweeps.grid(scale=[1.0, 2.0]), seeds=2, desc="my sweep",
                progress=True)
@@ -360,14 +306,6 @@ def test_progress_is_drawn_on_request(capsys):
     assert "my sweep" in err and "/4" in err  # tqdm redraws at most every 0.1 s
     sweeps.run(rows_per_time, [{"scale": 1.0}], seeds=2, desc="quiet", progress=False)
     assert "quiet" not in capsys.readouterr().err
-
-
-def test_cli_verify_on_a_running_scheduler(local_cluster, capsys):
-    cluster, _ = local_cluster
-    assert main(["verify", "--quick", "--claims", "ntk.lemma2",
-                 "--scheduler", cluster.scheduler_address]) == 0
-    assert "PASS" in capsys.readouterr().out
-    assert sweeps.current() == {"jobs": None, "scheduler": None}
 
 
 def test_public_face_and_no_dask_import_until_used():

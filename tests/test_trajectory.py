@@ -12,6 +12,7 @@ import pytest
 import pkverify as pk
 from pkverify.errors import (
     InvalidArgumentError,
+    ModelRequiredError,
     OutputFileError,
     PkVerifyError,
     ShapeError,
@@ -113,7 +114,7 @@ class TestSaveLoad:
         model = pk.models.custom(f, [0.5, -0.5, 1.0])
         traj = pk.train(model, X, Y, lr=0.1, steps=3)
         path = traj.save(tmp_path / "custom.npz")
-        with pytest.raises(InvalidArgumentError, match="custom model; pass it back"):
+        with pytest.raises(ModelRequiredError, match="custom model; pass it back"):
             pk.Trajectory.load(path)
         back = pk.Trajectory.load(path, model=model)
         _assert_same(back, traj)

@@ -195,11 +195,11 @@ def test_no_reference_to_files_a_user_does_not_have(path):
 
 def _derive(argv):
     parser = argparse.ArgumentParser()
-    from pkverify.symbolic.cli import add_derive_parser, run_derive
+    from pkverify.cli import derive
 
-    add_derive_parser(parser.add_subparsers())
+    derive.add(parser.add_subparsers())
     buf = io.StringIO()
-    code = run_derive(parser.parse_args(["derive", *argv]), out=buf)
+    code = derive.run(parser.parse_args(["derive", *argv]), out=buf)
     return code, buf.getvalue()
 
 

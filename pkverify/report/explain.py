@@ -4,10 +4,13 @@
 
 For each query x the training points are ranked by |a_i(x) K^p(x, x_i)|; the check is that
 b(x) plus the contributions of *all* n points equals the trained model's prediction
-f(w_S, x) (to float64 rounding with the exact rule on a GD path).
+f(w_S, x) (to float64 rounding with the exact rule on a GD path). For a model with k > 1
+outputs one output c is explained (the predicted class unless ``class_`` names one): the
+contribution of x_i is the c-th component of K^p(x, x_i) a_i(x) = −∫ I_i K^g ℓ'_i dt
+(Remark 2), and the check is on y_c(x).
 
-Inputs are checked before any work: the saved trajectory (corrupt → TrajectoryFileError), a
-scalar-output model, the query's dimension (ShapeError), ``top`` ≥ 1.
+Inputs are checked before any work: the saved trajectory (corrupt → TrajectoryFileError), the
+query's dimension (ShapeError) and type (real numbers), ``top`` ≥ 1, ``class_``.
 """
 
 from __future__ import annotations
@@ -23,17 +26,20 @@ from ..errors import InvalidArgumentError, ShapeError
 from ..validation import positive_int
 
 __all__ = ["Explanation", "parse_query", "load_trajectory", "explain", "render_text",
-           "render_html_page", "DEMO_INPUT_DIM", "tolerance_for"]
+           "render_html_page", "label_text", "DEMO_INPUT_DIM", "tolerance_for"]
 
 DEMO_INPUT_DIM = 3  # the demo model is a [3, 16, 1] MLP (claims.problems.DEMO_SIZES)
 
 
 @dataclass(frozen=True)
 class Explanation:
-    """Theorem 1 at one query. Arrays over the n training points: ``a`` = a_i(x),
-    ``kernel`` = K^p(x, x_i), ``contribution`` = a_i(x) K^p(x, x_i); ``order`` (top indices
-    by |contribution|); scalars ``b``, ``machine`` = b + Σ contributions, ``trained`` =
-    f(w_S, x), ``initial`` = f(w_0, x); ``tolerance`` (relative to |trained − initial|)."""
+    """Theorem 1 at one query. Over the n training points: ``a`` = a_i(x) (``(n,)``, or
+    ``(n, k)`` for k outputs), ``kernel`` = K^p(x, x_i) (``(n,)`` or ``(n, k, k)``),
+    ``contribution`` = a_i(x) K^p(x, x_i) (its ``class_`` component for k outputs, ``(n,)``);
+    ``order`` (top indices by |contribution|); scalars (of output ``class_`` for k outputs)
+    ``b``, ``machine`` = b + Σ contributions, ``trained`` = f(w_S, x), ``initial`` =
+    f(w_0, x); ``tolerance`` (relative to |trained − initial|); ``class_`` (None for a scalar
+    model)."""
 
     query: np.ndarray
     a: np.ndarray
@@ -47,6 +53,7 @@ class Explanation:
     tolerance: float | None
     tolerance_reason: str
     spec: dict[str, Any]
+    class_: int | None = None
 
     @property
     def error(self) -> float:
@@ -91,6 +98,13 @@ def parse_query(text: str, dim: int) -> np.ndarray:
                 f"--query {text!r} is not a comma-separated list of numbers; write it like "
                 f"\"{','.join(['0.1'] * dim)}\" ({dim} numbers) or give a .npy file."
             ) from exc
+    if np.iscomplexobj(arr) or not (np.issubdtype(arr.dtype, np.number)
+                                    or arr.dtype == np.bool_):
+        raise InvalidArgumentError(
+            f"the query file {text!r} holds {arr.dtype} values; explain takes real numbers "
+            "(the model's inputs). Save the real inputs, e.g. numpy.save(path, x.real) if the "
+            "imaginary parts are all zero."
+        )
     arr = np.asarray(arr, dtype=np.float64)
     if arr.ndim == 1:
         arr = arr[None, :]
@@ -104,17 +118,11 @@ def parse_query(text: str, dim: int) -> np.ndarray:
     return arr
 
 
-def load_trajectory(path: str | os.PathLike[str]):
-    """``Trajectory.load`` plus the check that the model has one output."""
+def load_trajectory(path: str | os.PathLike[str], model: Any = None):
+    """``Trajectory.load``; ``model`` is the Model of a trajectory trained on a custom model."""
     from ..trajectory import Trajectory
 
-    traj = Trajectory.load(path)
-    if traj.model.output_dim is not None:
-        raise InvalidArgumentError(
-            f"explain shows scalar-output models; {str(path)!r} holds a model with "
-            f"{traj.model.output_dim} outputs."
-        )
-    return traj
+    return Trajectory.load(path, model=model)
 
 
 def tolerance_for(traj) -> tuple[str, float | None, str]:
@@ -127,70 +135,127 @@ def tolerance_for(traj) -> tuple[str, float | None, str]:
     return "exact", 1e-10, "float64 rounding accumulated over the steps of the exact rule"
 
 
-def explain(traj, queries: np.ndarray, top: int = 5) -> list[Explanation]:
-    """One :class:`Explanation` per row of ``queries``."""
-    from ..claims.problems import explain_bars, explain_query
+def explain(traj, queries: np.ndarray, top: int = 5,
+            class_: int | None = None) -> list[Explanation]:
+    """One :class:`Explanation` per row of ``queries``; for k > 1 outputs, of output
+    ``class_`` (default: each query's predicted class, as
+    :meth:`~pkverify.machine.KernelMachine.explain` chooses it)."""
+    from ..claims.problems import explain_bars
     from ..machine import kernel_machine
 
     top = positive_int(top, "top")
     rule, tol, reason = tolerance_for(traj)
     km = kernel_machine(traj, rule=rule)
+    rankings = km.explain(queries, top=1, class_=class_)  # validates class_, picks the class
+    # every part on the whole query set at once (one pass over the path; cached per set)
+    A, K, B = np.asarray(km.a(queries)), np.asarray(km.kernel(queries)), np.asarray(km.b(queries))
+    W = np.asarray(km.loss_weighted_kernel(queries))
+    trained = np.asarray(traj.predict(queries))
+    initial = np.asarray(traj.predict_initial(queries))
     out = []
-    for xq in queries:
-        e = explain_query(km, xq[None, :])
-        c = np.asarray(e["contribution"])
+    for q, (xq, ranking) in enumerate(zip(queries, rankings)):
+        c = ranking.class_
+        if c is None:
+            contribution = A[q] * K[q]
+            b, y, y0 = float(B[q]), float(trained[q]), float(initial[q])
+        else:  # (K^p a_i)_c = −(∫ I_i K^g ℓ'_i dt)_c, the term predict sums (Remark 2)
+            contribution = -W[q][:, c]
+            b, y, y0 = float(B[q, c]), float(trained[q, c]), float(initial[q, c])
+        e = {"contribution": contribution, "b": b, "machine": b + float(contribution.sum())}
         out.append(Explanation(
-            query=np.asarray(xq), a=np.asarray(e["a"]), kernel=np.asarray(e["kernel"]),
-            contribution=c, order=np.argsort(-np.abs(c), kind="stable")[:top],
-            b=e["b"], machine=e["machine"], trained=e["trained"],
-            initial=float(np.asarray(traj.predict_initial(xq[None, :]))[0]),
-            tolerance=tol, tolerance_reason=reason, spec=explain_bars(e, top=top),
+            query=np.asarray(xq), a=A[q], kernel=K[q], contribution=contribution,
+            order=np.argsort(-np.abs(contribution), kind="stable")[:top], b=b,
+            machine=e["machine"], trained=y, initial=y0, tolerance=tol,
+            tolerance_reason=reason, spec=explain_bars(e, top=top), class_=c,
         ))
     return out
 
 
-def render_text(expl: Explanation, X: np.ndarray) -> str:
-    """The console table for one query."""
-    q = ", ".join(f"{v:.4g}" for v in expl.query)
-    lines = [f"query x = ({q})", "",
-             f"{'rank':>4}  {'i':>4}  {'x_i':<26} {'a_i(x)':>12} {'K^p(x,x_i)':>12} "
-             f"{'a_i·K^p':>12}"]
+def _coords(v: np.ndarray, digits: int = 3) -> str:
+    return "(" + ", ".join(f"{float(x):.{digits}g}" for x in np.atleast_1d(v)) + ")"
+
+
+def label_text(y: Any) -> str:
+    """A training label as printed: a number; ``class c`` for a one-hot row; else a vector."""
+    y = np.asarray(y, dtype=np.float64)
+    if y.ndim == 0:
+        return f"{float(y):.4g}"
+    if np.all((y == 0.0) | (y == 1.0)) and y.sum() == 1.0:
+        return f"class {int(np.argmax(y))}"
+    return _coords(y)
+
+
+def _what(expl: Explanation) -> str:
+    """Which output is explained ("" for a scalar model)."""
+    return "" if expl.class_ is None else f"output (class) {expl.class_}"
+
+
+def _rows(expl: Explanation, X: np.ndarray, Y: np.ndarray) -> list[tuple[str, ...]]:
+    """(rank, i, x_i, y_i, a_i(x), K^p(x, x_i), contribution) as text, top rows first; a_i
+    and K^p are shown for scalar models only (for k outputs they are a vector and a k × k
+    block; the contribution is the explained output's component of their product)."""
+    rows = []
     for rank, i in enumerate(expl.order, 1):
-        xi = "(" + ", ".join(f"{v:.3g}" for v in X[i]) + ")"
-        lines.append(f"{rank:>4}  {i:>4}  {xi:<26} {expl.a[i]:>12.5g} {expl.kernel[i]:>12.5g} "
-                     f"{expl.contribution[i]:>12.5g}")
+        parts = (f"{expl.a[i]:.5g}", f"{expl.kernel[i]:.5g}") if expl.class_ is None else ()
+        rows.append((str(rank), str(i), _coords(X[i]), label_text(Y[i]), *parts,
+                     f"{expl.contribution[i]:.5g}"))
+    return rows
+
+
+def _headers(expl: Explanation) -> tuple[str, ...]:
+    if expl.class_ is None:
+        return ("rank", "i", "x_i", "y_i", "a_i(x)", "K^p(x,x_i)", "a_i·K^p")
+    return ("rank", "i", "x_i", "y_i", f"(K^p a_i)_{expl.class_}")
+
+
+def render_text(expl: Explanation, X: np.ndarray, Y: np.ndarray | None = None) -> str:
+    """The console table for one query (``Y``: the training labels, shown beside x_i)."""
+    Y = np.full(X.shape[0], np.nan) if Y is None else np.asarray(Y)
+    lines = [f"query x = {_coords(expl.query, 4)}"]
+    if expl.class_ is not None:
+        lines.append(f"explaining {_what(expl)}: contributions to y_{expl.class_}(x)")
+    head, rows = _headers(expl), _rows(expl, X, Y)
+    widths = [max(len(r[j]) for r in [head, *rows]) for j in range(len(head))]
+    lines.append("")
+    for r in [head, *rows]:
+        lines.append("  ".join(f"{v:>{w}}" if j not in (2, 3) else f"{v:<{w}}"
+                               for j, (v, w) in enumerate(zip(r, widths))))
     n = expl.contribution.size
     shown = float(expl.contribution[expl.order].sum())
+    sub = "" if expl.class_ is None else f"_{expl.class_}"
     lines += [
         "",
-        f"b(x) = y_0(x)                           {expl.b:.12g}",
-        f"Σ_i a_i(x) K^p(x, x_i), all {n} points    {float(expl.contribution.sum()):.12g}"
+        f"b(x){sub} = y_0(x){sub}                   {expl.b:.12g}",
+        f"Σ_i contributions, all {n} points      {float(expl.contribution.sum()):.12g}"
         f"   (top {expl.order.size}: {shown:.6g})",
         f"b(x) + Σ                                {expl.machine:.12g}",
-        f"prediction f(w_S, x)                    {expl.trained:.12g}",
+        f"prediction f(w_S, x){sub}                  {expl.trained:.12g}",
         f"check: |b + Σ − prediction| / |prediction − y_0| = {expl.error:.2e}  "
         f"({expl.tolerance_text})  {expl.verdict}",
     ]
     return "\n".join(lines)
 
 
-def render_html_page(expls: list[Explanation], X: np.ndarray, title: str) -> str:
-    """A self-contained page: per query, the contribution chart (inline SVG) and the table."""
+def render_html_page(expls: list[Explanation], X: np.ndarray, title: str,
+                     Y: np.ndarray | None = None) -> str:
+    """A self-contained page: per query, the explained output, the contribution chart (inline
+    SVG) and the table of the top training points with their coordinates and labels."""
     from html import escape
 
     from .plots import inline_svg, render_svg
 
+    Y = np.full(X.shape[0], np.nan) if Y is None else np.asarray(Y)
     parts = []
     for k, e in enumerate(expls):
-        rows = "".join(
-            f"<tr><td>{r}</td><td>{i}</td><td>{e.a[i]:.6g}</td><td>{e.kernel[i]:.6g}</td>"
-            f"<td>{e.contribution[i]:.6g}</td></tr>" for r, i in enumerate(e.order, 1))
-        q = ", ".join(f"{v:.4g}" for v in e.query)
+        head = "".join(f"<th>{escape(h)}</th>" for h in _headers(e))
+        rows = "".join("<tr>" + "".join(f"<td>{escape(v)}</td>" for v in r) + "</tr>"
+                       for r in _rows(e, X, Y))
+        what = (f"<p>Explaining {escape(_what(e))}: each training point's contribution to "
+                f"y_{e.class_}(x).</p>" if e.class_ is not None else "")
         parts.append(
-            f'<section class="query"><h2>query x = ({escape(q)})</h2>'
+            f'<section class="query"><h2>query x = {escape(_coords(e.query, 4))}</h2>{what}'
             f'<figure>{inline_svg(render_svg(e.spec), f"q{k}")}</figure>'
-            "<table><thead><tr><th>rank</th><th>i</th><th>a_i(x)</th><th>K^p(x, x_i)</th>"
-            f"<th>a_i(x) K^p(x, x_i)</th></tr></thead><tbody>{rows}</tbody></table>"
+            f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
             f"<p>b(x) = {e.b:.12g}; b(x) + Σ over all {e.contribution.size} points = "
             f"{e.machine:.12g}; prediction f(w_S, x) = {e.trained:.12g}; relative difference "
             f"{e.error:.2e}: {escape(e.verdict)} ({escape(e.tolerance_text)})</p>"

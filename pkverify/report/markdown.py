@@ -36,7 +36,7 @@ def render_markdown(results: list[Result], environment: dict[str, Any]) -> str:
         "# pkverify correctness report",
         "",
         f"{passed} passed, {failed} failed, {len(results)} claims — seed "
-        f"{environment.get('seed')}, {'quick' if environment.get('quick') else 'full'} run, "
+        f"{environment.get('seed')}, {environment.get('mode', 'full')} run, "
         f"Python {environment.get('python')}, "
         + ", ".join(f"{k} {v}" for k, v in environment.get("versions", {}).items() if v),
         "",

@@ -39,7 +39,7 @@ from typing import Any
 
 from .configs import grid
 from .executors import configure, current, run, using
-from .table import SweepTable, write
+from .table import SweepTable, check_target, write
 
 _DASK = ("connect", "CONNECT_TIMEOUT")
 
@@ -51,6 +51,7 @@ __all__ = [
     "using",
     "current",
     "write",
+    "check_target",
     "connect",
     "CONNECT_TIMEOUT",
 ]

@@ -105,18 +105,13 @@ def _json_value(v: Any) -> Any:
     return v
 
 
-def write(table: SweepTable, path: str | Path) -> Path:
-    """Write the table to ``path`` as CSV (``.csv``) or JSON (anything else), atomically.
+def check_target(path: str | Path) -> Path:
+    """Check, before a sweep runs, that :func:`write` may write ``path``; returns the path.
 
-    Refused before anything is written (:class:`~pkverify.errors.OutputFileError`): a folder
-    (or a path ending in a separator), a path that cannot be written, and an existing file that
-    is not a sweep table pkverify wrote — pkverify never overwrites a file it did not write.
-    Returns the path written.
+    Refused (:class:`~pkverify.errors.OutputFileError`): a folder (or a path ending in a
+    separator), a path that cannot be written, and an existing file that is not a sweep table
+    pkverify wrote — pkverify never overwrites a file it did not write.
     """
-    if not isinstance(table, SweepTable):
-        raise InvalidArgumentError(
-            f"write needs a SweepTable (what sweeps.run returns); got {type(table).__name__}."
-        )
     text_path = os.fspath(path) if isinstance(path, (str, os.PathLike)) else path
     target = as_path(path, "sweep output file")
     if isinstance(text_path, str) and text_path.endswith((os.sep, "/")) or target.is_dir():
@@ -126,12 +121,26 @@ def write(table: SweepTable, path: str | Path) -> Path:
             f"{str(target / 'sweep.csv')!r} (.csv for CSV, anything else for JSON)."
         )
     check_writable(target, "sweep output file")
-    csv_form = target.suffix.lower() == ".csv"
-    if target.exists() and not _is_sweep_file(target, csv_form):
+    if target.exists() and not _is_sweep_file(target, target.suffix.lower() == ".csv"):
         raise OutputFileError(
             f"{str(target)!r} exists and is not a sweep table pkverify wrote; pkverify never "
             "overwrites a file it did not write. Choose another name or remove the file."
         )
+    return target
+
+
+def write(table: SweepTable, path: str | Path) -> Path:
+    """Write the table to ``path`` as CSV (``.csv``) or JSON (anything else), atomically.
+
+    The target is checked first by :func:`check_target` (call it yourself before a long
+    sweep to fail early). Returns the path written.
+    """
+    if not isinstance(table, SweepTable):
+        raise InvalidArgumentError(
+            f"write needs a SweepTable (what sweeps.run returns); got {type(table).__name__}."
+        )
+    target = check_target(path)
+    csv_form = target.suffix.lower() == ".csv"
     return atomic_write_text(
         target, table.to_csv() if csv_form else table.to_json(), "sweep output file"
     )

@@ -33,78 +33,11 @@ def test_contributions_add_up_to_the_trained_prediction(demo):
     assert abs(sum(spec["values"]) - (trained - spec["baseline"])) <= 1e-10 * abs(trained - y0)
 
 
-def test_explain_cli_default_demo_prints_the_check(capsys, tmp_path):
-    html = tmp_path / "sub" / "explain.html"
-    assert main(["explain", "--top", "4", "--html", str(html)]) == 0
-    out = capsys.readouterr().out
-    assert "b(x) + Σ" in out and "prediction f(w_S, x)" in out and "OK" in out
-    rows = [line for line in out.splitlines() if line.strip()[:1].isdigit()]
-    assert len(rows) == 4
-    page = html.read_text(encoding="utf-8")
-    assert "<svg" in page and "<script" not in page and "a_i(x) K^p(x, x_i)" in page
-
-
-def test_explain_a_saved_trajectory_with_npy_queries(demo, tmp_path, capsys):
-    path = demo.save(tmp_path / "run.npz")
-    queries = np.array([[0.1, -0.2, 0.3], [0.0, 0.5, -0.5]])
-    np.save(tmp_path / "q.npy", queries)
-    assert main(["explain", "--trajectory", str(path), "--query", str(tmp_path / "q.npy"),
-                 "--top", "100"]) == 0
-    out = capsys.readouterr().out
-    assert out.count("query x = (") == 2 and out.count("  OK") == 2
-    assert "query x = (0.1, -0.2, 0.3)" in out
-    assert "all 8 points" in out
-
-
 def test_query_text_and_shapes():
     np.testing.assert_array_equal(parse_query("1, 2.5,-3", 3), [[1.0, 2.5, -3.0]])
     with pytest.raises(Exception) as info:
         parse_query("1,2", 3)
     assert "takes 3 inputs" in str(info.value)
-
-
-@pytest.fixture
-def no_training(monkeypatch):
-    def refuse(*a, **k):
-        raise AssertionError("the demo model was trained before the arguments were checked")
-
-    monkeypatch.setattr(problems, "demo_trajectory", refuse)
-
-
-@pytest.mark.parametrize(
-    "argv, message",
-    [
-        (["--query", "1,2"], "takes 3 inputs"),
-        (["--query", "1,2,3,4"], "takes 3 inputs"),
-        (["--query", "a,b,c"], "not a comma-separated list of numbers"),
-        (["--query", "1,nan,2"], "NaN or inf"),
-        (["--top", "0"], "--top must be at least 1"),
-    ],
-)
-def test_bad_explain_arguments_fail_before_any_work(argv, message, capsys, no_training):
-    assert main(["explain", *argv]) == 2
-    assert message in capsys.readouterr().err
-
-
-def test_html_target_that_is_a_folder(tmp_path, capsys, no_training):
-    assert main(["explain", "--html", str(tmp_path)]) == 2
-    assert "is a folder" in capsys.readouterr().err
-
-
-def test_corrupt_trajectory(tmp_path, capsys):
-    bad = tmp_path / "run.npz"
-    bad.write_bytes(b"PK\x03\x04 not really a zip")
-    html = tmp_path / "out.html"
-    assert main(["explain", "--trajectory", str(bad), "--html", str(html)]) == 2
-    err = capsys.readouterr().err
-    assert "not a readable pkverify trajectory" in err and not html.exists()
-
-
-def test_query_of_wrong_dimension_for_a_saved_trajectory(demo, tmp_path, capsys):
-    path = demo.save(tmp_path / "run.npz")
-    np.save(tmp_path / "q.npy", np.zeros((2, 5)))
-    assert main(["explain", "--trajectory", str(path), "--query", str(tmp_path / "q.npy")]) == 2
-    assert "shape (2, 5)" in capsys.readouterr().err
 
 
 def test_a_gradient_flow_path_is_explained_with_simpson_and_reported(tmp_path, capsys):

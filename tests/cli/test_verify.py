@@ -97,3 +97,68 @@ def test_verify_full_is_the_default_and_excludes_quick(capsys):
     assert parser.parse_args(["verify"]).quick is False
     assert main(["verify", "--quick", "--full"]) == 2
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+# ----- issue 17: checked before the run, never silent in a log, options shared by every verb ----
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Fail the test if any claim starts running."""
+    from pkverify.claims import registry
+
+    calls = []
+    monkeypatch.setattr(registry.Claim, "run", lambda self, cfg=None: calls.append(self.id))
+    return calls
+
+
+@pytest.mark.parametrize("option", ["--json", "--markdown"])
+def test_an_unwritable_output_is_refused_before_any_claim(option, capsys, no_work):
+    # /proc refuses new files even for root (whose permission bits pass os.access)
+    assert main(["verify", "--claims", "linear", option, "/proc/pkverify-x.json"]) == 2
+    err = capsys.readouterr().err
+    assert option in err and "cannot be written" in err and no_work == []
+
+
+def test_a_long_claim_is_announced_in_a_log(capsys, monkeypatch):
+    import time
+
+    from pkverify.claims import registry
+    from pkverify.cli import verify
+
+    monkeypatch.setattr(verify, "LONG_CLAIM_SECONDS", 0.05)
+
+    @registry.claim("zz_long.sleeps", title="t", statement="s", source="test", tolerance="none")
+    def _sleeps(cfg):
+        time.sleep(0.5)  # ten times the threshold: the notice fires well before the end
+        return registry.Outcome(True, message="done")
+
+    @registry.claim("zz_long.quick", title="t", statement="s", source="test", tolerance="none")
+    def _quick(cfg):
+        return registry.Outcome(True, message="done")
+
+    try:
+        assert main(["verify", "--claims", "zz_long"]) == 0  # stderr is not a terminal here
+        err = capsys.readouterr().err
+        assert "zz_long.sleeps: still running" in err and "zz_long.quick" not in err
+        assert main(["verify", "--claims", "zz_long", "-q"]) == 0
+        assert capsys.readouterr().err == ""  # -q: no notices either
+    finally:
+        registry._REGISTRY.pop("zz_long.sleeps")
+        registry._REGISTRY.pop("zz_long.quick")
+
+
+@pytest.mark.parametrize("verb", [["verify"], ["report"], ["explain"], ["sweep", "ntk.lemma2"],
+                                  ["derive", "--ntk", "relu"]])
+def test_every_verb_takes_quiet(verb):
+    from pkverify.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args([*verb, "-q"]).quiet is True
+    assert parser.parse_args([*verb, "--quiet"]).quiet is True
+
+
+@pytest.mark.parametrize("verb", [["verify"], ["report"], ["explain"], ["sweep", "ntk.lemma2"]])
+def test_every_seed_is_checked_the_same_way(verb, capsys):
+    assert main([*verb, "--seed", "-1"]) == 2
+    assert "non-negative integer" in capsys.readouterr().err
