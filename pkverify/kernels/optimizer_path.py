@@ -18,9 +18,11 @@ Since ``c_{s,r} = α_s (κ_r μ^{s−r} + ν [s = r])`` is geometric in s − r,
 
     y_r = e_r + μ y_{r+1}   (y_S = 0),       u_r = κ_r y_r + ν e_r,
 
-a reverse recursion over the steps holding one ``(q, k, P)`` vector: no per-example buffers,
-no S² pairs. The optimizer's path kernel and the contributions follow per step from one
-forward-mode product of u_r on the step's batch rows::
+a reverse recursion over the steps holding ``(q, k, P)`` vectors (φ, e, y, u; queries in
+chunks): no per-example buffers, no S² pairs. The optimizer's path kernel and the
+contributions follow per step from products of u_r with the gradients of the step's batch
+rows only (:mod:`pkverify.kernels.step_products`; the contributions alone need one loss
+sensitivity per row, the kernel one per output)::
 
     K^opt(x, x_i) = Σ_r I_i(r) u_r(x)·∇f(w_r, x_i)                      (k × k per pair)
     contribution_i(x) = −Σ_r I_i(r) ρ_r ℓ'_{i,r} u_r(x)·∇f(w_r, x_i)
@@ -32,8 +34,15 @@ d_s)``, so one forward pass carries the rule's buffers for the loss's part of g 
 regulariser's part separately (the rule is linear in g once P_s is fixed) and integrates
 φ_s against each part's step — :func:`optimizer_products`. P_s is data (Adam's second moment
 of the path's own gradients): that pass rebuilds it, checks every recorded step against the
-rule (a PathWarning names the first step that does not follow it), and keeps P_s for the
-reverse pass (:func:`optimizer_kernel_sums`).
+rule (a PathWarning names the first step that does not follow it), and keeps v every ⌈√S⌉
+steps so that the reverse pass (:func:`optimizer_kernel_sums`) replays P_s segment by segment
+(:mod:`pkverify.kernels.optimizer_replay`).
+
+Cost per step (q queries, k outputs, batch B): the forward pass is one vector–Jacobian
+product on B (as training) plus the exact rule's nodes on the q queries; the reverse pass adds
+one vector–Jacobian product on B (the P_s replay), φ_s for q·k rows, and the products
+``u·∇f(x_i)``: about 2·q·k·|B|·P multiply–adds — the size of the answer times P, which no
+per-example method avoids either.
 """
 
 from __future__ import annotations
