@@ -89,13 +89,26 @@ def _table(xp: Any) -> dict[str, tuple[Callable, Callable]]:
     """(σ, σ') for every activation in the array namespace ``xp`` (Array API functions only,
     so NumPy, CuPy and any Array-API-conforming namespace work)."""
 
-    def relu(z):
-        return xp.where(z > 0, z, xp.zeros_like(z))
+    # autograd's convention for relu'(0), the tie of max(z, 0), is ½; keep it so both agree
+    if xp is np:
+        # NumPy: no fresh zeros/ones arrays (calloc'd pages fault on their first read: the
+        # generic forms below took 1.7 ms each on an (8, 8192) array, these 0.03 and 0.2 ms)
+        def relu(z):
+            return np.maximum(z, 0.0)
 
-    def d_relu(z):
-        # autograd's convention for max(z, 0) at the tie z = 0 is ½; keep it so both agree
-        one, zero = xp.ones_like(z), xp.zeros_like(z)
-        return xp.where(z > 0, one, xp.where(z < 0, zero, 0.5 * one))
+        def d_relu(z):
+            d = (z > 0).astype(z.dtype)
+            d[z == 0] = 0.5
+            return d
+
+    else:
+
+        def relu(z):
+            return xp.where(z > 0, z, xp.zeros_like(z))
+
+        def d_relu(z):
+            one, zero = xp.ones_like(z), xp.zeros_like(z)
+            return xp.where(z > 0, one, xp.where(z < 0, zero, 0.5 * one))
 
     def sigmoid(z):
         return 0.5 * (xp.tanh(0.5 * z) + 1.0)

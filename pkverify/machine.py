@@ -71,7 +71,8 @@ class Ranking(list):
 @dataclass(frozen=True)
 class StepDiagnostics:
     """The exact rule's work on one query set: per step, the gradient evaluations per query
-    row and the step identity's residual ``|f(w_{s+1}) − f(w_s) − ∫∇f·Δ_s| / max|f|``."""
+    row and the step identity's residual ``|f(w_{s+1}) − f(w_s) − ∫∇f·Δ_s|`` relative to its
+    rounding scale (:class:`pkverify.kernels.exact.RoundingScale`)."""
 
     evaluations: np.ndarray
     residuals: np.ndarray

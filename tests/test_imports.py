@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1] / "pkverify"
 
 LAYERS: list[tuple[str, ...]] = [
     # the ground floor: checks, errors, arrays, files, citations, progress bars
-    ("errors", "validation", "backend", "io", "sources", "progress"),
+    ("errors", "validation", "backend", "io", "sources", "progress", "rates"),
     ("activations",),
     ("losses",),
     ("models",),
@@ -29,18 +29,14 @@ LAYERS: list[tuple[str, ...]] = [
     ("machine",),
     ("ntk",),
     ("symbolic",),
-    ("claims",),
-    ("sweeps",),
+    ("sweeps",),  # configurations × seeds → a table; imports only the ground floor
+    ("claims",),  # the NTK claims run their sweep tasks through sweeps.run
     ("strategies",),
     ("report",),
     ("cli", "__main__", ""),  # "" is the package itself: pkverify/__init__.py exports all
 ]
 
 KNOWN_UPWARD: dict[tuple[str, str], str] = {
-    # TODO(NTK helper): the NTK claims drive the sweep executors; the numerics move to ntk/
-    # and the sweep tasks stay with the claims (issue 12).
-    ("claims.ntk", "sweeps"): "ntk/ helper",
-    ("claims.ntk_measures", "sweeps"): "ntk/ helper",
     # TODO(report helper): report reads pkverify.__version__ from the package itself; a
     # version module on the ground floor would remove these.
     ("report.environment", ""): "report helper",

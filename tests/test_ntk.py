@@ -173,3 +173,61 @@ def test_zero_input_is_finite():
     for act in ("relu", "erf", "tanh"):
         assert np.all(np.isfinite(ntk.mlp_limit(X, X, 2, act)))
         assert np.all(np.isfinite(ntk.two_layer_limit(X, X, act)))
+
+
+# ---------------------------------------------------------------------------------------
+# sizes and norms that cannot finish are refused up front; long runs show progress
+# ---------------------------------------------------------------------------------------
+
+
+def test_raw_pixel_rows_with_a_quadrature_activation_are_refused_at_once():
+    import time
+
+    from pkverify.errors import ResourceError
+
+    X = np.random.default_rng(0).integers(0, 256, (10, 784)).astype(float)  # raw 0–255 pixels
+    for call in (lambda: ntk.mlp_limit(X, activation="tanh"),
+                 lambda: ntk.two_layer_limit(X, None, "softplus")):
+        start = time.perf_counter()
+        with pytest.raises(ResourceError, match=r"1/‖x‖.*pkverify\.ntk\.unit_rows"):
+            call()
+        assert time.perf_counter() - start < 2.0  # refused before the quadrature starts
+    # closed forms cost the same at any norm; normalised rows are accepted for tanh
+    assert np.all(np.isfinite(ntk.mlp_limit(X, activation="relu")))
+    K = ntk.mlp_limit(ntk.unit_rows(X[:3]), activation="tanh")
+    assert K.shape == (3, 3) and np.all(np.isfinite(K))
+
+
+def test_an_output_that_does_not_fit_is_refused_before_any_work(monkeypatch):
+    import time
+
+    from pkverify import validation
+    from pkverify.errors import ResourceError
+
+    monkeypatch.setattr(validation, "available_memory", lambda: 8 * 2**30)
+    X = np.random.default_rng(1).standard_normal((60_000, 3))  # a 28.8 GB Gram
+    for call in (lambda: ntk.mlp_limit(X), lambda: ntk.two_layer_limit(X)):
+        start = time.perf_counter()
+        with pytest.raises(ResourceError, match=r"60000 × 60000.*Use fewer points"):
+            call()
+        assert time.perf_counter() - start < 2.0
+
+
+@pytest.mark.parametrize("act,knob", [("relu", "BLOCK_ELEMENTS"), ("tanh", "BLOCK_ELEMENTS"),
+                                      ("tanh", "BLOCK_WORK")])
+def test_blocks_give_the_same_kernel_and_show_progress(monkeypatch, capsys, act, knob):
+    from pkverify.ntk import limits
+
+    rng = np.random.default_rng(8)
+    X, Y = rng.standard_normal((7, 3)), rng.standard_normal((5, 3))
+    whole = ntk.mlp_limit(X, None, 2, act)
+    cross = ntk.mlp_limit(X, Y, 2, act)
+    monkeypatch.setattr(limits, knob, 1)  # one row per block (by memory, or by work)
+    blocked = ntk.mlp_limit(X, None, 2, act, progress=True)
+    assert "mlp_limit" in capsys.readouterr().err  # a bar over the blocks
+    assert np.array_equal(blocked, blocked.T)  # mirrored: exactly symmetric
+    # the same elementwise formulas on sub-blocks; only the matmul xᵀx' may round differently
+    np.testing.assert_allclose(blocked, whole, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(ntk.mlp_limit(X, Y, 2, act), cross, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(ntk.two_layer_limit(X, None, act),
+                               ntk.two_layer_limit(X, X, act), rtol=1e-13, atol=1e-15)

@@ -131,7 +131,8 @@ def test_version_flag(capsys):
                     "remark4.regularizer", "remark5.sgd"}),
         ("remark1", {"remark1.a_depends_on_x"}),
         ("symbolic", {"symbolic.tangent_agrees", "symbolic.ntk_infinite",
-                      "symbolic.proof_steps", "symbolic.linear_path_kernel"}),
+                      "symbolic.proof_steps", "symbolic.linear_path_kernel",
+                      "symbolic.deep_recursion"}),
     ],
 )
 def test_claims_accepts_family_names(name, expected):

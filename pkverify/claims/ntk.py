@@ -14,8 +14,9 @@
 * ``ntk.deep`` — the empirical NTK of NTK-parameterised MLPs converges to eqs. 16–23; eq. 18;
   the layer-wise product form of eq. 22 equals the full kernel.
 
-The measurements, sizes and named sweeps are in :mod:`pkverify.claims.ntk_measures`; every
-sweep runs through :mod:`pkverify.sweeps` (in-process, processes, or Dask).
+The sweep tasks and named sweeps are in :mod:`pkverify.claims.ntk_measures`, the sizes in
+:mod:`pkverify.claims.ntk_setup`, the numerics in :mod:`pkverify.ntk`; every sweep runs
+through :mod:`pkverify.sweeps` (in-process, processes, or Dask).
 """
 
 from __future__ import annotations
@@ -26,25 +27,15 @@ from typing import Any
 import numpy as np
 
 from .. import sweeps
+from ..ntk.two_layer import bound_width
+from ..rates import rate
 from . import figures
 from .ntk_measures import (
-    ACTIVATIONS_LEMMA2,
-    DEEP_RANGE,
-    DIM,
-    DYN_RANGE,
-    LEMMA2_RANGE,
-    N_POINTS,
-    _grid,
-    _in,
-    _mlp_layers,
-    _run,
-    _seeds,
-    bound_width,
-    layerwise_kernel,
     measure_bound,
     measure_deep,
     measure_drift_curve,
     measure_eigen,
+    measure_eq22,
     measure_kernel_regression,
     measure_labels,
     measure_lemma1,
@@ -52,9 +43,18 @@ from .ntk_measures import (
     measure_lemma3,
     measure_modes,
     measure_norms,
-    rate,
+)
+from .ntk_setup import (
+    ACTIVATIONS_LEMMA2,
+    DEEP_RANGE,
+    DYN_RANGE,
+    LEMMA2_RANGE,
+    N_POINTS,
+    PSD_FLOOR,
+    grid_for,
+    seeds_for,
     sizes,
-    unit_sphere,
+    within,
 )
 from .registry import CheckConfig, Outcome, claim
 
@@ -73,11 +73,12 @@ from .registry import CheckConfig, Outcome, claim
     "−H(t)(u − y) at order 2: log-log slope of the relative residual against h in [1.8, 2.2] "
     "— truncation error h²u'''/6, the DOP853 flow at rtol 1e-11 adds ≤ 1e-9; residual ≤ 1e-4 "
     "at h = T/160; the control −H(0)(u − y) must stall (slope ≤ 0.5); min eig H(t) ≥ "
-    "−1e-12·‖H‖ (rounding)",
+    "−1e-12·‖H‖ (rounding; PSD_FLOOR)",
 )
 def check_lemma1(cfg: CheckConfig) -> Outcome:
-    table = _run(measure_lemma1, _grid(cfg, activation=["softplus", "tanh"], width=[16],
-                                       T=[2.0]), _seeds(cfg, 1 if cfg.quick else 3), "lemma1")
+    table = sweeps.run(
+        measure_lemma1, grid_for(cfg, activation=["softplus", "tanh"], width=[16], T=[2.0]),
+        seeds_for(cfg, 1 if cfg.quick else 3), desc="lemma1")
     ok = True
     metrics: dict[str, Any] = {}
     series, ctl_series = {}, {}
@@ -90,8 +91,8 @@ def check_lemma1(cfg: CheckConfig) -> Outcome:
         metrics |= {f"{act}_slope": r.slope, f"{act}_slope_spread": r.seed_std,
                     f"{act}_residual_at_min_h": smallest, f"{act}_control_slope": c.slope,
                     f"{act}_min_eig_over_max": min_eig}
-        ok &= _in(r.slope, 1.8, 2.2) and smallest <= 1e-4 and c.slope <= 0.5
-        ok &= min_eig >= -1e-12
+        ok &= within(r.slope, 1.8, 2.2) and smallest <= 1e-4 and c.slope <= 0.5
+        ok &= min_eig >= PSD_FLOOR
         series[f"{act}: −H(t)(u−y)"] = r.mean
         ctl_series[f"{act}: control −H(0)(u−y)"] = c.mean
     fig = figures.loglog_rate(
@@ -100,6 +101,7 @@ def check_lemma1(cfg: CheckConfig) -> Outcome:
         slopes={k: v for k, v in zip(series, (metrics["softplus_slope"],
                                               metrics["tanh_slope"]))}, reference_slope=2.0)
     return Outcome(
+        key="softplus_slope",
         passed=ok, metrics=metrics, data={"figures": [fig]},
         message=f"residual ∝ h^{metrics['softplus_slope']:.2f} (softplus), "
         f"h^{metrics['tanh_slope']:.2f} (tanh) down to "
@@ -120,10 +122,11 @@ def check_lemma1(cfg: CheckConfig) -> Outcome:
     "±0.15 covers the seed-to-seed spread of a fitted slope (measured ≈ 0.06–0.10 per seed)",
 )
 def check_lemma2(cfg: CheckConfig) -> Outcome:
-    sz = sizes(cfg)
-    table = _run(measure_lemma2, _grid(cfg, activation=list(ACTIVATIONS_LEMMA2),
-                                       width=sz.lemma2_widths),
-                 _seeds(cfg, sz.lemma2_seeds), "lemma2")
+    size = sizes(cfg)
+    table = sweeps.run(
+        measure_lemma2,
+        grid_for(cfg, activation=list(ACTIVATIONS_LEMMA2), width=size.lemma2_widths),
+        seeds_for(cfg, size.lemma2_seeds), desc="lemma2")
     eps, delta = 0.1, 0.05
     metrics: dict[str, Any] = {"epsilon": eps, "delta": delta, "n": N_POINTS}
     series, slopes = {}, {}
@@ -136,7 +139,7 @@ def check_lemma2(cfg: CheckConfig) -> Outcome:
         metrics |= {f"{act}_slope": r.slope, f"{act}_slope_spread": r.seed_std,
                     f"{act}_bound_width": bound_width(N_POINTS, eps, delta, act),
                     f"{act}_observed_width": below if below is not None else "none"}
-        ok &= _in(r.slope, *LEMMA2_RANGE)
+        ok &= within(r.slope, *LEMMA2_RANGE)
         series[act], slopes[act] = r.mean, r.slope
     fig = figures.loglog_rate("Lemma 2: ‖H(0) − H*‖₂ against width", r.x, series,
         xlabel="width m",
@@ -145,6 +148,7 @@ def check_lemma2(cfg: CheckConfig) -> Outcome:
     text = ", ".join(f"{a} {metrics[f'{a}_slope']:.2f}±{metrics[f'{a}_slope_spread']:.2f}"
                      for a in ACTIVATIONS_LEMMA2)
     return Outcome(
+        key="relu_slope",
         passed=ok, metrics=metrics, data={"figures": [fig]},
         message=f"slopes {text}; for ε = {eps} the bound asks m ≥ "
         f"{metrics['relu_bound_width']:.2g}, observed below ε at m = "
@@ -168,10 +172,11 @@ def check_lemma2(cfg: CheckConfig) -> Outcome:
     "predicts 1/8 for a 64× wider net, 1/16 for 256×)",
 )
 def check_lemma3(cfg: CheckConfig) -> Outcome:
-    sz = sizes(cfg)
+    size = sizes(cfg)
     acts = ["relu", "softplus"]
-    table = _run(measure_lemma3, _grid(cfg, activation=acts, width=sz.lemma3_widths, t=[1.0]),
-                 _seeds(cfg, sz.lemma3_seeds), "lemma3")
+    table = sweeps.run(
+        measure_lemma3, grid_for(cfg, activation=acts, width=size.lemma3_widths, t=[1.0]),
+        seeds_for(cfg, size.lemma3_seeds), desc="lemma3")
     metrics: dict[str, Any] = {"t": 1.0}
     ok = True
     series, slopes = {}, {}
@@ -180,14 +185,15 @@ def check_lemma3(cfg: CheckConfig) -> Outcome:
         rd, rw = rate(sub, "width", "drift"), rate(sub, "width", "max_dw")
         metrics |= {f"{act}_drift_slope": rd.slope, f"{act}_drift_spread": rd.seed_std,
                     f"{act}_max_dw_slope": rw.slope, f"{act}_max_dw_spread": rw.seed_std}
-        ok &= _in(rw.slope, *LEMMA2_RANGE)
-        ok &= _in(rd.slope, *LEMMA2_RANGE) if act == "relu" else rd.slope <= LEMMA2_RANGE[1]
+        ok &= within(rw.slope, *LEMMA2_RANGE)
+        ok &= within(rd.slope, *LEMMA2_RANGE) if act == "relu" else rd.slope <= LEMMA2_RANGE[1]
         series[f"{act} ‖H(t)−H(0)‖₂"], slopes[f"{act} ‖H(t)−H(0)‖₂"] = rd.mean, rd.slope
         series[f"{act} max_r ‖Δw_r‖"], slopes[f"{act} max_r ‖Δw_r‖"] = rw.mean, rw.slope
-    narrow, wide = 2**6, sz.wide
-    curves = _run(measure_drift_curve, _grid(cfg, activation=["relu"], width=[narrow, wide],
-                                             T=[4.0]), _seeds(cfg, 3), "lemma3 drift")
-    t = curves.where(width=narrow, seed=_seeds(cfg, 1)[0]).column("t").tolist()
+    narrow, wide = 2**6, size.wide
+    curves = sweeps.run(
+        measure_drift_curve, grid_for(cfg, activation=["relu"], width=[narrow, wide], T=[4.0]),
+        seeds_for(cfg, 3), desc="lemma3 drift")
+    t = curves.where(width=narrow, seed=seeds_for(cfg, 1)[0]).column("t").tolist()
     dn, dw = (np.mean(curves.where(width=m).column("rel_drift").reshape(3, -1), axis=0)
               for m in (narrow, wide))
     metrics |= {"narrow_rel_drift_at_T": float(dn[-1]), "wide_rel_drift_at_T": float(dw[-1])}
@@ -202,6 +208,7 @@ def check_lemma3(cfg: CheckConfig) -> Outcome:
                        ylabel="relative drift"),
     ]
     return Outcome(
+        key="relu_drift_slope",
         passed=ok, metrics=metrics, data={"figures": figs},
         message=f"‖H(t)−H(0)‖ ∝ m^{metrics['relu_drift_slope']:.2f} (relu), "
         f"m^{metrics['softplus_drift_slope']:.2f} (softplus); max‖Δw_r‖ ∝ "
@@ -223,25 +230,28 @@ def check_lemma3(cfg: CheckConfig) -> Outcome:
     "each within 0.02 of Σ_i e^{−2λ_i T}(v_iᵀy)²/‖y‖² (finite width, m^{-1/2})",
 )
 def check_eigen_dynamics(cfg: CheckConfig) -> Outcome:
-    sz = sizes(cfg)
-    gap = _run(measure_eigen, _grid(cfg, activation=["softplus"], width=sz.dyn_widths, T=[4.0]),
-               _seeds(cfg, sz.dyn_seeds), "eigen")
+    size = sizes(cfg)
+    gap = sweeps.run(
+        measure_eigen, grid_for(cfg, activation=["softplus"], width=size.dyn_widths, T=[4.0]),
+        seeds_for(cfg, size.dyn_seeds), desc="eigen")
     r = rate(gap, "width", "gap")
     metrics: dict[str, Any] = {"gap_slope": r.slope, "gap_slope_spread": r.seed_std,
                                "gap_at_max_width": r.mean[-1]}
-    ok = _in(r.slope, *DYN_RANGE)
-    label_width = sz.wide // 4
-    labels = _run(measure_labels, _grid(cfg, activation=["softplus"], width=[label_width],
-                                        T=[2.0], labels=["top", "bottom", "true", "random"]),
-                  _seeds(cfg, sz.label_seeds), "eigen labels")
+    ok = within(r.slope, *DYN_RANGE)
+    label_width = size.wide // 4
+    labels = sweeps.run(
+        measure_labels, grid_for(cfg, activation=["softplus"], width=[label_width], T=[2.0],
+                                 labels=["top", "bottom", "true", "random"]),
+        seeds_for(cfg, size.label_seeds), desc="eigen labels")
     left = {k: float(np.mean(labels.where(labels=k).column("remaining")))
             for k in ("top", "bottom", "true", "random")}
     pred_err = float(np.max(np.abs(labels.column("remaining") - labels.column("predicted"))))
     metrics |= {f"remaining_{k}": v for k, v in left.items()}
     metrics["remaining_vs_predicted_max_err"] = pred_err
     ok &= left["top"] < left["bottom"] and left["true"] < left["random"] and pred_err <= 0.02
-    modes = _run(measure_modes, _grid(cfg, activation=["softplus"], width=[sz.wide], T=[4.0]),
-                 _seeds(cfg, 1), "eigen modes")
+    modes = sweeps.run(
+        measure_modes, grid_for(cfg, activation=["softplus"], width=[size.wide], T=[4.0]),
+        seeds_for(cfg, 1), desc="eigen modes")
     t = modes.where(mode="top").column("t").tolist()
     mode_series: dict[str, list[float]] = {}
     for m in ("top", "middle", "bottom"):
@@ -253,12 +263,13 @@ def check_eigen_dynamics(cfg: CheckConfig) -> Outcome:
         figures.loglog_rate("Eigen-dynamics: gap to e^{−λt} against width", r.x,
                             {"gap": r.mean}, xlabel="width m", ylabel="relative gap",
                             slopes={"gap": r.slope}, reference_slope=-0.5),
-        figures.curves(f"Residual modes |v_iᵀ(u(t) − y)|, m = {sz.wide}", t, mode_series,
+        figures.curves(f"Residual modes |v_iᵀ(u(t) − y)|, m = {size.wide}", t, mode_series,
                        xlabel="t", ylabel="|v_iᵀ(u − y)|", logy=True),
         figures.bars(f"Share of the labels not yet learned at t = 2 (m = {label_width})",
                      list(left), list(left.values()), ylabel="‖y − Δu‖²/‖y‖²"),
     ]
     return Outcome(
+        key="gap_slope",
         passed=bool(ok), metrics=metrics, data={"figures": figs},
         message=f"gap ∝ m^{r.slope:.2f}±{r.seed_std:.2f}; left at t = 2: top {left['top']:.3f} < "
         f"bottom {left['bottom']:.3f}, true {left['true']:.3f} < random {left['random']:.3f}.",
@@ -278,38 +289,44 @@ def check_eigen_dynamics(cfg: CheckConfig) -> Outcome:
     "labels give the larger bound at every n and seed (a strict inequality, no tolerance)",
 )
 def check_kernel_regression(cfg: CheckConfig) -> Outcome:
-    sz = sizes(cfg)
-    kr = _run(measure_kernel_regression, _grid(cfg, activation=["relu"],
-                                               width=sz.kr_widths),
-              _seeds(cfg, sz.kr_seeds), "kernel regression")
-    r = rate(kr, "width", "gap")
-    resid = float(np.max(kr.column("train_residual")))
+    size = sizes(cfg)
+    kr_table = sweeps.run(
+        measure_kernel_regression, grid_for(cfg, activation=["relu"], width=size.kr_widths),
+        seeds_for(cfg, size.kr_seeds), desc="kernel regression")
+    r = rate(kr_table, "width", "gap")
+    resid = float(np.max(kr_table.column("train_residual")))
     metrics: dict[str, Any] = {"gap_slope": r.slope, "gap_slope_spread": r.seed_std,
                                "gap_at_max_width": r.mean[-1], "max_train_residual": resid}
-    ok = _in(r.slope, *DYN_RANGE) and resid <= 1e-4
-    bound = _run(measure_bound, sweeps.grid(n=sz.bound_ns, d=[5], labels=["true", "random"]),
-                 _seeds(cfg, sz.bound_seeds), "bound")
+    ok = within(r.slope, *DYN_RANGE) and resid <= 1e-4
+    bound = sweeps.run(
+        measure_bound, sweeps.grid(n=size.bound_ns, d=[5], labels=["true", "random"]),
+        seeds_for(cfg, size.bound_seeds), desc="bound")
     true_b = bound.where(labels="true").column("bound")
     rand_b = bound.where(labels="random").column("bound")
     ok &= bool(np.all(rand_b > true_b))
-    bt, br = rate(bound.where(labels="true"), "n", "bound"), rate(bound.where(labels="random"),
-                                                                   "n", "bound")
-    metrics |= {"bound_true_slope_in_n": bt.slope, "bound_random_slope_in_n": br.slope,
-                "bound_true_at_max_n": bt.mean[-1], "bound_random_at_max_n": br.mean[-1],
+    bound_true = rate(bound.where(labels="true"), "n", "bound")
+    bound_random = rate(bound.where(labels="random"), "n", "bound")
+    metrics |= {"bound_true_slope_in_n": bound_true.slope,
+                "bound_random_slope_in_n": bound_random.slope,
+                "bound_true_at_max_n": bound_true.mean[-1],
+                "bound_random_at_max_n": bound_random.mean[-1],
                 "random_exceeds_true_everywhere": bool(np.all(rand_b > true_b))}
     figs = [
         figures.loglog_rate("Kernel-regression limit: gap against width", r.x, {"gap": r.mean},
                             xlabel="width m", ylabel="‖f_T − KR‖/‖KR − f_0‖ at test points",
                             slopes={"gap": r.slope}, reference_slope=-0.5),
-        figures.loglog_rate("Generalisation bound (eq. 15), relu H*", bt.x,
-                            {"true labels": bt.mean, "random labels": br.mean},
+        figures.loglog_rate("Generalisation bound (eq. 15), relu H*", bound_true.x,
+                            {"true labels": bound_true.mean, "random labels": bound_random.mean},
                             xlabel="n", ylabel="bound",
-                            slopes={"true labels": bt.slope, "random labels": br.slope}),
+                            slopes={"true labels": bound_true.slope,
+                                    "random labels": bound_random.slope}),
     ]
     return Outcome(
+        key="gap_slope",
         passed=bool(ok), metrics=metrics, data={"figures": figs},
         message=f"gap ∝ m^{r.slope:.2f}±{r.seed_std:.2f} ({r.mean[-1]:.1e} at m = {r.x[-1]:.0f});"
-        f" bound at n = {bt.x[-1]:.0f}: true {bt.mean[-1]:.2f} < random {br.mean[-1]:.2f}.",
+        f" bound at n = {bound_true.x[-1]:.0f}: true {bound_true.mean[-1]:.2f} < random "
+        f"{bound_random.mean[-1]:.2f}.",
     )
 
 
@@ -328,12 +345,11 @@ def check_kernel_regression(cfg: CheckConfig) -> Outcome:
     "of ‖g^h‖²/‖x‖² over seeds within 4 standard errors of 1 (Monte Carlo)",
 )
 def check_deep(cfg: CheckConfig) -> Outcome:
-    from ..kernels import jacobian, tangent_kernel
-    from ..models import mlp
-
-    sz = sizes(cfg)
-    table = _run(measure_deep, _grid(cfg, activation=["relu", "erf"], depth=[2, 3],
-                                     width=sz.deep_widths), _seeds(cfg, sz.deep_seeds), "deep")
+    size = sizes(cfg)
+    table = sweeps.run(
+        measure_deep, grid_for(cfg, activation=["relu", "erf"], depth=[2, 3],
+                               width=size.deep_widths),
+        seeds_for(cfg, size.deep_seeds), desc="deep")
     metrics: dict[str, Any] = {}
     series, slopes = {}, {}
     ok = True
@@ -342,30 +358,13 @@ def check_deep(cfg: CheckConfig) -> Outcome:
             r = rate(table.where(activation=act, depth=depth), "width", "rel_err")
             key = f"{act}_depth{depth}"
             metrics |= {f"{key}_slope": r.slope, f"{key}_slope_spread": r.seed_std}
-            ok &= _in(r.slope, *DEEP_RANGE)
+            ok &= within(r.slope, *DEEP_RANGE)
             series[key], slopes[key] = r.mean, r.slope
-    # eq. 22: the layer-wise products against the full kernel (Jacobian blocks) at small width;
-    # pkverify's Jacobian and tangent kernel are independent code from layerwise_kernel
-    X = unit_sphere(cfg.seed, N_POINTS, DIM)
-    worst = 0.0
-    for act in ("relu", "erf"):
-        sizes_ = [DIM, 12, 10, 1]
-        model = mlp(sizes_, act, bias=False)
-        w = model.init(cfg.seed)
-        terms = layerwise_kernel(_mlp_layers(w, sizes_), X, act, per_layer=True)
-        J = jacobian(model, w, X)[:, 0, :]
-        off = 0
-        for h, T_h in enumerate(terms):
-            size = sizes_[h] * sizes_[h + 1]
-            block = J[:, off: off + size] @ J[:, off: off + size].T
-            off += size
-            worst = max(worst, float(np.linalg.norm(T_h - block) / np.linalg.norm(block)))
-        K = tangent_kernel(model, w, X)
-        worst = max(worst, float(np.linalg.norm(sum(terms) - K) / np.linalg.norm(K)))
+    worst = measure_eq22(cfg.seed)
     metrics["eq22_max_rel_err"] = worst
     ok &= worst <= 1e-12
-    norms = _run(measure_norms, sweeps.grid(depth=[3], width=[64], scale=[2.5]),
-                 _seeds(cfg, sz.norm_seeds), "deep eq. 18")
+    norms = sweeps.run(measure_norms, sweeps.grid(depth=[3], width=[64], scale=[2.5]),
+                       seeds_for(cfg, size.norm_seeds), desc="deep eq. 18")
     zs = []
     for h in (1, 2, 3):
         v = norms.where(layer=h).column("ratio")
@@ -374,12 +373,13 @@ def check_deep(cfg: CheckConfig) -> Outcome:
         zs.append(z)
     metrics["eq18_max_z"] = max(zs)
     ok &= max(zs) <= 4.0
-    fig = figures.loglog_rate("Deep NTK: relative error against the recursion", sz.deep_widths,
+    fig = figures.loglog_rate("Deep NTK: relative error against the recursion", size.deep_widths,
                               series, xlabel="width m", ylabel="‖K − Θ‖_F/‖Θ‖_F",
                               slopes=slopes, reference_slope=-0.5)
     text = ", ".join(f"{k} {metrics[f'{k}_slope']:.2f}±{metrics[f'{k}_slope_spread']:.2f}"
                      for k in series)
     return Outcome(
+        key="relu_depth2_slope",
         passed=bool(ok), metrics=metrics, data={"figures": [fig]},
         message=f"slopes {text}; eq. 22 to {worst:.0e}; eq. 18 within {max(zs):.1f} s.e.",
     )

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from numpy.typing import ArrayLike
+
+from ..rates import loglog_slope  # re-exported: the report's proof page imports it from here
 
 __all__ = [
     "regression_data",
@@ -16,6 +17,8 @@ __all__ = [
     "explain_query",
     "explain_bars",
     "gd_least_squares_path",
+    "jacobian_kernel",
+    "one_layer_relu_kinks",
 ]
 
 
@@ -45,11 +48,6 @@ def rel_change_error(pred: np.ndarray, trained: np.ndarray, initial: np.ndarray)
     """``max |pred − trained| / max |trained − initial|``: error relative to training's change."""
     change = float(np.max(np.abs(trained - initial)))
     return float(np.max(np.abs(pred - trained))) / max(change, np.finfo(float).tiny)
-
-
-def loglog_slope(xs: ArrayLike, ys: ArrayLike) -> float:
-    """Least-squares slope of ``log y`` against ``log x``."""
-    return float(np.polyfit(np.log(np.asarray(xs)), np.log(np.asarray(ys)), 1)[0])
 
 
 # ----- the default demo model: the one `pkverify explain` and the report's proof use --------
@@ -99,7 +97,8 @@ def explain_query(km, xq: np.ndarray) -> dict:
 
 
 def explain_bars(expl: dict, top: int = 5):
-    """A ``bars`` figure spec: the ``top`` contributions by |a_i K^p|, plus one bar for the
+    """A ``bars`` figure spec in its JSON form (``Bars.to_dict()``, what
+    ``Explanation.spec`` holds): the ``top`` contributions by |a_i K^p|, plus one bar for the
     rest, so the bars sum to prediction − b(x)."""
     from .figures import bars
 
@@ -119,7 +118,7 @@ def explain_bars(expl: dict, top: int = 5):
         ylabel="contribution a_i(x) K^p(x, x_i)",
         baseline=expl["b"],
         total=expl["machine"],
-    )
+    ).to_dict()
 
 
 def gd_least_squares_path(
@@ -143,3 +142,33 @@ def gd_least_squares_path(
             np.abs(lr * evals) > 1e-300, (1.0 - rho**s) / (lr * evals[None, :]), s * 1.0
         )
     return (rho**s * v0[None, :] + geo * c[None, :]) @ Q.T
+
+
+def jacobian_kernel(model, w_a: np.ndarray, X_a: np.ndarray, w_b: np.ndarray,
+                    X_b: np.ndarray) -> np.ndarray:
+    """``∇f(w_a, x)·∇f(w_b, x')`` as ``(n_a, n_b, k, k)`` from plain autograd Jacobians of the
+    model's own ``f`` (one reverse pass per row and output): the slow, obvious reference that
+    the kernel engines are checked against."""
+    from ..kernels.engines.reference import jacobian
+
+    Ja = jacobian(model.f, np.asarray(w_a, float), X_a)
+    Jb = jacobian(model.f, np.asarray(w_b, float), X_b)
+    return np.einsum("iap,jbp->ijab", Ja, Jb)
+
+
+def one_layer_relu_kinks(model, w: np.ndarray, delta: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """The τ in (0, 1) where a hidden pre-activation of a one-hidden-layer relu ``mlp`` changes
+    sign along ``w + τΔ`` at input ``x``: each is affine in τ, ``z(τ) = z_0 + τ (z_1 − z_0)``,
+    so its root is ``z_0 / (z_0 − z_1)`` — written out from the layer layout, independent of
+    the engine's layer-by-layer root finder."""
+    layer = model.network.layers[0]
+
+    def pre(v: np.ndarray) -> np.ndarray:
+        W = v[layer.weight:layer.weight + layer.n_weights].reshape(layer.fan_out, layer.fan_in)
+        z = layer.scale * (W @ x)
+        return z + (v[layer.bias:layer.bias + layer.fan_out] if layer.bias is not None else 0.0)
+
+    z0, z1 = pre(w), pre(w + delta)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = z0 / (z0 - z1)
+    return np.sort(t[np.isfinite(t) & (t > 0.0) & (t < 1.0)])

@@ -7,11 +7,12 @@ A *claim* is one statement of the theory with the check that measures it::
            tolerance="1e-12 relative — float64 rounding of a dot product")
     def check_linear_reduction(cfg: CheckConfig) -> Outcome:
         ...
-        return Outcome(passed=err <= 1e-12, metrics={"rel_err": err})
+        return Outcome(passed=err <= 1e-12, metrics={"rel_err": err}, key="rel_err")
 
 A check returns an :class:`Outcome` (``passed`` True/False, or None for a figure that is only
-reported); :meth:`Claim.run` turns it into a :class:`Result` carrying the claim's id,
-tolerance and source. A check that raises becomes status ``"error"``, which counts as a failure.
+reported; ``key`` names the metric that is its measured figure); :meth:`Claim.run` turns it
+into a :class:`Result` carrying the claim's id, tolerance and source. A check that raises
+becomes status ``"error"``, which counts as a failure.
 
 This module holds the types and the decorator and imports no claim family; the catalog
 (:mod:`pkverify.claims.catalog`) imports the families and answers ``all_claims``, ``get``,
@@ -56,12 +57,21 @@ class Outcome:
     metrics: scalar figures (floats, ints, strings) shown in tables and JSON.
     data:    larger arrays or lists for plots (ε grid, errors, ...), JSON-serialisable.
     message: one sentence saying what was found.
+    key:     the name of the metric that is the claim's measured figure (the report's "key
+             figure"); None when no metric is.
     """
 
     passed: bool | None
     metrics: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
     message: str = ""
+    key: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.key is not None and self.key not in self.metrics:
+            raise InvalidArgumentError(
+                f"Outcome key {self.key!r} names no metric; expected one of "
+                f"{', '.join(map(repr, self.metrics)) or '(no metrics)'}")
 
 
 @dataclass(frozen=True)
@@ -78,6 +88,7 @@ class Result:
     message: str = ""
     data: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    key: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -97,6 +108,7 @@ class Result:
             "message": self.message,
             "seconds": round(self.seconds, 3),
             "data": self.data,
+            "key": self.key,
         }
 
 
@@ -155,6 +167,7 @@ class Claim:
             message=out.message,
             data=_plain(out.data),
             seconds=time.perf_counter() - start,
+            key=out.key,
         )
 
 
@@ -189,7 +202,9 @@ def _plain(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):
         return _plain(obj.tolist())
     if isinstance(obj, np.generic):
-        return obj.item()
+        return _plain(obj.item())  # np.float64("nan") → "nan", as a Python NaN
+    if callable(getattr(obj, "to_dict", None)):  # a figure spec (claims.figures)
+        return _plain(obj.to_dict())
     if isinstance(obj, float) and (obj != obj or obj in (float("inf"), float("-inf"))):
         return str(obj)  # JSON has no NaN/inf; keep them visible as strings
     return obj

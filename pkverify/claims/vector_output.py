@@ -53,6 +53,7 @@ def check_vector_output(cfg: CheckConfig) -> Outcome:
     worst = max(v for k, v in figures.items() if k.endswith("rel_err"))
     shapes_ok = all(v == 1.0 for k, v in figures.items() if k.endswith("shape_ok"))
     return Outcome(
+        key="worst_rel_err",
         passed=worst <= EXACT_TOL and shapes_ok,
         metrics={"worst_rel_err": worst, **figures},
         message=f"k = 3 outputs rebuilt to {worst:.1e}",

@@ -132,8 +132,7 @@ def _write(args: argparse.Namespace, results: list[Any], json_path: Any, md_path
 
     env = environment(args.seed, args.quick, _canonical(args))
     if json_path is not None:
-        import json
-
+        from ..report.json import dumps
         from ..sources import cite
 
         claims_json = []
@@ -142,8 +141,8 @@ def _write(args: argparse.Namespace, results: list[Any], json_path: Any, md_path
             entry["citation"] = cite(r.source)
             claims_json.append(entry)
         payload = {"claims": claims_json, "environment": env}
-        atomic_write_text(json_path, json.dumps(payload, indent=2, ensure_ascii=False),
-                          "--json file")
+        # NaN and ±∞ as the report's strings: strict JSON, readable by any parser
+        atomic_write_text(json_path, dumps(payload), "--json file")
         print(f"\nwrote {json_path}")
     if md_path is not None:
         from ..report import render_markdown

@@ -6,13 +6,15 @@ evaluated until this *step identity* holds to rounding. Three plans:
 * **smooth models** (and custom models that declare kinks they cannot locate): nested
   Clenshaw–Curtis on [0, 1] (or on the pieces a custom locator returns), climbing
   :data:`~pkverify.kernels.rules.CC_LEVELS` until the identity's residual is below
-  :data:`ADAPTIVE_RTOL` relative to ``max|f|``; a climb keeps every node already evaluated;
+  :data:`ADAPTIVE_RTOL` relative to its rounding scale (:class:`RoundingScale`); a climb keeps
+  every node already evaluated;
 * **relu networks** (layer-wise engine): each query row is split at *its own* kinks,
   located layer by layer — between the kinks of layers < h the pre-activations of layer h are
   polynomials of degree h in τ, so they are interpolated exactly on Chebyshev points and
   their roots found as eigenvalues; between all kinks ∇f·u is a polynomial of degree L (the
   number of hidden layers), so ``ceil((L + 1)/2)`` Gauss–Legendre nodes per piece are exact;
-* **a fixed node count** (``nodes=int``): Gauss–Legendre with that many nodes (per piece).
+* **a fixed node count** (``nodes=int``): Gauss–Legendre with that many nodes (per piece);
+  its residual is measured too, and a count that misses rounding is warned about.
 
 A plan is data (:class:`StepPlan`) so that the kernel pass evaluates the same nodes the
 product pass chose.
@@ -22,33 +24,29 @@ from __future__ import annotations
 
 import math
 import warnings
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ..activations import KINKED
 from ..backend import to_numpy
-from ..models.layers import Network, forward
+from ..models.layers import Network
+from .kinks import row_breakpoints
 from .rules import CC_LEVELS, clenshaw_curtis, fejer2, gauss_legendre
 
 __all__ = [
-    "ADAPTIVE_RTOL",
-    "MAX_BISECTIONS",
-    "adaptive_rtol",
-    "unit_roundoff",
-    "warn_inconsistent",
-    "StepPlan",
-    "PathWarning",
-    "integrate_step",
+    "ADAPTIVE_RTOL", "MAX_BISECTIONS", "adaptive_rtol", "unit_roundoff", "warn_inconsistent",
+    "warn_not_exact", "RoundingScale", "StepPlan", "PathWarning", "integrate_step",
     "row_breakpoints",
 ]
 
 ADAPTIVE_RTOL = 1e-14
 """Target of the adaptive exact rule in float64: the step identity's residual relative to
-max|f|. A few ulps of float64 (2.2e-16) times the handful of operations in ∫∇f·Δ; for other
-dtypes :func:`adaptive_rtol` scales it by the unit roundoff."""
+its rounding scale (:class:`RoundingScale`). A few ulps of float64 (2.2e-16) times the
+handful of operations in ∫∇f·Δ; for other dtypes :func:`adaptive_rtol` scales it by the
+unit roundoff."""
 
 
 def unit_roundoff(dtype: Any) -> float:
@@ -65,8 +63,10 @@ def adaptive_rtol(dtype: Any) -> float:
 
 
 class PathWarning(UserWarning):
-    """The exact rule could not reach rounding error on a step (a non-smooth custom model
-    without a kink locator); the measured residual is in the message and the machine."""
+    """The exact rule did not reach rounding error on a step (a non-smooth custom model
+    without a kink locator, a fixed node count too small for the steps, steps too large for
+    the quadrature), or the path is not its model's gradient-descent path; the measured figure
+    is in the message (and ``km.diagnostics(Xq)``)."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,8 @@ class StepPlan:
                    per evaluation row when ``rows`` is given.
     rows:          None (shared nodes), or ``(R,)`` the query row each evaluation belongs to.
     evaluations:   gradient evaluations per query row for this step.
-    residual:      max |f(w+Δ) − f(w) − ∫∇f·Δ| / max|f| achieved (float64 rounding ≈ 1e-16).
+    residual:      max |f(w+Δ) − f(w) − ∫∇f·Δ| relative to the identity's rounding scale
+                   (:class:`RoundingScale`; float64 rounding ≈ 1e-16).
     """
 
     taus: np.ndarray
@@ -90,9 +91,75 @@ class StepPlan:
 Evaluate = Callable[[float | None, Any], tuple[Any, Any]]
 
 
-def _scale(y0: Any, y1: Any, xp: Any) -> float:
-    s = max(float(xp.max(xp.abs(y0))), float(xp.max(xp.abs(y1))))
-    return max(s, float(np.finfo(np.float64).tiny))
+class RoundingScale:
+    """The size that one step's identity ``f(w+Δ, x) − f(w, x) = ∫∇f·Δ`` is judged against,
+    per query row and output: ``max(max_x |f|, ‖∇f_a(w_s, x)‖·(‖w_s‖ + ‖w_{s+1}‖)·u/rtol)``,
+    so the target ``rtol`` (45 ulps) allows a gap of 45 ulps of ``max|f|`` or one ulp per
+    weight of the backward-error bound below, whichever is larger.
+
+    Why the second term: a float evaluation of ``f(w, x)`` (sums of products, layer by layer)
+    is the exact value at weights perturbed by about an ulp each (backward stability of sums
+    and products), which moves f by up to ``u Σ_j |w_j ∂_j f| ≤ u ‖w‖ ‖∇f‖`` to first order
+    (Cauchy–Schwarz). The same bound covers the stored step: ``Δ_s = fl(w_s − ε g) − w_s``
+    differs from ``−ε g`` by ≤ ½ ulp of each ``w_{s+1,j}``, so ``|∇f·(Δ_s + ε g)| ≤
+    u ‖∇f‖ ‖w_{s+1}‖``. Where f is small by cancellation (a model fitted to targets near 0,
+    inputs near the bottom of the float range) this floor is orders above ``u max|f|``, and a
+    residual relative to ``max|f|`` alone is no measure of rounding (such steps climbed to 65
+    nodes and bisection and raised a false PathWarning). Elsewhere ``max|f|`` dominates and
+    the judgement is the plain relative one.
+
+    ``‖∇f(w_s, x)‖`` is the square root of the tangent kernel's diagonal (a cross kernel of
+    each row block with itself); it is computed only when a residual misses the target
+    relative to ``max|f|``, at most once per step.
+    """
+
+    BLOCK = 64  # rows per diagonal block: the kernel of 64 rows with themselves
+
+    def __init__(self, engine: Any, w: Any, delta: Any, Xq: Any):
+        self.engine, self.w, self.Xq = engine, w, Xq
+        xp = engine.xp
+        w1 = w + delta
+        self.weight_norm = float(xp.sqrt(xp.sum(w * w))) + float(xp.sqrt(xp.sum(w1 * w1)))
+        self._grad_norm: np.ndarray | None = None
+
+    def grad_norm(self) -> np.ndarray:
+        """``‖∇f_a(w_s, x)‖`` per row and output, ``(q, k)`` (NumPy, on the host)."""
+        if self._grad_norm is None:
+            eng = self.engine
+            q = int(self.Xq.shape[0])
+            parts = []
+            for lo in range(0, q, self.BLOCK):
+                A = eng.side(self.w, self.Xq[lo:min(q, lo + self.BLOCK), ...])
+                K = to_numpy(eng.cross(A, A)).astype(np.float64)  # (b, b, k, k)
+                b = K.shape[0]
+                parts.append(K[np.arange(b), np.arange(b)].diagonal(axis1=1, axis2=2))
+            self._grad_norm = np.sqrt(np.maximum(np.concatenate(parts, axis=0), 0.0))
+        return self._grad_norm
+
+    def _size(self, y0: Any, y1: Any) -> float:
+        xp = self.engine.xp
+        return max(float(xp.max(xp.abs(y0))), float(xp.max(xp.abs(y1))),
+                   float(np.finfo(np.float64).tiny))
+
+    def relative(self, gap: Any, y0: Any, y1: Any) -> float:
+        """``max |gap| / max|f|``: the plain relative residual (no gradient needed)."""
+        xp = self.engine.xp
+        return float(xp.max(xp.abs(gap))) / self._size(y0, y1)
+
+    def residual(self, gap: Any, y0: Any, y1: Any, refine: bool = True) -> float:
+        """``max |gap| / scale`` over rows and outputs (see the class). The gradient term is
+        evaluated only when the plain relative residual misses the target and ``refine``
+        (callers refine where more nodes no longer help: a climb that stalled, or its end),
+        so a converging climb never builds a gradient norm."""
+        worst = self.relative(gap, y0, y1)
+        rtol = adaptive_rtol(self.Xq.dtype)
+        if worst <= rtol or not refine:
+            return worst
+        size = self._size(y0, y1)
+        ulps = unit_roundoff(self.Xq.dtype) / rtol  # one ulp per weight, in units of rtol
+        gap_h = np.abs(to_numpy(gap).astype(np.float64))  # (q, k): small, on the host
+        g = self.grad_norm().reshape(gap_h.shape) * (self.weight_norm * ulps)
+        return float(np.max(gap_h / np.maximum(g, size)))
 
 
 def integrate_step(
@@ -101,34 +168,34 @@ def integrate_step(
     delta: Any,
     Xq: Any,
     U: Any,
-    gdelta: Callable[[Any], Any],
+    step_integral: Callable[[Any], Any],
     nodes: int | None,
     cuts: np.ndarray | None = None,
 ) -> tuple[Any, Any, StepPlan]:
     """``(∫_0^1 ∇f(w + τΔ, Xq)·U dτ  (t, q, k),  f(w, Xq) (q, k),  plan)``.
 
-    ``gdelta(I)`` maps the integrals to ``∫∇f·Δ`` (q, k) for the identity check. ``cuts``: τ
+    ``step_integral(I)`` maps the integrals of the tangents U to ``∫∇f·Δ`` (q, k), the right
+    side of the step identity that the residual checks. ``cuts``: τ
     where a custom model's gradient jumps (shared by all rows).
     """
     net: Network | None = getattr(engine, "net", None)
     if net is not None and net.kinked and engine.supports_along:
-        return _per_row(engine, net, w, delta, Xq, U, gdelta)
+        return _per_row(engine, net, w, delta, Xq, U, step_integral)
     edges = [0.0, 1.0] if cuts is None or len(cuts) == 0 else [0.0, *sorted(cuts), 1.0]
     pieces = [(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
     degree = engine.model.piece_degree if cuts is not None else None
     if nodes is None and degree is not None:  # polynomial pieces: Gauss is exact
         nodes = max(1, math.ceil((degree + 1) / 2))
     if nodes is not None:
-        return _fixed(engine, w, delta, Xq, U, gdelta, pieces, nodes)
-    return _nested(engine, w, delta, Xq, U, gdelta, pieces, open_rule=cuts is not None)
+        return _fixed(engine, w, delta, Xq, U, step_integral, pieces, nodes)
+    return _nested(engine, w, delta, Xq, U, step_integral, pieces, open_rule=cuts is not None)
 
 
 def _at(engine: Any, w: Any, delta: Any, tau: float, Xq: Any, U: Any) -> tuple[Any, Any]:
     return engine.jvp(w + tau * delta, Xq, U)
 
 
-def _fixed(engine, w, delta, Xq, U, gdelta, pieces, nodes):
-    xp = engine.xp
+def _fixed(engine, w, delta, Xq, U, step_integral, pieces, nodes):
     total = None
     taus_all, wts_all = [], []
     for a, b in pieces:
@@ -140,7 +207,7 @@ def _fixed(engine, w, delta, Xq, U, gdelta, pieces, nodes):
         wts_all.append(wts)
     y0 = engine.forward(w, Xq)
     y1 = engine.forward(w + delta, Xq)
-    res = float(xp.max(xp.abs((y1 - y0) - gdelta(total)))) / _scale(y0, y1, xp)
+    res = RoundingScale(engine, w, delta, Xq).residual((y1 - y0) - step_integral(total), y0, y1)
     taus = np.concatenate(taus_all)
     return total, y0, StepPlan(taus, np.concatenate(wts_all), None, float(taus.size), res)
 
@@ -151,7 +218,7 @@ MAX_BISECTIONS = 4
 saturating activations, where the integrand is nearly a step function)."""
 
 
-def _nested(engine, w, delta, Xq, U, gdelta, pieces, open_rule=False):
+def _nested(engine, w, delta, Xq, U, step_integral, pieces, open_rule=False):
     """Nested Clenshaw–Curtis per piece, one common level, climbing until the identity holds;
     then, for smooth models, bisection of every piece if the finest level is not enough
     (kinks that were not located cannot be resolved by more nodes: no bisection there)."""
@@ -164,7 +231,7 @@ def _nested(engine, w, delta, Xq, U, gdelta, pieces, open_rule=False):
             for a, b in pieces
             for j in range(2**depth)
         ]
-        total, y0, plan, count = _climb(engine, w, delta, Xq, U, gdelta, parts, open_rule)
+        total, y0, plan, count = _climb(engine, w, delta, Xq, U, step_integral, parts, open_rule)
         evaluations += count
         if best is None or plan.residual < best[2].residual:
             best = (total, y0, plan)
@@ -175,17 +242,18 @@ def _nested(engine, w, delta, Xq, U, gdelta, pieces, open_rule=False):
     return total, y0, StepPlan(plan.taus, plan.weights, None, float(evaluations), plan.residual)
 
 
-def _climb(engine, w, delta, Xq, U, gdelta, pieces, open_rule=False):
+def _climb(engine, w, delta, Xq, U, step_integral, pieces, open_rule=False):
     """Climb the nested levels on fixed pieces. Clenshaw–Curtis (whose end nodes give f(w)
     and f(w + Δ) for free), or Fejér's second rule (interior nodes only) when the pieces end
     at located kinks."""
-    xp = engine.xp
+    scale = RoundingScale(engine, w, delta, Xq)
     finest = CC_LEVELS[-1]
     cache: dict[tuple[int, int], Any] = {}  # (piece, node index at the finest level) -> dY
     y0 = y1 = None
     if open_rule:
         y0, y1 = engine.forward(w, Xq), engine.forward(w + delta, Xq)
     best = None
+    prev: float | None = None
     for N in CC_LEVELS:
         stride = finest // N
         taus_n, wts_n = fejer2(N) if open_rule else clenshaw_curtis(N)
@@ -207,7 +275,11 @@ def _climb(engine, w, delta, Xq, U, gdelta, pieces, open_rule=False):
                 total = c * cache[key] if total is None else total + c * cache[key]
             taus_all.append(a + (b - a) * taus_n)
             wts_all.append((b - a) * wts_n)
-        res = float(xp.max(xp.abs((y1 - y0) - gdelta(total)))) / _scale(y0, y1, xp)
+        gap = (y1 - y0) - step_integral(total)
+        plain = scale.relative(gap, y0, y1)
+        stalled = prev is not None and plain > 0.5 * prev  # more nodes stopped helping
+        res = scale.residual(gap, y0, y1, refine=stalled or N == finest)
+        prev = plain
         plan = StepPlan(np.concatenate(taus_all), np.concatenate(wts_all), None, 0.0, res)
         if best is None or res < best[2].residual:
             best = (total, y0, plan)
@@ -218,115 +290,11 @@ def _climb(engine, w, delta, Xq, U, gdelta, pieces, open_rule=False):
 
 
 # ---------------------------------------------------------------------------------------
-# relu networks: kinks per row, layer by layer
+# relu networks: exact Gauss nodes between each row's kinks (located in kernels.kinks)
 # ---------------------------------------------------------------------------------------
 
 
-def _cheb_points(m: int) -> np.ndarray:
-    """m Chebyshev points of the first kind on [−1, 1]."""
-    k = np.arange(m)
-    return np.cos((2 * k + 1) * math.pi / (2 * m))
-
-
-def row_breakpoints(net: Network, w: Any, delta: Any, X: Any, xp: Any) -> list[np.ndarray]:
-    """For each row of X, the sorted τ in (0, 1) where some relu pre-activation along
-    ``w + τΔ`` changes sign (the kinks of ∇f), found layer by layer.
-
-    Between the kinks of earlier layers, layer h's pre-activations (h = 1, 2, …) are
-    polynomials of degree h in τ: sampled at h + 1 Chebyshev points of each piece they are
-    interpolated exactly, and their real roots inside the piece are the new kinks.
-    """
-    n = int(X.shape[0])
-    edges = [np.array([0.0, 1.0]) for _ in range(n)]
-    for h, layer in enumerate(net.layers[:-1]):
-        if layer.activation not in KINKED:
-            continue
-        deg = h + 1
-        m = deg + 1
-        cheb = _cheb_points(m)
-        # every (row, piece) pair, sampled at m points
-        row_idx: list[int] = []
-        lo: list[float] = []
-        hi: list[float] = []
-        for r in range(n):
-            e = edges[r]
-            row_idx.extend([r] * (e.size - 1))
-            lo.extend(e[:-1])
-            hi.extend(e[1:])
-        row_idx_a = np.asarray(row_idx)
-        lo_a, hi_a = np.asarray(lo), np.asarray(hi)
-        npieces = row_idx_a.size
-        taus = (0.5 * (lo_a + hi_a))[:, None] + (0.5 * (hi_a - lo_a))[:, None] * cheb[None, :]
-        rows = np.repeat(row_idx_a, m)
-        Xe = X[xp.asarray(rows)] if not isinstance(X, np.ndarray) else X[rows]
-        tr = forward(net, w, Xe, xp, keep=True, along=(delta, xp.asarray(taus.ravel(),
-                                                                          dtype=X.dtype)))
-        vals = to_numpy(tr.pres[h]).astype(np.float64).reshape(npieces, m, -1)
-        roots = _poly_roots(vals, cheb)  # list per piece of roots in (−1, 1)
-        new_edges: list[list[float]] = [[] for _ in range(n)]
-        for p in range(npieces):
-            if roots[p].size:
-                half, mid = 0.5 * (hi_a[p] - lo_a[p]), 0.5 * (hi_a[p] + lo_a[p])
-                new_edges[row_idx_a[p]].extend((mid + half * roots[p]).tolist())
-        for r in range(n):
-            if new_edges[r]:
-                cand = np.concatenate([edges[r], np.asarray(new_edges[r])])
-                cand = cand[(cand >= 0.0) & (cand <= 1.0)]
-                edges[r] = np.unique(cand)
-    return [e[1:-1] for e in edges]
-
-
-def _poly_roots(vals: np.ndarray, cheb: np.ndarray) -> list[np.ndarray]:
-    """Real roots in (−1, 1) of the polynomial through ``vals[p, :, u]`` at ``cheb`` for
-    every piece p and unit u; returns the roots of each piece (all units together)."""
-    npieces, m, units = vals.shape
-    deg = m - 1
-    V = np.polynomial.chebyshev.chebvander(cheb, deg)  # (m, m)
-    coef = np.linalg.solve(V, vals.transpose(1, 0, 2).reshape(m, -1))  # (m, P·U)
-    coef = coef.reshape(m, npieces, units)
-    out: list[list[float]] = [[] for _ in range(npieces)]
-    if deg == 1:
-        c0, c1 = coef[0], coef[1]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r = -c0 / c1
-        ok = np.isfinite(r) & (np.abs(r) < 1.0)
-        for p, u in zip(*np.nonzero(ok)):
-            out[p].append(float(r[p, u]))
-        return [np.asarray(o) for o in out]
-    # |T_k| ≤ 1 on [−1, 1]: a unit with |c_0| > Σ_{k≥1} |c_k| has no root there
-    maybe = np.abs(coef[0]) <= np.sum(np.abs(coef[1:]), axis=0)
-    for p, u in zip(*np.nonzero(maybe)):
-        c = np.zeros(m)
-        mono = np.polynomial.chebyshev.cheb2poly(coef[:, p, u])
-        c[: mono.size] = mono
-        size = float(np.max(np.abs(c)))
-        if size == 0.0:
-            continue
-        top = deg  # trim negligible leading coefficients (a lower actual degree)
-        while top > 0 and abs(c[top]) <= 1e-14 * size:
-            top -= 1
-        if top == 0:
-            continue
-        rs = np.roots(c[: top + 1][::-1])
-        real = rs[np.abs(rs.imag) <= 1e-12 * max(1.0, float(np.max(np.abs(rs))))].real
-        for x in real[(real > -1.0) & (real < 1.0)]:
-            out[p].append(float(_polish(c[: top + 1], x)))
-    return [np.asarray(o) for o in out]
-
-
-def _polish(c: np.ndarray, x: float) -> float:
-    """Two Newton steps on the monomial polynomial c (ascending) from x."""
-    p = np.polynomial.polynomial
-    dc = p.polyder(c)
-    for _ in range(2):
-        d = p.polyval(x, dc)
-        if d == 0.0:
-            break
-        x = x - p.polyval(x, c) / d
-    return x
-
-
-def _per_row(engine, net, w, delta, Xq, U, gdelta):
+def _per_row(engine, net, w, delta, Xq, U, step_integral):
     xp = engine.xp
     q = int(Xq.shape[0])
     bps = row_breakpoints(net, w, delta, Xq, xp)
@@ -350,7 +318,7 @@ def _per_row(engine, net, w, delta, Xq, U, gdelta):
     total = scatter_rows(xp, dY, rows_a, wts_a, q, axis=1)
     y0 = engine.forward(w, Xq)
     y1 = engine.forward(w + delta, Xq)
-    res = float(xp.max(xp.abs((y1 - y0) - gdelta(total)))) / _scale(y0, y1, xp)
+    res = RoundingScale(engine, w, delta, Xq).residual((y1 - y0) - step_integral(total), y0, y1)
     return total, y0, StepPlan(taus_a, wts_a, rows_a, rows_a.size / q, res)
 
 
@@ -368,29 +336,53 @@ def scatter_rows(xp: Any, vals: Any, rows: np.ndarray, weights: np.ndarray, q: i
     return xp.moveaxis(out, 0, axis) if hasattr(xp, "moveaxis") else out
 
 
-_WARNED: set[str] = set()
+_WARNED: dict[str, weakref.WeakSet] = {}
+"""The models already warned about, per cause (the model objects themselves, held weakly: two
+different models that share a name, e.g. two ``mlp``s, are each warned about)."""
 
 
-def warn_unlocated(
-    model_name: str, residual: float, declared: bool = True, located: bool = False
-) -> None:
-    """Warn once per model name that the exact rule is not exact on it, with the figure."""
-    if model_name in _WARNED:
-        return
-    _WARNED.add(model_name)
-    why = (
-        "has a kink locator, but steps still miss the identity (are all kinks returned?)"
-        if located
-        else "declares kinks but no locator" if declared
-        else "did not reach rounding with 65 nodes a step and bisection (a gradient that "
-        "jumps inside steps, steps too large for the quadrature, or values at the edge of "
-        "the float range)"
-    )
+def warn_not_exact(model: Any, residual: float, nodes: int | None) -> None:
+    """Warn that the exact rule missed rounding on some step, naming the cause that applies
+    to this model (once per model object and cause): a fixed node count; a built-in network
+    (which locates its own kinks: the steps are beyond the quadrature or the float range);
+    or a custom model, where a kink locator or ``smooth=False`` may be missing."""
+    builtin = model.network is not None
+    if nodes is not None and not (builtin and not model.smooth):
+        cause = "nodes"
+        why = (f"with a fixed {nodes} Gauss–Legendre node{'s' if nodes > 1 else ''} a step, "
+               "steps miss the step identity")
+        fix = "Leave nodes=None (the default) to choose nodes per step until rounding."
+    elif builtin:
+        cause = "builtin" if model.smooth else "builtin_kinked"
+        why = ("is split at every kink of every row and still misses the step identity"
+               if not model.smooth else
+               "did not reach rounding with 65 nodes a step and bisection (steps too large "
+               "for the quadrature, or values at the edge of the float range)")
+        fix = "Smaller steps (lr) or inputs of moderate size make the rule exact."
+    elif model.kinks is not None:
+        cause = "located"
+        why = "has a kink locator, but steps still miss the step identity"
+        fix = "Check that kinks(w, Δ, X) returns every τ in (0, 1) where ∇f jumps."
+    elif not model.smooth:
+        cause = "unlocated"
+        why = "declares kinks (smooth=False) but no locator"
+        fix = "Pass kinks=... to pk.models.custom to split steps at the kinks."
+    else:
+        cause = "custom"
+        why = ("did not reach rounding with 65 nodes a step and bisection (a gradient that "
+               "jumps inside steps, steps too large for the quadrature, or values at the edge "
+               "of the float range)")
+        fix = ("If its gradient jumps (relu, abs, max), pass smooth=False and kinks=... to "
+               "pk.models.custom.")
+    if cause != "nodes":  # a fixed count is the caller's choice: warn on every pass
+        seen = _WARNED.setdefault(cause, weakref.WeakSet())
+        if model in seen:
+            return
+        seen.add(model)
     warnings.warn(
-        f"model {model_name!r} {why}: the exact rule cannot promise rounding error on it; "
-        f"the worst step identity residual measured is {residual:.2e} (relative to max|f|; "
-        "see km.diagnostics(Xq)). Pass smooth=False, kinks=... to pk.models.custom to split "
-        "steps at the kinks.",
+        f"model {model.name!r} {why}: the exact rule cannot promise rounding error on it; "
+        f"the worst step identity residual is {residual:.2e} (relative to the identity's "
+        f"rounding scale; see km.diagnostics(Xq)). {fix}",
         PathWarning,
         stacklevel=4,
     )

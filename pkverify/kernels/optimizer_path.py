@@ -64,7 +64,7 @@ from .exact import (
     adaptive_rtol,
     integrate_step,
     unit_roundoff,
-    warn_unlocated,
+    warn_not_exact,
 )
 from .optimizer_replay import (
     Preconditioners,
@@ -165,9 +165,9 @@ def optimizer_products(
 
         def gdelta(I, direct=direct, n_rule=n_rule):
             if direct:
-                return I[-1]
-            total_I = I[0] + I[1]
-            return total_I + I[2] if n_rule == 3 else total_I
+                return I[-1, ...]
+            total_I = I[0, ...] + I[1, ...]
+            return total_I + I[2, ...] if n_rule == 3 else total_I
 
         cuts = None
         if model.kinks is not None:
@@ -177,14 +177,13 @@ def optimizer_products(
         plans.append(plan)
         if s == 0:
             y0 = f0
-        loss_term = -I[0] if loss_term is None else loss_term - I[0]
+        loss_term = -I[0, ...] if loss_term is None else loss_term - I[0, ...]
         if with_reg and has_reg:
-            r = -I[1] if n_rule == 2 else -(I[1] + I[2])
+            r = -I[1, ...] if n_rule == 2 else -(I[1, ...] + I[2, ...])
             reg_term = r if reg_term is None else reg_term + r
     worst = max(p.residual for p in plans)
-    if nodes is None and worst > 1e3 * adaptive_rtol(dt):
-        warn_unlocated(model.name, worst, declared=not model.smooth,
-                       located=model.kinks is not None)
+    if worst > 1e3 * adaptive_rtol(dt):  # unlocated kinks or too few nodes cost digits
+        warn_not_exact(model, worst, nodes)
     if inconsistent.any():
         first = int(np.argmax(inconsistent))
         warn_off_rule(first, float(mismatch[first]), opt, reduction)

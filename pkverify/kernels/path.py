@@ -85,7 +85,7 @@ class ProductSums:
 
     @property
     def residuals(self) -> np.ndarray:
-        """Each step's identity residual relative to max|f| (exact rule)."""
+        """Each step's identity residual relative to its rounding scale (exact rule)."""
         return np.array([p.residual for p in self.plans or []])
 
 

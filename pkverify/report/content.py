@@ -22,10 +22,12 @@ def fmt(value: Any) -> str:
 
 
 def key_figure(claim: dict[str, Any]) -> str:
-    """The claim's headline: its first metric as ``name = value`` (claims list it first)."""
-    for name, value in claim.get("metrics", {}).items():
-        return f"{name} = {fmt(value)}"
-    return ""
+    """The claim's headline: the metric its result names as ``key`` (its measured figure),
+    as ``name = value``; empty when the result names none."""
+    name = claim.get("key")
+    if name is None or name not in claim.get("metrics", {}):
+        return ""
+    return f"{name} = {fmt(claim['metrics'][name])}"
 
 
 def _slug(text: str) -> str:

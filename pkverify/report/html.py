@@ -14,7 +14,7 @@ from html import escape
 from typing import Any
 
 from .content import STATUS_LABEL, figure_path, fmt, key_figure
-from .mathml import to_mathml
+from .mathml import prose_html, to_mathml
 from .plots import inline_svg
 
 __all__ = ["render_html"]
@@ -30,9 +30,12 @@ th{background:#f3f4f6}code{background:#f3f4f6;padding:0 .2em;border-radius:3px}
 .pass{background:#d1fadf;color:#05603a}.fail,.error{background:#fee4e2;color:#912018}
 .report{background:#e0eaff;color:#1d2c6e}
 .banner{padding:.6em .9em;border-radius:6px;margin:.6em 0}
-figure{margin:1em 0}figure svg{max-width:100%;height:auto}
+figure{margin:1em 0}figure svg{display:block;width:100%;max-width:760px;height:auto}
 figcaption{font-size:.85em;color:#555}
+math{font-family:"Latin Modern Math","STIX Two Math","Cambria Math","DejaVu Math TeX Gyre",
+"TeX Gyre Pagella Math",math}
 math[display=block]{margin:.6em 0;overflow-x:auto;overflow-y:hidden}
+.num,td.value{white-space:nowrap}
 dl.facts{display:grid;grid-template-columns:11em 1fr;gap:.2em .8em}dl.facts dt{font-weight:600}
 dl.facts dd{margin:0}.step{border-left:3px solid #c7d2fe;padding-left:.8em;margin:1.2em 0}
 """
@@ -48,7 +51,7 @@ def _figure(path: str, spec: dict[str, Any], svgs: dict[str, str], n: int) -> st
         return ""
     body = inline_svg(svg, f"fig{n}")
     return (f'<figure class="plot" data-kind="{escape(spec.get("kind", ""))}">{body}'
-            f"<figcaption>{escape(spec.get('title', ''))}</figcaption></figure>")
+            f"<figcaption>{prose_html(spec.get('title', ''))}</figcaption></figure>")
 
 
 def _summary(payload: dict[str, Any]) -> str:
@@ -63,7 +66,7 @@ def _summary(payload: dict[str, Any]) -> str:
     rows = "".join(
         f'<tr><td><a href="#claim-{escape(c["id"])}"><code>{escape(c["id"])}</code></a></td>'
         f"<td>{escape(c['source'])}</td><td>{_status(c['status'])}</td>"
-        f"<td>{escape(key_figure(c))}</td></tr>"
+        f'<td class="value">{escape(key_figure(c))}</td></tr>'
         for c in payload["claims"]
     )
     table = ""
@@ -75,7 +78,7 @@ def _summary(payload: dict[str, Any]) -> str:
 
 
 def _claim(c: dict[str, Any], svgs: dict[str, str], counter: list[int]) -> str:
-    metrics = "".join(f"<tr><td>{escape(k)}</td><td>{escape(fmt(v))}</td></tr>"
+    metrics = "".join(f'<tr><td>{escape(k)}</td><td class="value">{escape(fmt(v))}</td></tr>'
                       for k, v in c["metrics"].items())
     figures = []
     for k, spec in enumerate(c.get("data", {}).get("figures", []) or []):
@@ -83,13 +86,13 @@ def _claim(c: dict[str, Any], svgs: dict[str, str], counter: list[int]) -> str:
         figures.append(_figure(figure_path(c["id"], k), spec, svgs, counter[0]))
     return (
         f'<section class="claim" id="claim-{escape(c["id"])}">'
-        f"<h2><code>{escape(c['id'])}</code> — {escape(c['title'])}</h2>"
+        f"<h2><code>{escape(c['id'])}</code> — {prose_html(c['title'])}</h2>"
         f"{to_mathml(c['statement'])}"
         '<dl class="facts">'
         f"<dt>Status</dt><dd>{_status(c['status'])}</dd>"
         f"<dt>Source</dt><dd>{escape(c['source'])}</dd>"
-        f"<dt>Measured</dt><dd>{escape(c['message'])}</dd>"
-        f"<dt>Tolerance</dt><dd>{escape(c['tolerance'])}</dd>"
+        f"<dt>Measured</dt><dd>{prose_html(c['message'])}</dd>"
+        f"<dt>Tolerance</dt><dd>{prose_html(c['tolerance'])}</dd>"
         f"<dt>Reproduce</dt><dd><code>{escape(c['command'])}</code></dd></dl>"
         f'<table class="metrics"><thead><tr><th>figure</th><th>value</th></tr></thead>'
         f"<tbody>{metrics}</tbody></table>{''.join(figures)}</section>"
@@ -101,10 +104,11 @@ def _checks(checks: list[dict[str, Any]]) -> str:
         return ""
     rows = []
     for c in checks:
-        tol = "reported" if c["tolerance"] is None else f"≤ {c['tolerance']:g} — {c['reason']}"
+        tol = ("reported" if c["tolerance"] is None
+               else f"≤ {fmt(c['tolerance'])} — {c['reason']}")
         res = ("—" if c["ok"] is None else _status("pass" if c["ok"] else "fail"))
-        rows.append(f"<tr><td>{escape(c['what'])}</td><td>{c['value']:.3g}</td>"
-                    f"<td>{escape(tol)}</td><td>{res}</td></tr>")
+        rows.append(f'<tr><td>{prose_html(c["what"])}</td><td class="value">'
+                    f"{escape(fmt(c['value']))}</td><td>{prose_html(tol)}</td><td>{res}</td></tr>")
     return ('<table class="checks"><thead><tr><th>numeric check on the report\'s model</th>'
             f"<th>value</th><th>tolerance</th><th>result</th></tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table>")
@@ -119,14 +123,14 @@ def _proof(proof: dict[str, Any], svgs: dict[str, str], counter: list[int]) -> s
         f"({escape(', '.join(f'{v:.4g}' for v in proof['query']))}).</p>",
     ]
     for p in proof["proofs"]:
-        parts.append(f'<h3 id="proof-{escape(p["name"])}">{escape(p["title"])}</h3><ol>')
+        parts.append(f'<h3 id="proof-{escape(p["name"])}">{prose_html(p["title"])}</h3><ol>')
         for step in p["steps"]:
             sym = step["symbolic"]
             sym_html = ""
             if sym is not None:
                 sym_html = (f"<p>Symbolic: {_status('pass' if sym['ok'] else 'fail')} "
-                            f"{escape(sym['method'])} — {escape(sym['detail'])}; "
-                            f"{escape(sym['how'])}</p>")
+                            f"{escape(sym['method'])} — {prose_html(sym['detail'])}; "
+                            f"{prose_html(sym['how'])}</p>")
             figs = []
             for k, spec in enumerate(step["figures"]):
                 counter[0] += 1
@@ -135,7 +139,7 @@ def _proof(proof: dict[str, Any], svgs: dict[str, str], counter: list[int]) -> s
             parts.append(
                 f'<li class="step" id="step-{escape(p["name"])}-{escape(step["key"])}">'
                 f"<p><strong>{escape(step['key'].replace('_', ' '))}.</strong> "
-                f"{escape(step['sentence'])}</p>{to_mathml(step['latex'])}{sym_html}"
+                f"{prose_html(step['sentence'])}</p>{to_mathml(step['latex'])}{sym_html}"
                 f"{_checks(step['numeric'])}{''.join(figs)}</li>"
             )
         parts.append("</ol>")

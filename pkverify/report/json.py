@@ -9,46 +9,65 @@ The payload::
      "proof": walkthrough() or null}
 
 Figures travel inside each claim's ``data["figures"]`` and each proof step's ``figures``
-(the specs of :mod:`pkverify.claims.figures`). Two runs with the same seed give the same
-payload apart from the keys in :data:`~pkverify.report.environment.TIMING_KEYS`;
-:func:`without_timings` removes them for comparison.
+(the JSON form of the specs of :mod:`pkverify.claims.figures`, whose ``KINDS`` the schema
+lists). Each claim's ``key`` names the metric that is its measured figure.
+
+JSON has no NaN or infinity: :func:`dumps` writes a non-finite number — a Python float or a
+NumPy scalar of any float type — as the string ``"nan"``, ``"inf"`` or ``"-inf"``, as the
+claims' results already hold them (``claims.registry``); the schema accepts those strings
+wherever a measured number may stand.
+
+Two runs with the same seed give the same payload apart from the keys in
+:data:`~pkverify.report.environment.TIMING_KEYS`; :func:`without_timings` removes them for
+comparison.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import shlex
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
+from ..claims.figures import KINDS
 from ..claims.registry import Result
 from .environment import TIMING_KEYS
 
-__all__ = ["FORMAT", "VERSION", "SCHEMA", "build_payload", "dumps", "without_timings",
-           "reproduce_command"]
+__all__ = ["FORMAT", "VERSION", "SCHEMA", "NON_FINITE", "build_payload", "dumps", "json_ready",
+           "without_timings", "reproduce_command"]
 
 FORMAT = "pkverify-report"
-VERSION = 1
+VERSION = 2
+"""Version 2: every claim names its key figure (``key``, required), and NaN / ±∞ are written
+as the strings ``"nan"``, ``"inf"``, ``"-inf"`` (strict JSON has no such numbers). Version 1
+had neither."""
 
 _NUMBER_OR_TEXT = {"type": ["number", "string", "boolean", "null", "integer"]}
+NON_FINITE = ("nan", "inf", "-inf")
+"""How :func:`dumps` writes NaN, +∞ and −∞ (strict JSON has no such numbers)."""
+_REAL = {"anyOf": [{"type": "number"}, {"enum": list(NON_FINITE)}]}
+_REAL_OR_NULL = {"anyOf": [{"type": ["number", "null"]}, {"enum": list(NON_FINITE)}]}
 
 _FIGURE = {
     "type": "object",
     "required": ["kind", "title"],
     "properties": {
-        "kind": {"enum": ["loglog_rate", "heatmap", "bars", "curves"]},
+        "kind": {"enum": list(KINDS)},
         "title": {"type": "string"},
         "x": {"type": "array", "items": _NUMBER_OR_TEXT},
         "series": {"type": "object", "additionalProperties": {"type": "array"}},
-        "slopes": {"type": "object", "additionalProperties": {"type": "number"}},
+        "slopes": {"type": "object", "additionalProperties": _REAL},
         "panels": {"type": "object", "additionalProperties": {"type": "array"}},
         "labels": {"type": "array", "items": {"type": "string"}},
         "values": {"type": "array"},
         "xlabel": {"type": "string"},
         "ylabel": {"type": "string"},
-        "reference_slope": {"type": ["number", "null"]},
-        "baseline": {"type": ["number", "null"]},
-        "total": {"type": ["number", "null"]},
+        "reference_slope": _REAL_OR_NULL,
+        "baseline": _REAL_OR_NULL,
+        "total": _REAL_OR_NULL,
         "logy": {"type": "boolean"},
     },
 }
@@ -58,7 +77,7 @@ _CHECK = {
     "required": ["what", "value", "tolerance", "reason", "ok"],
     "properties": {
         "what": {"type": "string"},
-        "value": {"type": "number"},
+        "value": _REAL,
         "tolerance": {"type": ["number", "null"]},
         "reason": {"type": "string"},
         "ok": {"type": ["boolean", "null"]},
@@ -145,7 +164,8 @@ SCHEMA: dict[str, Any] = {
             "items": {
                 "type": "object",
                 "required": ["id", "family", "status", "title", "statement", "source",
-                             "tolerance", "message", "metrics", "data", "seconds", "command"],
+                             "tolerance", "message", "metrics", "data", "seconds", "command",
+                             "key"],
                 "properties": {
                     "id": {"type": "string", "minLength": 1},
                     "family": {"type": "string", "minLength": 1},
@@ -162,6 +182,7 @@ SCHEMA: dict[str, Any] = {
                     },
                     "seconds": {"type": "number", "minimum": 0},
                     "command": {"type": "string", "pattern": "^pkverify verify "},
+                    "key": {"type": ["string", "null"]},
                 },
                 "additionalProperties": False,
             },
@@ -174,7 +195,7 @@ SCHEMA: dict[str, Any] = {
                     "required": ["model", "query", "symbolic_model", "ok", "proofs"],
                     "properties": {
                         "model": {"type": "string"},
-                        "query": {"type": "array", "items": {"type": "number"}},
+                        "query": {"type": "array", "items": _REAL},
                         "symbolic_model": {"type": "string"},
                         "ok": {"type": "boolean"},
                         "proofs": {
@@ -238,9 +259,27 @@ def build_payload(
     }
 
 
-def dumps(payload: dict[str, Any]) -> str:
-    """The file's text: indented, keys in insertion order, UTF-8 kept readable."""
-    return json.dumps(payload, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+def json_ready(value: Any) -> Any:
+    """``value`` with NumPy scalars as Python values and every non-finite float as its
+    string (:data:`NON_FINITE`), at any depth of dicts, lists and tuples."""
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return json_ready(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()  # a NumPy scalar (np.float32, np.int64, np.bool_, ...)
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    return value
+
+
+def dumps(payload: Any) -> str:
+    """The file's text: indented, keys in insertion order, UTF-8 kept readable; NaN and
+    ±∞ written as strings (see the module docstring), never as invalid JSON."""
+    return json.dumps(json_ready(payload), indent=2, ensure_ascii=False,
+                      allow_nan=False) + "\n"
 
 
 def without_timings(payload: Any) -> Any:

@@ -100,12 +100,12 @@ class _Demo:
         return (plus - minus) / (2 * _H) * scale
 
 
-def _theorem1_numeric(d: _Demo) -> dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
+def _theorem1_numeric(d: _Demo) -> dict[str, tuple[list[dict[str, Any]], list[fig.Figure]]]:
     import pkverify as pk
 
     tr, X, xq = d.traj, d.X, d.xq
     w = tr.ws[d.mid]
-    out: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {}
+    out: dict[str, tuple[list[dict[str, Any]], list[fig.Figure]]] = {}
 
     upd = max(_rel((tr.ws[s + 1] - tr.ws[s]) / tr.step_sizes[s], -d.grad_L(tr.ws[s]))
               for s in range(tr.steps))
@@ -198,12 +198,12 @@ def _theorem1_numeric(d: _Demo) -> dict[str, tuple[list[dict[str, Any]], list[di
     return out
 
 
-def _lemma1_numeric(d: _Demo) -> dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
+def _lemma1_numeric(d: _Demo) -> dict[str, tuple[list[dict[str, Any]], list[fig.Figure]]]:
     import pkverify as pk
 
     tr, X = d.traj, d.X
     w = tr.ws[d.mid]
-    out: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {}
+    out: dict[str, tuple[list[dict[str, Any]], list[fig.Figure]]] = {}
     u = np.asarray(d.model.f(w, X))
     J = d.jac(w, X)
     out["flow_mse"] = ([_check(
@@ -260,12 +260,12 @@ def walkthrough(seed: int = 0) -> dict[str, Any]:
             steps.append({
                 "key": r.key, "sentence": r.sentence, "latex": r.latex,
                 "symbolic": {"ok": r.ok, "method": r.method, "detail": r.detail, "how": r.how},
-                "numeric": checks, "figures": figures,
+                "numeric": checks, "figures": [f.to_dict() for f in figures],
             })
         if name == "theorem1":
             checks, figures = numeric[name]["reconstruction"]
             steps.append({**_RECONSTRUCTION, "symbolic": None, "numeric": checks,
-                          "figures": figures})
+                          "figures": [f.to_dict() for f in figures]})
         proofs.append({"name": name, "title": _TITLES[name], "steps": steps})
     ok = all(
         (s["symbolic"] is None or s["symbolic"]["ok"])

@@ -123,8 +123,8 @@ def theorem1_steps(flip: str | None = None, activation: str = "tanh") -> list[St
         "gradient_flow",
         "Gradient descent w_{s+1} = w_s − ε∇L(w_s) is, per unit of flow time t = sε, the "
         "difference quotient of the gradient flow dw/dt = −∇_w L.",
-        r"\frac{w_{s+1}-w_s}{\epsilon} = -\nabla_w L(w_s) \;\xrightarrow{\epsilon\to 0}\;"
-        r" \frac{dw}{dt} = -\nabla_w L",
+        r"\frac{w_{s+1}-w_s}{\epsilon} = -\nabla_w L(w_s)"
+        r" \quad\underset{\epsilon\to 0}{\longrightarrow}\quad \frac{dw}{dt} = -\nabla_w L",
         ((w_next - sp.Matrix(w)) / eps - sg["gradient_flow"] * gradL,),
         "GD update minus −∇L, componentwise, for P = 4 weights",
     ))
@@ -299,7 +299,7 @@ def lemma1_steps(flip: str | None = None, activation: str = "tanh") -> list[Step
         "psd",
         "H(t) is a Gram matrix, so vᵀHv = ‖Σ_i v_i ∇f(x_i)‖² ≥ 0 for every v: H(t) is "
         "positive semi-definite.",
-        r"v^\top H v = \Big\|\sum_i v_i \nabla_w f(x_i)\Big\|^2 \ge 0",
+        r"v^\top H v = \left\|\sum_i v_i \nabla_w f(x_i)\right\|^2 \ge 0",
         (quad + (1 + sg["psd"]) * norm2 - norm2,),
         "vᵀHv minus ‖Jᵀv‖², symbolic v",
     ))

@@ -9,6 +9,7 @@ import pytest
 import pkverify as pk
 from pkverify.claims import CheckConfig, get
 from pkverify.kernels import path as path_module
+from pkverify.kernels.exact import PathWarning
 
 QUICK = CheckConfig(seed=0, quick=True)
 
@@ -92,8 +93,6 @@ def test_a_faulty_gd_step_fails_the_closed_form_path(monkeypatch):
                                    optimizer=None)
 
     monkeypatch.setattr(linear_claim, "train", half_step_train)
-    from pkverify.kernels.exact import PathWarning
-
     with pytest.warns(PathWarning, match="not the gradient-descent path"):  # the fault, seen
         result = get("linear.reduction").run(QUICK)
     assert result.status == "fail" and result.metrics["gd_path_vs_closed_form"] > 1e-3

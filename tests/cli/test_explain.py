@@ -37,7 +37,13 @@ def test_explain_cli_default_demo_prints_the_check(capsys, tmp_path):
     rows = [line for line in out.splitlines() if line.strip()[:1].isdigit()]
     assert len(rows) == 4
     page = html.read_text(encoding="utf-8")
-    assert "<svg" in page and "<script" not in page and "a_i(x) K^p(x, x_i)" in page
+    assert "<svg" in page and "<script" not in page
+    # the chart's y label "contribution a_i(x) K^p(x, x_i)" is drawn as mathtext, one glyph
+    # per <tspan>: its letters are there, its raw notation is not
+    import re
+
+    glyphs = "".join(re.findall(r"<tspan[^>]*>([^<]*)</tspan>", page))
+    assert "contribution" in glyphs and "K^p" not in glyphs
 
 
 def test_explain_a_saved_trajectory_with_npy_queries(demo, tmp_path, capsys):

@@ -16,6 +16,8 @@ import pytest
 from pkverify.claims.catalog import all_claims, run
 from pkverify.report.content import figure_slots
 from pkverify.report.json import SCHEMA
+from pkverify.report.mathml import text_of, unconverted
+from pkverify.report.notation import TOKEN
 
 REPORTS = Path(__file__).resolve().parents[2] / "reports"
 REGENERATE = "regenerate it: pkverify report --quick --out reports"
@@ -57,3 +59,14 @@ def test_committed_pages_and_figures_are_there(committed):
         assert (REPORTS / rel).is_file(), f"{rel} missing; {REGENERATE}"
         assert f"]({rel})" in md
     assert {p.name for p in (REPORTS / "figures").iterdir()} == {r.split("/")[1] for r in slots}
+
+
+def test_committed_page_shows_no_latex_and_each_claims_measured_figure(committed):
+    html = (REPORTS / "index.html").read_text(encoding="utf-8")
+    assert unconverted(html) == [], REGENERATE
+    assert TOKEN.findall(text_of(html)) == [], REGENERATE  # notation drawn as MathML
+    for c in committed["claims"]:
+        assert c["key"] in c["metrics"], c["id"]
+    keys = {c["id"]: c["key"] for c in committed["claims"]}
+    # the key figure is what was measured, never a parameter of the run
+    assert keys["ntk.lemma2"] == "relu_slope" and keys["ntk.lemma3"] == "relu_drift_slope"

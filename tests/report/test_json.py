@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 
 from pkverify.report.build import build_report
-from pkverify.report.json import SCHEMA, without_timings
+from pkverify.report.json import SCHEMA, dumps, without_timings
 
 from .conftest import CLAIMS
 
@@ -84,3 +84,40 @@ def test_without_timings_removes_only_timing_keys():
     payload = {"a": 1, "seconds": 2.0, "b": [{"seconds": 1, "c": 3}], "environment":
                {"generated_at": "x", "seed": 0}}
     assert without_timings(payload) == {"a": 1, "b": [{"c": 3}], "environment": {"seed": 0}}
+
+
+@pytest.mark.parametrize(
+    "value, text",
+    [(float("inf"), "inf"), (float("nan"), "nan"), (float("-inf"), "-inf"),
+     ("np.float64-nan", "nan"), ("np.float32--inf", "-inf"), ("np.float32-inf", "inf")],
+    ids=["inf", "nan", "-inf", "np.float64-nan", "np.float32--inf", "np.float32-inf"],
+)
+def test_non_finite_numbers_are_written_alike_and_validate(small_report, value, text):
+    import numpy as np
+
+    if isinstance(value, str):
+        dtype, raw = value.split("-", 1)
+        value = getattr(np, dtype.split(".")[1])(raw)
+    payload = copy.deepcopy(_load(small_report[0]))
+    claim = payload["claims"][0]
+    claim["metrics"]["odd"] = value
+    step = payload["proof"]["proofs"][0]["steps"][0]
+    step["numeric"][0]["value"] = value
+    figure = payload["claims"][1]["data"]["figures"][0]
+    figure["slopes"] = {"s": value}
+    written = json.loads(dumps(payload))  # strict JSON: dumps refuses NaN tokens itself
+    assert written["claims"][0]["metrics"]["odd"] == text
+    assert written["proof"]["proofs"][0]["steps"][0]["numeric"][0]["value"] == text
+    assert written["claims"][1]["data"]["figures"][0]["slopes"] == {"s": text}
+    jsonschema.validate(written, SCHEMA)
+
+
+def test_a_claims_numpy_nan_metric_reaches_results_json_as_text():
+    import numpy as np
+
+    from pkverify.claims.registry import Claim, Outcome
+
+    c = Claim("t.x", "t", "x", "s", "tol", lambda cfg: Outcome(
+        passed=None, key="a", metrics={"a": np.float64("nan"), "b": np.float32("-inf")}))
+    result = c.run()
+    assert result.metrics == {"a": "nan", "b": "-inf"} and result.key == "a"

@@ -6,6 +6,8 @@ import re
 import xml.etree.ElementTree as ET
 
 from pkverify.report.content import figure_slots
+from pkverify.report.mathml import text_of, unconverted
+from pkverify.report.notation import TOKEN
 
 from .conftest import CLAIMS
 
@@ -66,3 +68,29 @@ def test_written_files_get_the_users_umask(small_report):
         mode = path.stat().st_mode & 0o777
         want = (0o777 if path.is_dir() else 0o666) & ~mask
         assert mode == want, (path, oct(mode), oct(want))
+
+
+def test_no_latex_and_no_raw_scripts_in_what_the_reader_sees(small_report):
+    text = (small_report[0] / "index.html").read_text(encoding="utf-8")
+    assert unconverted(text) == []  # no backslash sequence anywhere: \| \{ \, \alpha ...
+    seen = text_of(text)
+    assert "^{" not in seen and "_{" not in seen
+    assert TOKEN.findall(seen) == []  # K^g, x_i, m^{-1/2}: MathML, not carets and underscores
+
+
+def test_the_key_figure_is_the_measured_one_the_result_names(small_report):
+    folder, payload = small_report
+    text = (folder / "index.html").read_text(encoding="utf-8")
+    for c in payload["claims"]:
+        assert c["key"] in c["metrics"], c["id"]
+        shown = f"{c['key']} = "
+        assert shown in text_of(text.split('id="summary-table"')[1].split("</table>")[0])
+    ntk = next(c for c in payload["claims"] if c["id"] == "symbolic.ntk_infinite")
+    assert ntk["key"] == "relu_mc_max_z"
+
+
+def test_numbers_and_figures_are_laid_out_to_be_read(small_report):
+    text = (small_report[0] / "index.html").read_text(encoding="utf-8")
+    assert '<td class="value">' in text and ".num,td.value{white-space:nowrap}" in text
+    assert "figure svg{display:block;width:100%;max-width:760px" in text
+    assert '"Latin Modern Math"' in text  # a math font: display sums and integrals at full size
