@@ -22,17 +22,25 @@ _LAZY = ("symbolic", "strategies", "ntk", "sources", "io", "progress", "validati
 """Submodules reachable as ``pk.<name>`` that load on first use: SymPy (symbolic), Hypothesis
 (strategies) and SciPy (ntk) cost nothing until touched."""
 
+_EXTRA = {"torch": "extra.torch"}
+"""Adapters for other frameworks, reachable as ``pk.torch``: PyTorch is imported on first use
+(extra ``[torch]``); without it the attribute raises BackendMissingError saying so."""
+
 
 def __getattr__(name: str):
     if name in _LAZY:
         import importlib
 
         return importlib.import_module(f".{name}", __name__)
+    if name in _EXTRA:
+        import importlib
+
+        return importlib.import_module(f".{_EXTRA[name]}", __name__)
     raise AttributeError(f"module 'pkverify' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_EXTRA))
 
 __all__ = [
     "models",

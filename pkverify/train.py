@@ -103,7 +103,8 @@ def check_initial(
             "or the model's formula."
         )
     y0 = check_output(out, X.shape[0], name)
-    if getattr(model, "network", None) is None:  # built-in layers are differentiable by design
+    # built-in layers are differentiable by design; a foreign model by its own framework
+    if getattr(model, "network", None) is None and getattr(model, "foreign", None) is None:
         check_differentiable(model.f, w[: w.size], X[:1], name)
     if reg is not None:
         check_regularizer(reg, w)

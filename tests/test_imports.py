@@ -20,6 +20,9 @@ LAYERS: list[tuple[str, ...]] = [
     ("activations",),
     ("losses",),
     ("models",),
+    # a foreign framework's module as a Model (pk.torch.model); the kernel engines below it
+    # differentiate it. A recorder of the user's loop (it builds a Trajectory) sits higher.
+    ("extra",),
     ("optim",),  # the optimizers: the update rule as data
     ("trajectory_file",),  # the .npz format the path is saved in
     ("trajectory",),  # the recorded path of any optimizer

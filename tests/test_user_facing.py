@@ -69,7 +69,8 @@ def test_import_loads_no_heavy_module():
     code = (
         "import sys, pkverify\n"
         "heavy = [m for m in ('sympy', 'scipy.stats', 'scipy.integrate', 'autograd.scipy',"
-        " 'hypothesis', 'matplotlib', 'tqdm', 'pkverify.claims.catalog') if m in sys.modules]\n"
+        " 'hypothesis', 'matplotlib', 'tqdm', 'pkverify.claims.catalog', 'torch',"
+        " 'pkverify.extra.torch') if m in sys.modules]\n"
         "print(','.join(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

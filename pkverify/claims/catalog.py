@@ -23,6 +23,7 @@ from . import remarks
 from . import vector_output
 from . import symbolic
 from . import ntk
+from . import torch
 from . import optim
 
 __all__ = ["all_claims", "families", "get", "select", "run", "iter_run"]

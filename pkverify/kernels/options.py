@@ -47,8 +47,9 @@ class KernelOptions:
 
     implementation: "auto", "layerwise" or "reference" (see :class:`Implementation`).
     backend:    None (follow the arrays), "numpy", "cupy", or an Array-API module.
-    dtype:      None (float32 when the inputs are float32, else float64), float32 or float64;
-                any other dtype (integers, complex, float16) is refused.
+    dtype:      None (float32 when the inputs are float32, else float64; a torch model's own
+                dtype), float32 or float64; any other dtype (integers, complex, float16) is
+                refused.
     chunk_rows: kernel rows per chunk (None: from a 512 MB budget for temporaries).
     progress:   None (a bar on a terminal), True or False.
     """
@@ -74,6 +75,8 @@ class KernelOptions:
         require_model(model, where)
         xp = resolve_namespace(self.backend, *arrays)
         dt = float_dtype(xp, *arrays, dtype=self.dtype)
+        if self.dtype is None and model.foreign is not None:  # a module computes in its dtype
+            dt = getattr(xp, model.foreign.dtype)
         return engine_for(model, self.implementation, xp), dt
 
 

@@ -13,10 +13,40 @@ from ..validation import as_data, as_seed, as_weights, check_memory, positive_in
 from .layers import Network
 
 __all__ = [
-    "Model", "KinkFn", "check_output", "check_sizes", "positive_size", "require_model"
+    "Model", "ForeignModel", "KinkFn", "check_output", "check_sizes", "positive_size",
+    "require_model",
 ]
 
 KinkFn = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True, eq=False)
+class ForeignModel:
+    """The framework side of a model written in another framework (``pk.torch.model``).
+
+    framework:   "torch".
+    module:      the framework's module (its architecture; never pickled or saved).
+    names:       the trainable parameters' names, in the order they are raveled into w.
+    shapes:      their shapes (w is their row-major concatenation).
+    input_shape: the shape of one input; rows of X (length prod(input_shape)) are reshaped.
+    device:      where the module's parameters live ("cpu", "cuda:0", ...).
+    dtype:       the module's float dtype name ("float64" or "float32"); its engine
+                 computes in it.
+    call:        ``call(w, X) -> (n, k)``: the forward pass in the framework's own tensors
+                 (w flat, X rows flattened), differentiable by the framework.
+    kinked:      the layers whose gradient jumps (named with their type), which made the
+                 model non-smooth; empty for a smooth module.
+    """
+
+    framework: str
+    module: Any
+    names: tuple[str, ...]
+    shapes: tuple[tuple[int, ...], ...]
+    input_shape: tuple[int, ...]
+    device: str
+    dtype: str
+    call: Callable[[Any, Any], Any]
+    kinked: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,6 +81,9 @@ class Model:
     signs:       the two-layer net's output signs ``a_r ∈ {−1, +1}``, shape ``(width,)``.
     phi:         the linear model's feature map ``φ: (n, d) → (n, p)``.
     n_features:  p, the linear model's number of features.
+    foreign:     for a model from another framework (``pk.torch.model``), its module and
+                 functional forward; its engine differentiates with that framework, and
+                 autograd is never asked to differentiate ``f``. None for pkverify's models.
     """
 
     name: str
@@ -71,6 +104,7 @@ class Model:
     signs: np.ndarray | None = None
     phi: Callable[[Any], Any] | None = None
     n_features: int | None = None
+    foreign: ForeignModel | None = None
 
     @property
     def info(self) -> dict[str, Any]:

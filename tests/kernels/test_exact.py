@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import pkverify as pk
-from pkverify.kernels import exact
+from pkverify.kernels import exact, exactness
 from pkverify.kernels.exact import PathWarning, row_breakpoints
 from pkverify.kernels.rules import CC_LEVELS, clenshaw_curtis, fejer2
 
@@ -219,7 +219,7 @@ def test_a_fixed_node_count_that_misses_rounding_warns_with_its_residual():
 
 def _no_warning_and_exact(model, X, Y, lr, steps, seed=0):
     traj = pk.train(model, X, Y, lr=lr, steps=steps, seed=seed)
-    exact._WARNED.clear()
+    exactness._WARNED.clear()
     with warnings.catch_warnings():
         warnings.simplefilter("error", PathWarning)
         km = pk.kernel_machine(traj, rule="exact")
@@ -279,7 +279,7 @@ def test_no_false_alarm_when_the_model_fits_targets_near_zero():
 
 def test_a_builtin_model_is_never_told_to_pass_kinks(monkeypatch):
     X, traj = _tanh_path()
-    monkeypatch.setattr(exact, "_WARNED", {})
+    monkeypatch.setattr(exactness, "_WARNED", {})
     with pytest.warns(PathWarning) as record:
         exact.warn_not_exact(traj.model, 1e-6, None)
     message = str(record[0].message)
@@ -299,7 +299,7 @@ def test_the_rounding_scale_works_in_any_namespace():
     model = pk.models.mlp([3, 6, 7, 12, 1], activation="identity", bias=True, seed=0)
     traj = pk.train(model, X, np.array([-3.856429106657467e-283]), lr=0.4122695061928097,
                     steps=6, seed=7)
-    exact._WARNED.clear()
+    exactness._WARNED.clear()
     with warnings.catch_warnings():
         warnings.simplefilter("error", PathWarning)
         km = pk.kernel_machine(traj, backend=xps)
@@ -310,7 +310,7 @@ def test_the_rounding_scale_works_in_any_namespace():
 def test_each_model_object_is_warned_about_even_when_names_are_shared(monkeypatch):
     # two built-in MLPs share the name "mlp": a warning about the first must not silence the
     # second (the old once-per-name rule did); the same model object is warned about once
-    monkeypatch.setattr(exact, "_WARNED", {})
+    monkeypatch.setattr(exactness, "_WARNED", {})
     first, second = pk.models.mlp([3, 4, 1], "tanh"), pk.models.mlp([3, 5, 1], "tanh")
     with pytest.warns(PathWarning):
         exact.warn_not_exact(first, 1e-6, None)

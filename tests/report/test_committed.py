@@ -43,9 +43,21 @@ def test_committed_report_lists_every_registered_claim(committed):
     assert [c["id"] for c in committed["claims"]] == [c.id for c in all_claims()], REGENERATE
 
 
+OPTIONAL = {"torch": "torch"}
+"""Claim families that need an optional package (family → package): where it is missing
+they report that they did not run, so their committed status is not compared."""
+
+
 def test_committed_statuses_match_a_fresh_quick_run(committed):
+    import importlib.util
+
+    skip = {fam for fam, pkg in OPTIONAL.items() if importlib.util.find_spec(pkg) is None}
     fresh = {r.id: r.status for r in run(quick=True, seed=0)}
-    assert {c["id"]: c["status"] for c in committed["claims"]} == fresh, REGENERATE
+    saved = {c["id"]: c["status"] for c in committed["claims"]}
+    for table in (fresh, saved):
+        for cid in [cid for cid in table if cid.split(".", 1)[0] in skip]:
+            del table[cid]
+    assert saved == fresh, REGENERATE
 
 
 def test_committed_pages_and_figures_are_there(committed):

@@ -35,7 +35,7 @@ class Implementation(str, Enum):
     ``NtkImplementation``).
 
     AUTO       the fastest that applies: LAYERWISE for built-in models (they describe their
-               layers), REFERENCE for custom models.
+               layers), TORCH for ``pk.torch`` models, REFERENCE for custom models.
     LAYERWISE  structured per-layer formulas (NTK notes eqs. 19–22 [ntk-notes]): a kernel from
                each layer's inputs and back-propagated sensitivities, never an n × P array;
                vjp = one backward pass, jvp = one forward pass carrying tangents. Cost of a
@@ -48,11 +48,21 @@ class Implementation(str, Enum):
                forward-mode make_jvp (or the transpose trick). Slow and obvious, for any model
                written with autograd.numpy; NumPy only; a kernel chunk holds rows·k·P floats
                per side. The check every other implementation is tested against.
+    TORCH      torch.func for ``pk.torch.model(module)``: vjp, jvp (vmapped over tangents),
+               kernels from ``vmap(jacrev)`` Jacobians of row chunks, contracted block by
+               block (both sides chunked: rows·k·P floats per side and block). Runs on the
+               module's device in its dtype. pkverify's arrays stay NumPy (``xp``) and are
+               converted at each call: zero-copy on the CPU, but on CUDA every call moves its
+               P-vectors, inputs and outputs between host and device — the price of one
+               array namespace for everything downstream. No per-row weights along a step
+               (the exact rule on non-smooth torch models warns with its residual). Torch
+               models only (imported on first use).
     """
 
     AUTO = "auto"
     LAYERWISE = "layerwise"
     REFERENCE = "reference"
+    TORCH = "torch"
 
 
 def parse_implementation(value: str | Implementation) -> Implementation:
@@ -179,8 +189,8 @@ class Engine:
                 out[hi:, lo:hi] = permute(xp, block[:, hi - lo :], (1, 0, 3, 2))
                 continue
             else:
-                part = None if along is None else (along[0], along[1][lo:hi])
-                A = self.side(w_a, X_a[lo:hi], part)
+                along_rows = None if along is None else (along[0], along[1][lo:hi])
+                A = self.side(w_a, X_a[lo:hi], along_rows)
             block = self.cross(A, B)
             if out is None:  # k is known once a block exists (custom models declare none)
                 out = xp.empty((n1,) + tuple(block.shape[1:]), dtype=block.dtype)
@@ -283,8 +293,11 @@ def engine_for(
     """The engine for ``model`` in namespace ``xp``: AUTO picks LAYERWISE where the model
     describes its layers, else REFERENCE. Forcing one that does not apply is an error."""
     impl = parse_implementation(implementation)
+    foreign = model.foreign
     if impl is Implementation.AUTO:
-        impl = Implementation.LAYERWISE if model.network is not None else Implementation.REFERENCE
+        impl = (Implementation.LAYERWISE if model.network is not None
+                else Implementation.TORCH if foreign is not None and foreign.framework == "torch"
+                else Implementation.REFERENCE)
     if impl is Implementation.LAYERWISE:
         if model.network is None:
             raise InvalidArgumentError(
@@ -293,6 +306,8 @@ def engine_for(
                 "implementation='auto' or 'reference'."
             )
         return LayerwiseEngine(model, xp)
+    if impl is Implementation.TORCH or foreign is not None:
+        return _foreign_engine(model, impl, xp)
     if not is_numpy(xp):
         raise BackendMissingError(
             f"implementation 'reference' differentiates with autograd, which runs on NumPy "
@@ -300,3 +315,26 @@ def engine_for(
             "built-in model with implementation='layerwise'."
         )
     return ReferenceEngine(model, xp)
+
+
+def _foreign_engine(model: Model, impl: Implementation, xp: Any) -> Engine:
+    """The torch engine (imported here, on first use), after refusing the combinations that
+    cannot work: a torch engine for a pkverify model, autograd for a torch model."""
+    framework = None if model.foreign is None else model.foreign.framework
+    if impl is not Implementation.TORCH or framework != "torch":
+        what = "a pkverify model" if framework is None else f"a {framework} model"
+        raise InvalidArgumentError(
+            f"implementation {impl.value!r} cannot differentiate {what} ({model!r}); "
+            "torch models (pk.torch.model) are differentiated by torch with "
+            "implementation='torch', pkverify's own by 'layerwise' or 'reference'. Use "
+            "implementation='auto'."
+        )
+    if not is_numpy(xp):
+        raise InvalidArgumentError(
+            f"a torch model takes NumPy arrays (the engine moves them to the module's device "
+            f"itself); got the namespace {getattr(xp, '__name__', xp)!r}. Leave backend=None "
+            "and pass NumPy arrays."
+        )
+    from .torch import TorchEngine
+
+    return TorchEngine(model, xp)
