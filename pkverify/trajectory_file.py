@@ -27,6 +27,7 @@ from .io import as_path, atomic_write_bytes, check_writable
 from .losses import Regularizer, as_regularizer, get_loss, l2
 from .models import Model, from_spec
 from .optim import from_spec as optimizer_from_spec
+from .stores import DiskStore
 from .stores.reference import open_reference, store_reference
 from .validation import as_data
 
@@ -163,6 +164,12 @@ def load_trajectory(
         )
     if path.is_dir() and (path / "trajectory.npz").is_file():  # a store pk.train wrote
         path = path / "trajectory.npz"
+    elif path.is_dir() and (path / "manifest.json").is_file():  # a store training left
+        DiskStore.open(path)  # says it is partial and how to resume it
+        raise TrajectoryFileError(
+            f"{str(path)!r} is a complete path store without its trajectory.npz; load the "
+            "trajectory file saved with it."
+        )
     if path.is_dir():
         raise TrajectoryFileError(
             f"{str(path)!r} is a directory; pass the .npz file that save() wrote (or the "

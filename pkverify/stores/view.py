@@ -2,11 +2,13 @@
 
 A :class:`~pkverify.Trajectory` whose weights live on disk exposes them as ``traj.ws`` through
 this view, so code written for an in-memory path (``traj.ws[s]``, ``traj.ws[-1]``,
-``traj.ws.shape``, ``traj.ws[a:b]``) keeps working. The view caches the last chunk it read,
-so a loop over ``ws[s]`` in order reads each chunk once and holds one chunk; the passes over a
-path that matter for speed stream it with read-ahead instead (:mod:`.steps`). Turning the
-whole view into an array (``np.asarray(traj.ws)``) is refused when it would not fit in
-memory.
+``traj.ws.shape``, ``traj.ws[a:b]``) keeps working, with bounded memory and read-ahead: the
+view keeps the two chunks it used last (so ``ws[s]``, ``ws[s + 1]`` across a chunk boundary
+read nothing twice) and, once two reads show a direction (forward, or backward for a reverse
+recursion), reads the next chunk that way in a background thread while the caller computes.
+At most three chunks are held (two kept, one read ahead). The passes written for a stored
+path stream it with :mod:`.steps` instead. Turning the whole view into an array
+(``np.asarray(traj.ws)``) is refused when it would not fit in memory.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ class StoredRows:
     def __init__(self, store: PathStore):
         self.store = store
         self._lock = threading.Lock()
-        self._cached: tuple[int, np.ndarray] | None = None
+        self._kept: list[tuple[int, np.ndarray]] = []  # the two chunks used last, newest last
+        self._ahead: tuple[int, threading.Thread, list[Any]] | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -56,19 +59,54 @@ class StoredRows:
     def __len__(self) -> int:
         return self.store.rows
 
+    def _read(self, start: int) -> np.ndarray:
+        block = self.store.read(start, min(start + self.store.chunk_rows, self.store.rows))
+        block = np.array(block, copy=True) if block.flags.writeable else block
+        block.flags.writeable = False  # a kept chunk is shared: nobody edits it
+        return block
+
+    def _take_ahead(self, start: int) -> np.ndarray | None:
+        """The chunk read ahead if it is the one at ``start`` (None if it is not, or if
+        reading it failed: the caller then reads it again and gets the error itself)."""
+        if self._ahead is None or self._ahead[0] != start:
+            return None
+        _, thread, box = self._ahead
+        self._ahead = None
+        thread.join()
+        return box[0] if box and isinstance(box[0], np.ndarray) else None
+
     def _chunk_of(self, s: int) -> tuple[int, np.ndarray]:
-        """The cached chunk holding row s (read and cached when it is not the cached one)."""
+        """The kept chunk holding row s, read (or taken from the read-ahead) when needed."""
         with self._lock:
-            cached = self._cached
-            if cached is None or not cached[0] <= s < cached[0] + cached[1].shape[0]:
-                c = self.store.chunk_rows
-                start = s - s % c
-                block = self.store.read(start, min(start + c, self.store.rows))
-                block = np.array(block, copy=True) if block.flags.writeable else block
-                block.flags.writeable = False  # a cached chunk is shared: nobody edits it
-                cached = (start, block)
-                self._cached = cached
-            return cached
+            for kept in reversed(self._kept):
+                if kept[0] <= s < kept[0] + kept[1].shape[0]:
+                    return kept
+            c = self.store.chunk_rows
+            start = s - s % c
+            block = self._take_ahead(start)
+            if block is None:
+                block = self._read(start)
+            direction = 0
+            if self._kept:
+                direction = 1 if start > self._kept[-1][0] else -1
+            self._kept = [*self._kept[-1:], (start, block)]
+            nxt = start + direction * c
+            if direction and 0 <= nxt < self.store.rows and self._ahead is None:
+                self._start_ahead(nxt)
+            return self._kept[-1]
+
+    def _start_ahead(self, start: int) -> None:
+        box: list[Any] = []
+
+        def work() -> None:
+            try:
+                box.append(self._read(start))
+            except BaseException as exc:  # read again, and raised, by the caller
+                box.append(exc)
+
+        thread = threading.Thread(target=work, name="pkverify-view-ahead", daemon=True)
+        thread.start()
+        self._ahead = (start, thread, box)
 
     def _index(self, s: Any) -> int:
         rows = self.store.rows
@@ -104,6 +142,14 @@ class StoredRows:
         raise InvalidArgumentError(
             f"a stored path is indexed by row numbers or slices; got {type(key).__name__}."
         )
+
+    def release(self) -> None:
+        """Drop the kept chunks and wait for a read ahead to end (frees their memory)."""
+        with self._lock:
+            if self._ahead is not None:
+                self._ahead[1].join()
+                self._ahead = None
+            self._kept = []
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         from ..validation import check_memory

@@ -61,12 +61,20 @@ def test_the_view_is_read_only_and_bounds_checked(stored):
         v[1.5]
 
 
-def test_the_view_holds_one_chunk(stored):
-    _, store = stored
+@pytest.mark.parametrize("order", ["forward", "backward", "pairs"])
+def test_the_view_reads_each_chunk_once_in_order_and_reads_ahead(stored, order, monkeypatch):
+    W, store = stored
+    reads = []
+    real = store.read
+    monkeypatch.setattr(store, "read", lambda lo, hi: reads.append(lo) or real(lo, hi))
     v = StoredRows(store)
-    for s in range(23):
-        v[s]
-    assert v._cached is not None and v._cached[1].shape[0] <= store.chunk_rows
+    rows = {"forward": list(range(23)), "backward": list(range(22, -1, -1)),
+            "pairs": [r for s in range(22) for r in (s, s + 1)]}[order]
+    for s in rows:
+        assert np.array_equal(v[s], W[s])
+        assert len(v._kept) <= 2  # and at most one chunk read ahead
+    v.release()
+    assert sorted(reads) == [0, 4, 8, 12, 16, 20]  # every chunk once, none twice
 
 
 def test_loading_a_view_too_big_for_memory_is_refused(stored, monkeypatch):
