@@ -207,3 +207,50 @@ def test_a_partial_store_folder_is_not_loaded_as_a_trajectory(tmp_path, monkeypa
         pk.Trajectory.load(tmp_path / "s")
     with pytest.raises(TrajectoryFileError, match="is a directory"):
         pk.Trajectory.load(tmp_path)
+
+
+_TRAINER = """
+import sys, time, numpy as np, pkverify as pk
+import pkverify.stores.base as store_base
+store_base.CHUNK_BYTES = 4 * 21 * 8
+train = sys.modules["pkverify.train"]
+real = train._loss_gradient
+def slow(*args, **kwargs):  # 10 ms a step, so the run is killed in its middle
+    time.sleep(0.01)
+    return real(*args, **kwargs)
+train._loss_gradient = slow
+X = np.random.default_rng(0).standard_normal((8, 2))
+Y = np.sin(X[:, 0]) + 0.5 * X[:, 1]
+print("ready", flush=True)
+pk.train(pk.models.mlp([2, 5, 1]), X, Y, optimizer=pk.optim.sgd(0.01, momentum=0.5),
+         batch_size=4, steps=int(sys.argv[2]), store=sys.argv[1])
+"""
+
+
+def test_a_run_killed_by_sigterm_resumes_bit_for_bit(tmp_path, small_chunks):
+    import signal
+    import subprocess
+    import time
+
+    steps = 120
+    proc = subprocess.Popen([sys.executable, "-c", _TRAINER, str(tmp_path / "s"), str(steps)],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if json.loads((tmp_path / "s" / "manifest.json").read_text())["rows"] >= 12:
+                break
+        except (OSError, ValueError):  # not written yet
+            pass
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    with pytest.raises(PathStoreError, match="partial"):
+        pk.Trajectory.load(tmp_path / "s")
+    kw = dict(optimizer=pk.optim.sgd(0.01, momentum=0.5), batch_size=4, steps=steps)
+    resumed = pk.train(MODEL, X, Y, resume=tmp_path / "s", **kw)
+    whole = pk.train(MODEL, X, Y, **kw)
+    assert np.array_equal(np.asarray(resumed.ws), whole.ws)
+    assert np.array_equal(resumed.losses, whole.losses)
+    assert np.array_equal(resumed.batches, whole.batches)
