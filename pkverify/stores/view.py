@@ -61,8 +61,8 @@ class StoredRows:
 
     def _read(self, start: int) -> np.ndarray:
         block = self.store.read(start, min(start + self.store.chunk_rows, self.store.rows))
-        block = np.array(block, copy=True) if block.flags.writeable else block
-        block.flags.writeable = False  # a kept chunk is shared: nobody edits it
+        block = block.view()  # no copy: a read-only view, as a kept chunk is shared
+        block.flags.writeable = False
         return block
 
     def _take_ahead(self, start: int) -> np.ndarray | None:
