@@ -1,4 +1,4 @@
-"""Path stores: where a path's weight vectors ``w_0 … w_S`` live (design.md §3e, issue 15).
+"""Path stores: where a path's weight vectors ``w_0 … w_S`` live.
 
 * :class:`MemoryStore` — one (S+1, P) array in memory, as pkverify always held a path;
   reads are views.
