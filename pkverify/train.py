@@ -292,10 +292,12 @@ def train(
     Xd = xp.asarray(X, dtype=dt)
     rng = np.random.default_rng(seed)
     P = model.n_params
-    settings = {"model": model.spec or [model.name, P], "loss": loss.name,
-           "regularizer": None if reg is None else (reg.spec or "custom"),
-           "optimizer": opt.spec, "reduction": reduction, "steps": steps,
-           "batch_size": batch_size, "seed": seed, "dtype": str(np.dtype(dt))}
+    settings = {  # what a resumed run must share with the one it continues (with X, Y, w0)
+        "model": model.spec or [model.name, P], "loss": loss.name,
+        "regularizer": None if reg is None else (reg.spec or "custom"),
+        "optimizer": opt.spec, "reduction": reduction, "steps": steps,
+        "batch_size": batch_size, "seed": seed, "dtype": str(np.dtype(dt)),
+    }
     rec = open_recorder(P, steps + 1, store, store_dtype, resume,
                         metadata_digest({"X": X, "Y": Y, "w0": w}, settings), settings)
     losses = np.empty(steps + 1)
@@ -311,49 +313,9 @@ def train(
             loss.check_outputs(y)
         return run
 
-    def _steps(start: int) -> OptimizerState:
-        state_now, batch_rows = state, rows
-        for s in progress_bar(range(start, steps + 1), total=steps + 1 - start, desc="training",
-                              enabled=progress, unit="step"):
-            w = rec.row(s)  # the recorded row itself (in memory): no copy per step
-            wd = xp.asarray(w, dtype=dt)
-            full = batch_size is None or batch_size == n
-            if not full and s < steps:
-                batches[s] = False
-                batch_rows = np.sort(rng.choice(n, size=batch_size, replace=False))
-                batches[s, batch_rows] = True
-            rho = 1.0 / batch_rows.size if reduction == "mean" else None
-            if s == steps or not full:  # the recorded full loss: a forward pass over all rows
-                y = to_numpy(engine.forward(wd, Xd)).astype(np.float64)
-                y = y[:, 0] if Y.ndim == 1 else y
-                check(s)(y)
-                losses[s] = _total_loss(loss, reg, y, Y, w)
-            if s < steps:  # the step's gradient from its batch's rows only
-                Xb = Xd if full else Xd[batch_rows if xp is np else xp.asarray(batch_rows)]
-                _, value, g = _loss_gradient(engine, loss, reg, wd, Xb,
-                                             Y if full else Y[batch_rows], rho, check(s))
-                if full:
-                    losses[s] = value
-            if _diverged(losses[s], losses[0]):
-                raise _divergence(s, losses[s], losses[0], hint)
-            if s == steps:
-                break
-            w_next = rec.next_row(s)
-            if single:  # plain GD: w_{s+1} = fl32(w_s − fl32(ε_s g)), exact in float64
-                w_next[:] = w.astype(np.float32) - np.float32(eps[s]) * g.astype(np.float32)
-            else:
-                g = opt.gradient(g, w)  # + coupled weight decay
-                parts, decay, _, state_now = opt.advance(state_now, g[None, :], w,
-                                                         float(eps[s]), s, total=g)
-                np.add(w, parts[0], out=w_next)  # w_{s+1} = w_s + Δ_s, as the optimizer says
-                if opt.decoupled_decay:
-                    w_next += decay
-            rec.record(s + 1, _checkpoint(s, state_now, w_next))
-        return state_now
-
-    def _checkpoint(s: int, st: OptimizerState, w_next: np.ndarray) -> Any:
-        """What a resumed run needs after step s: losses so far, the optimizer's state and
-        (when the store rounds) the float64 weights."""
+    def checkpoint(s: int, st: OptimizerState, w_next: np.ndarray) -> Any:
+        """What a resumed run needs after step s: the losses so far, the optimizer's state
+        and (when the store rounds the rows) the float64 weights."""
         def make() -> dict[str, Any]:
             out = {"losses": losses[: s + 1].copy()}
             out.update({k: v for k, v in (("z", st.z), ("v", st.v)) if v is not None})
@@ -374,9 +336,45 @@ def train(
         for s in range(start if batch_size is not None and batch_size < n else 0):
             batches[s] = False
             batches[s, np.sort(rng.choice(n, size=batch_size, replace=False))] = True
-    try:
-        state = _steps(start)
-    except BaseException as exc:  # Ctrl-C, SIGTERM as an exception, divergence, a full disk
+    try:  # a store left by an exception (Ctrl-C, divergence, a full disk) keeps its prefix
+        for s in progress_bar(range(start, steps + 1), total=steps + 1 - start, desc="training",
+                              enabled=progress, unit="step"):
+            w = rec.row(s)  # the recorded row itself (in memory): no copy per step
+            wd = xp.asarray(w, dtype=dt)
+            full = batch_size is None or batch_size == n
+            if not full and s < steps:
+                batches[s] = False
+                rows = np.sort(rng.choice(n, size=batch_size, replace=False))
+                batches[s, rows] = True
+            rho = 1.0 / rows.size if reduction == "mean" else None
+            if s == steps or not full:  # the recorded full loss: a forward pass over all rows
+                y = to_numpy(engine.forward(wd, Xd)).astype(np.float64)
+                y = y[:, 0] if Y.ndim == 1 else y
+                check(s)(y)
+                losses[s] = _total_loss(loss, reg, y, Y, w)
+            if s < steps:  # the step's gradient from its batch's rows only
+                Xb = Xd if full else Xd[rows if xp is np else xp.asarray(rows)]
+                _, value, g = _loss_gradient(engine, loss, reg, wd, Xb, Y if full else Y[rows], rho,
+                                             check(s))
+                if full:
+                    losses[s] = value
+            if _diverged(losses[s], losses[0]):
+                raise _divergence(s, losses[s], losses[0], hint)
+            if s == steps:
+                break
+            w_next = rec.next_row(s)
+            if single:  # plain GD: w_{s+1} = fl32(w_s − fl32(ε_s g)), recorded exactly in float64
+                w32 = w.astype(np.float32)
+                w_next[:] = w32 - np.float32(eps[s]) * g.astype(np.float32)
+                rec.record(s + 1, checkpoint(s, state, w_next))
+                continue
+            g = opt.gradient(g, w)  # + coupled weight decay
+            parts, decay, _, state = opt.advance(state, g[None, :], w, float(eps[s]), s, total=g)
+            np.add(w, parts[0], out=w_next)  # w_{s+1} = w_s + Δ_s, as the optimizer says
+            if opt.decoupled_decay:
+                w_next += decay
+            rec.record(s + 1, checkpoint(s, state, w_next))
+    except BaseException as exc:
         rec.abort(exc)
         raise
     ws = rec.result()
