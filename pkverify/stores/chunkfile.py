@@ -1,8 +1,9 @@
 """One chunk of a disk store: a plain ``.npy`` file of (rows, P) weights, written durably and
 read back with its size, header and SHA-256 checked.
 
-A chunk file is written to a temporary name, fsynced and renamed into place, so a chunk file
-that exists under its final name is whole; its name carries its first row and its row count
+A chunk file is written to a temporary name, fsynced and renamed into place (the folder is
+fsynced once per commit, before the manifest names the file), so a chunk file that exists
+under its final name is whole; its name carries its first row and its row count
 (``rows-000000064+32.npy``), so rewriting a chunk that grew (a resumed store's last chunk)
 never replaces the file the manifest still names. Any chunk can be opened with ``np.load``.
 """
@@ -18,7 +19,6 @@ from typing import Any
 import numpy as np
 
 from ..errors import PathStoreError
-from .manifest import durable_replace
 
 __all__ = ["chunk_name", "write_chunk", "read_chunk", "data_sha256", "CHUNK_PREFIX",
            "CHECKPOINT_PREFIX", "write_checkpoint", "read_checkpoint"]
@@ -55,7 +55,7 @@ def write_chunk(folder: Path, start: int, arr: np.ndarray) -> dict[str, Any]:
     try:
         _write_npy(tmp, arr)
         size = tmp.stat().st_size
-        durable_replace(tmp, folder / name)
+        os.replace(tmp, folder / name)  # made durable by the commit's one folder fsync
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -137,7 +137,7 @@ def write_checkpoint(folder: Path, rows: int, arrays: dict[str, Any]) -> dict[st
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        durable_replace(tmp, folder / name)
+        os.replace(tmp, folder / name)  # made durable by the commit's one folder fsync
     finally:
         if tmp.exists():
             tmp.unlink()

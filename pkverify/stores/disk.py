@@ -41,6 +41,7 @@ from .manifest import (
     MANIFEST,
     VERSION,
     StoreLock,
+    fsync_dir,
     manifest_checksum,
     read_manifest,
     write_manifest,
@@ -251,6 +252,7 @@ class DiskStore(StoreBase):
                                                     if c["start"] != start] + [entry])
             if self._checkpoint is not None and self._checkpoint[0] == end:
                 new["checkpoint"] = write_checkpoint(self.folder, end, self._checkpoint[1]())
+            fsync_dir(self.folder)  # the new files' names are durable before the manifest's
             write_manifest(self.folder, new)
         except (OSError, PathStoreError) as exc:
             self._stop(f"{type(exc).__name__}: {exc}")

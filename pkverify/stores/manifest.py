@@ -33,6 +33,7 @@ __all__ = [
     "write_manifest",
     "read_manifest",
     "durable_replace",
+    "fsync_dir",
     "StoreLock",
     "metadata_digest",
 ]
