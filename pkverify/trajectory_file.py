@@ -46,6 +46,9 @@ checked for consistency with the arrays (the path's kind against its batches) in
 Version 1 files, which have no checksum, are checked by recomputing their start and end
 losses (as every version is)."""
 FORMAT_VERSION = _VERSION
+_VERSION_IN_MEMORY = 4
+"""The version written for a path whose weights are in the file (readable by pkverify that
+predates stores)."""
 
 _ARRAYS = ("X", "Y", "ws", "step_sizes", "batches", "losses", "times")
 
@@ -115,7 +118,7 @@ def save_trajectory(traj: Any, path: str | os.PathLike) -> Path:
     }
     meta: dict[str, Any] = {
         "format": _FORMAT,
-        "version": _VERSION if on_disk else 4,
+        "version": _VERSION if on_disk else _VERSION_IN_MEMORY,
         "kind": traj.kind,
         "model": traj.model.spec,
         "loss": traj.loss.name,
