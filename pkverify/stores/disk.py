@@ -64,7 +64,7 @@ class DiskStore(StoreBase):
         self._m = manifest
         self._lock = lock
         self._verify = verify
-        self._verified: set[int] = set()
+        self._verified: set[str] = set()  # chunk files whose SHA-256 this object checked
         self._P = int(manifest["P"])
         self._dtype = np.dtype(manifest["dtype"])
         self._chunk_rows = int(manifest["chunk_rows"])
