@@ -257,3 +257,13 @@ def test_a_run_killed_by_sigterm_resumes_bit_for_bit(tmp_path, small_chunks):
     assert np.array_equal(np.asarray(resumed.ws), whole.ws)
     assert np.array_equal(resumed.losses, whole.losses)
     assert np.array_equal(resumed.batches, whole.batches)
+
+
+def test_float32_storage_in_memory_rounds_each_row_once():
+    mem = pk.train(MODEL, X, Y, lr=0.05, steps=STEPS)
+    f32 = pk.train(MODEL, X, Y, lr=0.05, steps=STEPS, store_dtype="float32")
+    assert not f32.on_disk and f32.ws.dtype == np.float32
+    assert np.array_equal(f32.ws, mem.ws.astype(np.float32))
+    assert np.array_equal(f32.losses, mem.losses)  # the steps themselves stayed float64
+    with pytest.raises(pk.errors.InvalidArgumentError, match="float64 or float32"):
+        pk.train(MODEL, X, Y, lr=0.05, steps=STEPS, store_dtype="float16")
