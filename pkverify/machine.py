@@ -32,6 +32,7 @@ import numpy as np
 
 from .backend import to_numpy
 from .errors import InvalidArgumentError
+from .kernels.blocks import BlockJob, run_blocks, uses_recursion
 from .kernels.engines import Engine, Implementation
 from .kernels.optimizer_path import optimizer_kernel_sums
 from .kernels.options import RENAMED, KernelOptions, refuse_batch_size
@@ -128,9 +129,7 @@ class KernelMachine:
     def _optimizer_pass(self) -> bool:
         """True when the kernel pass is the optimizer's reverse recursion (any rule but plain
         gradient descent with the loss summed; exact rule only)."""
-        opt = self.traj.optimizer
-        return self.rule is Rule.EXACT and opt is not None and (
-            not opt.plain or self.traj.reduction != "sum")
+        return uses_recursion(self.traj, self.rule)
 
     def _kernels(self, Xq: Any) -> KernelSums:
         Xq_arr, key = self._queries(Xq)
@@ -185,11 +184,26 @@ class KernelMachine:
         """Remark 2: ``∫ I_i ℓ'_i K^g(x_q, x_i) dt``: ``(q, n)`` or ``(q, n, k)``."""
         return self._squeeze_scalar(self._kernels(Xq).weighted, 1)
 
-    def contributions(self, Xq: Any) -> Any:
+    def contributions(self, Xq: Any, scheduler: Any = None, block_size: int | None = None
+                      ) -> Any:
         """Each training point's term ``a_i(x) K(x, x_i) = −Σ_r I_i(r) ρ_r ℓ'_{i,r}
         u_r(x)·∇f(w_r, x_i)``: ``(q, n)``, or ``(q, n, k)`` (point i's share of output c).
-        ``b(x) + contributions(x).sum(axis=1)`` is ``predict(x)`` (to rounding)."""
-        return -self._squeeze_scalar(self._weighted(Xq), 1)
+        ``b(x) + contributions(x).sum(axis=1)`` is ``predict(x)`` (to rounding).
+
+        ``block_size=m`` computes blocks of at most m queries × m training points one by one
+        (:mod:`pkverify.kernels.blocks`); ``scheduler`` (a Dask address such as
+        ``"tcp://host:8786"`` or a ``distributed.Client``) runs each block as a Dask task that
+        re-opens the path from its store on disk (:mod:`pkverify.kernels.distributed`; a path
+        in memory is refused), by default in 4 blocks of training points. The same
+        ``block_size`` gives the same result, bit for bit, in-process and on the cluster."""
+        if scheduler is None and block_size is None:
+            return -self._squeeze_scalar(self._weighted(Xq), 1)
+        Xq_arr, _ = self._queries(Xq)
+        job = BlockJob.of("contributions", self.rule, self.nodes, self.engine, self.dtype,
+                          self.chunk_rows)
+        W = run_blocks(self.traj, job, self.engine, Xq_arr, None, block_size, scheduler,
+                       self.progress)
+        return -self._squeeze_scalar(self.engine.xp.asarray(W, dtype=self.dtype), 1)
 
     def _weighted(self, Xq: Any) -> Any:
         """``Σ_r ρ_r I_i(r) K_r ℓ'_{i,r}`` (q, n, k): from the kernel pass when it already ran

@@ -235,6 +235,7 @@ def optimizer_kernel_sums(
     chunk_rows: int | None = None,
     show: bool | None = None,
     kernel: bool = True,
+    columns: np.ndarray | None = None,
 ) -> OptimizerKernelSums:
     """The reverse recursion ``y_r = e_r + μ y_{r+1}``, ``u_r = κ_r y_r + ν e_r`` (module
     docstring), one forward-mode product of u_r on step r's batch rows per step, for
@@ -243,10 +244,13 @@ def optimizer_kernel_sums(
     ``preconditioners`` come from the forward pass over the same Xq
     (:func:`optimizer_products`). ``kernel=False`` computes the contributions only (``kernel``
     and ``kernel_abs`` None): each batch row's single loss sensitivity instead of one per
-    output."""
+    output. ``columns`` (sorted training indices): the sums for those training points only,
+    ``(q, len(columns), ...)`` — one block of :mod:`pkverify.kernels.blocks`; each point's sum
+    runs over the same steps in the same order as without it."""
     xp = engine.xp
     dt = Xq.dtype
-    q, n, k = int(Xq.shape[0]), int(traj.X.shape[0]), engine.k
+    q, k = int(Xq.shape[0]), engine.k
+    n = int(traj.X.shape[0]) if columns is None else len(columns)
     if opt.adaptive and preconditioners is None:
         raise ValueError("the reverse pass of an adaptive rule needs the P_s checkpoints")
     per_query = 4 * k * traj.model.n_params * itemsize(dt)
@@ -259,7 +263,7 @@ def optimizer_kernel_sums(
         hi = min(q, lo + rows)
         part = _reverse(engine, traj, opt, reduction, Xq[lo:hi],
                         [restrict_plan(p, lo, hi) for p in plans], preconditioners, show,
-                        kernel)
+                        kernel, columns)
         if kernel:
             out.kernel[lo:hi] = part.kernel
             out.kernel_abs[lo:hi] = part.kernel_abs
@@ -268,12 +272,19 @@ def optimizer_kernel_sums(
     return out
 
 
-def _reverse(engine, traj, opt, reduction, Xq, plans, preconditioners, show, with_kernel):
-    """The reverse pass for one chunk of queries."""
+def _reverse(engine, traj, opt, reduction, Xq, plans, preconditioners, show, with_kernel,
+             columns=None):
+    """The reverse pass for one chunk of queries (against the training ``columns`` only,
+    when given)."""
     xp = engine.xp
     dt = Xq.dtype
     X = xp.asarray(traj.X, dtype=dt)
-    q, n, k = int(Xq.shape[0]), int(traj.X.shape[0]), engine.k
+    q, k = int(Xq.shape[0]), engine.k
+    n = int(traj.X.shape[0]) if columns is None else len(columns)
+    position = None
+    if columns is not None:  # training index → column of this block (−1: not in it)
+        position = np.full(int(traj.X.shape[0]), -1)
+        position[columns] = np.arange(n)
     P = traj.model.n_params
     S = traj.steps
     rho = batch_weights(traj.batches, reduction)
@@ -317,9 +328,13 @@ def _reverse(engine, traj, opt, reduction, Xq, plans, preconditioners, show, wit
         if np.any(g_reg):
             reg = reg + factor * (u @ xp.asarray(g_reg, dtype=dt))
         rows = batch_rows(traj, s)
+        cols = rows
+        if position is not None:  # the batch rows in this block, and their columns
+            rows = rows[position[rows] >= 0]
+            cols = position[rows]
         if not rows.size:
             continue
-        idx = rows if xp is np else xp.asarray(rows)
+        idx = cols if xp is np else xp.asarray(cols)
         if not with_kernel:  # contributions only: one sensitivity per batch row, ρ ℓ'
             Wt = weighted_on_rows(engine, w, X, traj, rows, rho[s, rows],
                                   xp.reshape(u, (q * k, P)))

@@ -213,15 +213,19 @@ def kernel_sums(
     weighted: bool = False,
     chunk_rows: int | None = None,
     show: bool | None = None,
+    columns: np.ndarray | None = None,
 ) -> KernelSums:
     """One pass of cross kernels. ``X2 = None`` means the training set (indicators and ℓ'
-    apply). The exact rule needs the ``plans`` of a product pass over the same Xq."""
+    apply); ``columns`` (sorted training indices, with X2 None) keeps those training points
+    only — one block of :mod:`pkverify.kernels.blocks`. The exact rule needs the ``plans`` of
+    a product pass over the same Xq."""
     xp = engine.xp
     dt = Xq.dtype
     training = X2 is None
     if weighted and not training:
         raise InvalidArgumentError("the loss-weighted kernel is defined against training points")
-    X_other: Any = xp.asarray(traj.X, dtype=dt) if X2 is None else X2
+    X_train = traj.X if columns is None else traj.X[columns]
+    X_other: Any = xp.asarray(X_train, dtype=dt) if X2 is None else X2
     n2 = int(X_other.shape[0])
     use_ind = indicators and training
     same = (not training and X2 is Xq) or (
@@ -239,7 +243,8 @@ def kernel_sums(
         if weighted:  # ℓ' from side B's own forward pass where the engine kept it
             y = engine.side_output(B)
             Xs = X_other if cols is None else X_other[cols if xp is np else xp.asarray(cols)]
-            dloss = loss_deriv(traj, engine.forward(w, Xs) if y is None else y, xp, cols)
+            lrows = cols if columns is None else columns if cols is None else columns[cols]
+            dloss = loss_deriv(traj, engine.forward(w, Xs) if y is None else y, xp, lrows)
         if cols is not None:  # scatter the batch's columns into the full width
             full = xp.zeros((term.shape[0], n2) + tuple(term.shape[2:]), dtype=dt)
             full[:, cols if xp is np else xp.asarray(cols)] = term
@@ -260,7 +265,8 @@ def kernel_sums(
         q = int(Xq.shape[0])
         for s, w_s, w_next in progress(traj.iter_steps(), total=traj.steps,
                                        desc="exact kernel", enabled=show, unit="step"):
-            ind = traj.batches[s] if use_ind else np.ones(n2, dtype=bool)
+            ind = (traj.batches[s] if columns is None else traj.batches[s][columns]) \
+                if use_ind else np.ones(n2, dtype=bool)
             if not ind.any():
                 continue
             w = xp.asarray(w_s, dtype=dt)
@@ -286,6 +292,8 @@ def kernel_sums(
         return KernelSums(kernel, kernel_abs, wsum)
 
     C = node_weights(traj, rule, use_ind)
+    if columns is not None and training:
+        C = C[:, columns]
     if not training:
         C = C[:, :1] * np.ones((1, n2))  # no indicators against arbitrary points
     for s, w_s in progress(traj.iter_rows(), total=traj.steps + 1, desc="path kernel",
@@ -314,6 +322,8 @@ def path_kernel(
     dtype: Any = None,
     progress: bool | None = None,
     batch_size: Any = RENAMED,
+    scheduler: Any = None,
+    block_size: int | None = None,
 ) -> Any:
     """The path kernel ``K^p(X1, X2) ≈ ∫_0^T K^g_{w(t)}(X1, X2) dt`` along ``traj``.
 
@@ -329,6 +339,11 @@ def path_kernel(
     ``implementation``, ``backend``, ``chunk_rows``, ``dtype``, ``progress`` (and the renamed
     ``batch_size``) are as for :func:`pkverify.tangent_kernel`; the result stays in the
     backend's namespace. A result that would not fit in memory is refused before any work.
+
+    ``block_size=m`` computes blocks of at most m rows of X1 × m rows of X2 (or training
+    points) one by one; ``scheduler`` (a Dask address or ``distributed.Client``) runs each as
+    a Dask task streaming the path from its store on disk, with the same bits as in-process
+    for the same ``block_size`` (:mod:`pkverify.kernels.blocks`).
     """
     refuse_batch_size(batch_size, "path_kernel")
     require_trajectory(traj, "path_kernel(traj, X1)")
@@ -347,13 +362,21 @@ def path_kernel(
     X_other = None if weighted else (X1 if X2 is None else as_array_in(
         X2, xp, dt, traj.model.input_dim, "X2"))
     check_sums_memory(traj, int(X1.shape[0]), X_other, dt, weighted)
+    scalar = traj.Y.ndim == 1
+    if scheduler is not None or block_size is not None:
+        from .blocks import BlockJob, run_blocks
+
+        job = BlockJob.of("weighted" if weighted else "kernel", rule, nodes, engine, dt,
+                          opts.chunk_rows)
+        out = xp.asarray(run_blocks(traj, job, engine, X1, X_other, block_size, scheduler,
+                                    opts.progress), dtype=dt)
+        return out[(...,) + (0,) * (1 if weighted else 2)] if scalar else out
     plans = None
     if rule is Rule.EXACT:
         plans = product_sums(engine, traj, X1, rule, nodes, with_reg=False,
                              show=opts.progress).plans
     sums = kernel_sums(engine, traj, X1, X_other, rule, plans, indicators=weighted,
                        weighted=weighted, chunk_rows=opts.chunk_rows, show=opts.progress)
-    scalar = traj.Y.ndim == 1
     if weighted:
         W = sums.weighted
         assert W is not None  # kernel_sums(weighted=True) fills it

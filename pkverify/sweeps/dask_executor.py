@@ -13,7 +13,7 @@ from ..errors import BackendMissingError, InvalidArgumentError, SchedulerUnreach
 from ..progress import Counter
 from .table import Measure, Row
 
-__all__ = ["CONNECT_TIMEOUT", "connect", "run_dask"]
+__all__ = ["CONNECT_TIMEOUT", "client_for", "connect", "run_dask"]
 
 CONNECT_TIMEOUT = 5.0
 """Seconds to wait for a Dask scheduler address to answer before giving up."""
@@ -24,7 +24,7 @@ def _distributed() -> Any:
         import distributed
     except ImportError as exc:
         raise BackendMissingError(
-            "scheduler=... runs the sweep on Dask, which is not installed; install it with "
+            "scheduler=... runs the work on Dask, which is not installed; install it with "
             "`pip install pkverify[dask]`, or drop --scheduler to run locally."
         ) from exc
     return distributed
@@ -40,19 +40,7 @@ def run_dask(
     connect_timeout: float | None,
 ) -> list[list[Row]]:
     """``call(fn, config, seed)`` for every task on the cluster; results in task order."""
-    distributed = _distributed()
-    Client = distributed.Client
-    owned = False
-    if isinstance(scheduler, Client):
-        client = scheduler
-    elif isinstance(scheduler, str):
-        client = connect(scheduler, connect_timeout)
-        owned = True
-    else:
-        raise InvalidArgumentError(
-            "scheduler must be a Dask scheduler address such as 'tcp://127.0.0.1:8786' or a "
-            f"dask.distributed.Client; got {type(scheduler).__name__}."
-        )
+    client, owned = client_for(scheduler, connect_timeout)
     try:
         futures = [client.submit(call, fn, c, s, pure=False) for c, s in tasks]
         results = []
@@ -64,6 +52,21 @@ def run_dask(
     finally:
         if owned:
             client.close()
+
+
+def client_for(scheduler: Any, timeout: float | None = None) -> tuple[Any, bool]:
+    """``(client, owned)`` for ``scheduler``: a ``distributed.Client`` as given (owned False),
+    or one connected to an address string with :func:`connect` (owned True: the caller closes
+    it)."""
+    Client = _distributed().Client
+    if isinstance(scheduler, Client):
+        return scheduler, False
+    if isinstance(scheduler, str):
+        return connect(scheduler, timeout), True
+    raise InvalidArgumentError(
+        "scheduler must be a Dask scheduler address such as 'tcp://127.0.0.1:8786' or a "
+        f"dask.distributed.Client; got {type(scheduler).__name__}."
+    )
 
 
 def connect(address: str, timeout: float | None = None) -> Any:

@@ -1,0 +1,146 @@
+"""Explanations split into blocks of queries × training points (design §3e).
+
+``km.contributions(Xq, block_size=m)`` and ``pk.path_kernel(..., block_size=m)`` cut the
+queries and the training points (or X2) into consecutive blocks of at most ``m`` rows and
+compute each (query block, column block) pair by itself: the forward pass over the block's
+queries, then the kernel pass (:func:`~pkverify.kernels.path.kernel_sums`) or the optimizer's
+reverse recursion (:func:`~pkverify.kernels.optimizer_path.optimizer_kernel_sums`) restricted
+to the block's training points. Every entry is still one sum over the path's steps in step
+order; a block only decides which entries are computed together. The pieces are placed, in
+block order, into the result — nothing is summed across blocks.
+
+In-process the blocks run one after the other; with ``scheduler=`` each block is a Dask task
+(:mod:`pkverify.kernels.distributed`) running :func:`compute_block` on the same inputs, so the
+two results are equal bit for bit. Each block repeats the query side of the work (the forward
+pass, and the reverse recursion's φ and u for its queries), so blocks pay off when the
+training points are many and there are workers to run them on; ``block_size=None`` without a
+scheduler is the unsplit pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..backend import to_numpy
+from ..progress import Counter
+from ..trajectory import Trajectory
+from ..validation import positive_int
+from .engines import Engine, Implementation
+from .optimizer_path import optimizer_kernel_sums
+from .options import KernelOptions
+from .path import kernel_sums, product_sums
+from .rules import Rule
+
+__all__ = ["BlockJob", "uses_recursion", "split", "compute_block", "run_blocks"]
+
+DEFAULT_BLOCKS = 4
+"""With a scheduler and no ``block_size``: the training points (or X2) are cut into this many
+blocks. The same ``block_size`` in-process gives the same blocks (and the same bits)."""
+
+
+def uses_recursion(traj: Trajectory, rule: Rule) -> bool:
+    """True when the kernel pass is the optimizer's reverse recursion: the exact rule on any
+    path but plain gradient descent with the loss summed."""
+    opt = traj.optimizer
+    return rule is Rule.EXACT and opt is not None and (
+        not opt.plain or traj.reduction != "sum")
+
+
+@dataclass(frozen=True)
+class BlockJob:
+    """What every block computes, and with which engine settings (sent to Dask workers).
+
+    what: "contributions" (``Σ_r ρ_r I_i(r) K_r ℓ'_{i,r}``, the negated contributions,
+          (q, n, k)), "weighted" (Remark 2's ``K^{lp}``, (q, n, k)) or "kernel" (``K^p``
+          against X2 without indicators, (q, n2, k, k)).
+    """
+
+    what: str
+    rule: Rule
+    nodes: int | None
+    implementation: Implementation
+    backend: Any
+    dtype: Any
+    chunk_rows: int | None
+
+    @classmethod
+    def of(cls, what: str, rule: Rule, nodes: int | None, engine: Engine, dtype: Any,
+           chunk_rows: int | None) -> BlockJob:
+        xp = engine.xp
+        backend = "numpy" if xp is np else xp
+        return cls(what, rule, nodes, engine.implementation, backend, dtype, chunk_rows)
+
+    def engine(self, traj: Trajectory, where: str) -> Engine:
+        """The engine these settings give on ``traj`` (a worker's re-opened copy)."""
+        opts = KernelOptions(self.implementation, self.backend, self.dtype, self.chunk_rows)
+        return opts.engine(traj.model, where, traj.ws)[0]
+
+
+def split(n: int, size: int) -> list[tuple[int, int]]:
+    """``[lo, hi)`` ranges of at most ``size`` rows covering ``range(n)``, in order."""
+    return [(lo, min(n, lo + size)) for lo in range(0, n, size)]
+
+
+def compute_block(engine: Engine, traj: Trajectory, job: BlockJob, Xq: Any,
+                  columns: tuple[int, int], X2: Any | None) -> np.ndarray:
+    """One block: the queries ``Xq`` (engine's xp and dtype) against the training points
+    ``columns = (lo, hi)`` (``X2 = None``) or against ``X2`` (the block's rows of X2, for
+    ``what="kernel"``), as a NumPy array."""
+    rule, show = job.rule, False
+    if job.what == "kernel":
+        plans = product_sums(engine, traj, Xq, rule, job.nodes, with_reg=False,
+                             show=show).plans if rule is Rule.EXACT else None
+        sums = kernel_sums(engine, traj, Xq, X2, rule, plans, indicators=False,
+                           chunk_rows=job.chunk_rows, show=show)
+        return to_numpy(sums.kernel)
+    cols = np.arange(*columns)
+    if job.what == "contributions" and uses_recursion(traj, rule):
+        products = product_sums(engine, traj, Xq, rule, job.nodes, show=show)
+        assert products.plans is not None and traj.optimizer is not None
+        out = optimizer_kernel_sums(
+            engine, traj, traj.optimizer, traj.reduction, Xq, products.plans,
+            products.preconditioners, chunk_rows=job.chunk_rows, show=show, kernel=False,
+            columns=cols)
+        return to_numpy(out.weighted)
+    with_reg = job.what == "contributions"  # as the machine's product pass; path_kernel's not
+    plans = product_sums(engine, traj, Xq, rule, job.nodes, with_reg=with_reg,
+                         show=show).plans if rule is Rule.EXACT else None
+    sums = kernel_sums(engine, traj, Xq, None, rule, plans, indicators=True, weighted=True,
+                       chunk_rows=job.chunk_rows, show=show, columns=cols)
+    assert sums.weighted is not None
+    return to_numpy(sums.weighted)
+
+
+def run_blocks(traj: Trajectory, job: BlockJob, engine: Engine, Xq: Any, X2: Any | None,
+               block_size: Any, scheduler: Any, show: bool | None) -> np.ndarray:
+    """Every block of ``Xq`` × (the training points, or ``X2``), in-process or — with
+    ``scheduler`` (a Dask address or ``distributed.Client``) — one Dask task per block;
+    the pieces assembled in block order into one NumPy array."""
+    q = int(Xq.shape[0])
+    n2 = int(traj.X.shape[0] if X2 is None else X2.shape[0])
+    if block_size is None:
+        size = max(1, -(-n2 // DEFAULT_BLOCKS)) if scheduler is not None else max(q, n2)
+    else:
+        size = positive_int(block_size, "block_size",
+                            " It is the number of queries / training points per block.")
+    blocks = [(qb, cb) for qb in split(q, size) for cb in split(n2, size)]
+    if scheduler is not None:
+        from .distributed import run_on_cluster
+
+        pieces = run_on_cluster(traj, job, to_numpy(Xq),
+                                None if X2 is None else to_numpy(X2), blocks, scheduler, show)
+    else:
+        pieces = []
+        with Counter(len(blocks), f"{job.what} blocks", show, unit="block") as bar:
+            for (qlo, qhi), (clo, chi) in blocks:
+                pieces.append(compute_block(engine, traj, job, Xq[qlo:qhi], (clo, chi),
+                                            None if X2 is None else X2[clo:chi]))
+                bar.update()
+    first = pieces[0]
+    out = np.empty((q, n2) + first.shape[2:], dtype=first.dtype)
+    for ((qlo, qhi), (clo, chi)), piece in zip(blocks, pieces):
+        out[qlo:qhi, clo:chi] = piece
+    return out

@@ -1,0 +1,161 @@
+"""Blocks of an explanation as Dask tasks, each streaming the path from the shared store.
+
+Loaded only when ``scheduler=`` is given; Dask (the optional ``[dask]`` extra) is imported
+only then, and the connection (a timeout, :class:`~pkverify.errors.SchedulerUnreachableError`
+within seconds) is the sweeps' own (:func:`pkverify.sweeps.dask_executor.client_for`).
+
+What travels to a worker is not the path but where to find it: the store's folder (which
+holds the run's ``trajectory.npz``, as ``pk.train(..., store=PATH)`` writes it), the model
+when it cannot be rebuilt from its spec (a custom or torch model: it must pickle, or the call
+is refused before any task is sent), a custom regulariser likewise, and a fingerprint of the
+run (data, batches, step sizes, losses, store size). The worker re-opens the trajectory with
+``Trajectory.load(folder, model=...)`` — checksums and recomputed losses included — checks
+the fingerprint, and runs :func:`~pkverify.kernels.blocks.compute_block`, streaming the
+weights a chunk of steps at a time. A path in memory is refused: save it to a store first
+(``pk.train(..., store=PATH)``), since shipping S × P weights per task is what the store
+avoids. A worker that cannot read the folder raises a PathStoreError naming both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import InvalidArgumentError, PathStoreError, PkVerifyError
+from ..progress import Counter
+from ..trajectory import Trajectory
+from .blocks import BlockJob, compute_block
+
+__all__ = ["StoreReference", "reference_to", "run_on_cluster"]
+
+
+@dataclass(frozen=True)
+class StoreReference:
+    """Everything a worker needs to re-open the client's trajectory (no weights)."""
+
+    folder: str
+    model: Any | None
+    regularizer: Any | None
+    fingerprint: str
+
+
+def _fingerprint(traj: Trajectory) -> str:
+    """SHA-256 of the run's data, batches, step sizes, recorded losses and store shape: a
+    worker whose folder holds another run (same path, another machine) is caught."""
+    h = hashlib.sha256()
+    for arr in (traj.X, traj.Y, traj.step_sizes, traj.batches, traj.losses):
+        a = np.ascontiguousarray(arr)
+        h.update(str((a.dtype.str, a.shape)).encode())
+        h.update(a.tobytes())
+    h.update(str((traj.steps, traj.model.n_params, traj.kind, traj.reduction)).encode())
+    return h.hexdigest()
+
+
+def _picklable(obj: Any, what: str, pickle: Any) -> Any:
+    try:
+        pickle.dumps(obj)
+    except Exception as exc:
+        raise InvalidArgumentError(
+            f"scheduler=...: the trajectory's {what} cannot be sent to Dask workers (pickling "
+            f"it failed: {type(exc).__name__}: {exc}). Define it at module level in an "
+            "importable module (cloudpickle must be able to serialise it), or leave "
+            "scheduler out to run in-process."
+        ) from exc
+    return obj
+
+
+def reference_to(traj: Trajectory, pickle: Any) -> StoreReference:
+    """The :class:`StoreReference` of a store-backed trajectory; InvalidArgumentError for a
+    path in memory, a store without its trajectory file, or a model that does not pickle."""
+    if not traj.on_disk:
+        raise InvalidArgumentError(
+            "scheduler=... sends each block to a Dask worker, which re-opens the path from its "
+            "store on disk; this trajectory is in memory. Train it into a store "
+            "(pk.train(..., store='run.store')) on a filesystem the workers share, or leave "
+            "scheduler out to run in-process."
+        )
+    folder = traj.store.folder  # type: ignore[attr-defined]  # on_disk: a DiskStore
+    if not (folder / "trajectory.npz").is_file():
+        raise InvalidArgumentError(
+            f"scheduler=...: the store {str(folder)!r} has no trajectory.npz, so a worker "
+            "could not re-open the run from it; use a store that pk.train(..., store=PATH) "
+            "wrote (it saves the run there), or leave scheduler out."
+        )
+    model = None if traj.model.spec is not None else _picklable(traj.model, "model", pickle)
+    reg = traj.regularizer
+    regularizer = None if reg is None or reg.spec is not None else _picklable(
+        reg, "regulariser", pickle)
+    return StoreReference(str(folder.resolve()), model, regularizer, _fingerprint(traj))
+
+
+def _worker_name() -> str:
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().address)
+    except Exception:  # not inside a worker (a direct call)
+        return "(no worker)"
+
+
+def reopen(ref: StoreReference) -> Trajectory:
+    """The trajectory behind ``ref``, opened where this runs (a Dask worker); PathStoreError
+    naming the folder and the worker when it cannot be read or holds another run."""
+    try:
+        traj = Trajectory.load(ref.folder, model=ref.model, regularizer=ref.regularizer)
+    except (PkVerifyError, OSError) as exc:
+        raise PathStoreError(
+            f"Dask worker {_worker_name()} cannot read the path store {ref.folder!r} "
+            f"({type(exc).__name__}: {exc}). Every worker must see the store at the same path: "
+            "put it on a filesystem they all mount there, or leave scheduler out."
+        ) from None
+    if _fingerprint(traj) != ref.fingerprint:
+        raise PathStoreError(
+            f"Dask worker {_worker_name()} finds another run at {ref.folder!r} than the "
+            "client's (its data, batches, step sizes or losses differ): the workers' filesystem "
+            "holds a different store under that path."
+        )
+    return traj
+
+
+def block_task(ref: StoreReference, job: BlockJob, Xq: np.ndarray,
+               columns: tuple[int, int], X2: np.ndarray | None) -> np.ndarray:
+    """One block on a worker: re-open the path, build the job's engine, compute the block."""
+    traj = reopen(ref)
+    engine = job.engine(traj, "a distributed block")
+    xp = engine.xp
+    return compute_block(engine, traj, job, xp.asarray(Xq, dtype=job.dtype), columns,
+                         None if X2 is None else xp.asarray(X2, dtype=job.dtype))
+
+
+def run_on_cluster(traj: Trajectory, job: BlockJob, Xq: np.ndarray, X2: np.ndarray | None,
+                   blocks: list[tuple[tuple[int, int], tuple[int, int]]], scheduler: Any,
+                   show: bool | None) -> list[np.ndarray]:
+    """One task per block on ``scheduler``; the pieces in block order."""
+    from ..sweeps.dask_executor import _distributed, client_for
+
+    _distributed()  # BackendMissingError naming the [dask] extra when Dask is missing
+    from distributed.protocol import pickle
+
+    ref = reference_to(traj, pickle)  # refused before connecting
+    client, owned = client_for(scheduler)
+    futures: list[Any] = []
+    try:
+        futures = [
+            client.submit(block_task, ref, job, Xq[qlo:qhi], (clo, chi),
+                          None if X2 is None else X2[clo:chi], pure=False)
+            for (qlo, qhi), (clo, chi) in blocks
+        ]
+        pieces = []
+        with Counter(len(blocks), f"{job.what} blocks on Dask", show, unit="block") as bar:
+            for f in futures:  # in block order
+                pieces.append(f.result())
+                bar.update()
+        return pieces
+    finally:
+        if futures:
+            client.cancel(futures)
+        if owned:
+            client.close()
