@@ -1,7 +1,7 @@
 """``pkverify explain``: one prediction as b(x) + Σ_i a_i(x) K^p(x, x_i), top points first.
 
     pkverify explain [--trajectory FILE [--model MODULE:FUNCTION]] [--query X] [--top K]
-                     [--class C] [--seed N] [--html FILE] [-q]
+                     [--class C] [--seed N] [--html FILE] [--scheduler ADDRESS] [-q]
 
 Exit status 0 when b(x) + Σ contributions equals the prediction within tolerance, 1
 otherwise, 2 for bad arguments (all checked before any training or kernel work).
@@ -45,6 +45,9 @@ def add(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--html", metavar="FILE", type=options.nonempty_path,
                    help="also write the explanation (chart and table) as a self-contained "
                    "HTML page")
+    options.add_scheduler(p, "compute the contributions as blocks on a Dask cluster that "
+                          "reads the --trajectory's store (a folder pk.train(..., store=PATH) "
+                          "wrote, on a filesystem the workers share)")
     options.add_quiet(p)
     p.set_defaults(handler=run)
     return p
@@ -139,6 +142,16 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidArgumentError(f"--top must be at least 1; got {args.top}.")
     if args.model and not args.trajectory:
         raise InvalidArgumentError("--model applies to --trajectory FILE; give both.")
+    if args.scheduler is not None and not args.trajectory:
+        raise InvalidArgumentError(
+            "--scheduler needs --trajectory STORE: the workers read the path from a store "
+            "folder that pk.train(..., store=PATH) wrote."
+        )
+    if args.scheduler is not None and args.html:
+        raise InvalidArgumentError(
+            "--html shows a_i(x) and K^p(x, x_i), which the in-process pass computes; leave "
+            "out --scheduler (or --html)."
+        )
     html_target = options.output_file(args.html, "--html") if args.html else None
     if args.trajectory:
         traj = _load(args.trajectory, args.model)
@@ -158,12 +171,24 @@ def run(args: argparse.Namespace) -> int:
         traj = demo_trajectory(args.seed)
         title = "pkverify explain — demo model (tanh MLP [3, 16, 1], GD on MSE)"
     top = min(args.top, traj.X.shape[0])
+    render: Any = render_text
     with disabled() if args.quiet else nullcontext():
-        expls = explain(traj, queries, top, class_=args.class_)
+        if args.scheduler is not None:
+            from ..sweeps.dask_executor import connect
+            from .explain_cluster import explain_on_cluster, render_contributions
+
+            client = connect(args.scheduler)  # SchedulerUnreachableError within seconds
+            try:
+                expls = explain_on_cluster(traj, queries, top, args.class_, client)
+            finally:
+                client.close()
+            render = render_contributions
+        else:
+            expls = explain(traj, queries, top, class_=args.class_)
     print(f"{title}: {traj.X.shape[0]} training points, {traj.steps} steps, T = {traj.T:g}")
     for e in expls:
         print()
-        print(render_text(e, traj.X, traj.Y))
+        print(render(e, traj.X, traj.Y))
     if html_target is not None:
         from ..io import atomic_write_text
 

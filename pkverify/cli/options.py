@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
-    "seed", "nonempty_path", "add_size", "add_seed", "add_quiet", "add_executor",
+    "seed", "nonempty_path", "add_size", "add_seed", "add_quiet", "add_executor", "add_scheduler",
     "executor_from_args", "output_file", "MARK",
 ]
 
@@ -74,9 +74,13 @@ def add_executor(p: argparse.ArgumentParser) -> None:
     """``--jobs N`` and ``--scheduler ADDRESS`` for the sweeps a verb runs."""
     p.add_argument("--jobs", type=int, metavar="N",
                    help="run sweep points in N local processes (default: in-process)")
+    add_scheduler(p, "run sweep points on a Dask cluster")
+
+
+def add_scheduler(p: argparse.ArgumentParser, what: str) -> None:
+    """``--scheduler ADDRESS``: a Dask scheduler to run the verb's work on."""
     p.add_argument("--scheduler", metavar="ADDRESS",
-                   help="run sweep points on a Dask cluster, e.g. tcp://host:8786 "
-                   "(needs pkverify[dask])")
+                   help=f"{what}, e.g. tcp://host:8786 (needs pkverify[dask])")
 
 
 @contextmanager
