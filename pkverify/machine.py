@@ -32,7 +32,8 @@ import numpy as np
 
 from .backend import to_numpy
 from .errors import InvalidArgumentError
-from .kernels.blocks import BlockJob, run_blocks, uses_recursion
+from .kernels.blocks import BlockJob, uses_recursion
+from .kernels.distributed import run_blocks
 from .kernels.engines import Engine, Implementation
 from .kernels.optimizer_path import optimizer_kernel_sums
 from .kernels.options import RENAMED, KernelOptions, refuse_batch_size

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1] / "pkverify"
 
 LAYERS: list[tuple[str, ...]] = [
     # the ground floor: checks, errors, arrays, files, citations, progress bars
-    ("errors", "validation", "backend", "io", "sources", "progress", "rates"),
+    ("errors", "validation", "backend", "io", "sources", "progress", "rates", "dask_client"),
     ("stores",),  # where a path's weights live: memory or chunked files on disk
     ("activations",),
     ("losses",),

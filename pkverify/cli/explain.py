@@ -174,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
     render: Any = render_text
     with disabled() if args.quiet else nullcontext():
         if args.scheduler is not None:
-            from ..sweeps.dask_executor import connect
+            from ..dask_client import connect
             from .explain_cluster import explain_on_cluster, render_contributions
 
             client = connect(args.scheduler)  # SchedulerUnreachableError within seconds

@@ -10,7 +10,8 @@ order; a block only decides which entries are computed together. The pieces are 
 block order, into the result — nothing is summed across blocks.
 
 In-process the blocks run one after the other; with ``scheduler=`` each block is a Dask task
-(:mod:`pkverify.kernels.distributed`) running :func:`compute_block` on the same inputs, so the
+(:mod:`pkverify.kernels.distributed`, whose ``run_blocks`` dispatches) running
+:func:`compute_block` on the same inputs, so the
 two results are equal bit for bit. Each block repeats the query side of the work (the forward
 pass, and the reverse recursion's φ and u for its queries), so blocks pay off when the
 training points are many and there are workers to run them on; ``block_size=None`` without a
@@ -34,7 +35,8 @@ from .options import KernelOptions
 from .path import kernel_sums, product_sums
 from .rules import Rule
 
-__all__ = ["BlockJob", "uses_recursion", "split", "compute_block", "run_blocks"]
+__all__ = ["BlockJob", "uses_recursion", "split", "plan_blocks", "compute_block",
+           "run_in_process", "assemble"]
 
 DEFAULT_BLOCKS = 4
 """With a scheduler and no ``block_size``: the training points (or X2) are cut into this many
@@ -114,31 +116,35 @@ def compute_block(engine: Engine, traj: Trajectory, job: BlockJob, Xq: Any,
     return to_numpy(sums.weighted)
 
 
-def run_blocks(traj: Trajectory, job: BlockJob, engine: Engine, Xq: Any, X2: Any | None,
-               block_size: Any, scheduler: Any, show: bool | None) -> np.ndarray:
-    """Every block of ``Xq`` × (the training points, or ``X2``), in-process or — with
-    ``scheduler`` (a Dask address or ``distributed.Client``) — one Dask task per block;
-    the pieces assembled in block order into one NumPy array."""
-    q = int(Xq.shape[0])
-    n2 = int(traj.X.shape[0] if X2 is None else X2.shape[0])
+def plan_blocks(q: int, n2: int, block_size: Any, scheduler: Any
+                ) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """The (query rows, columns) ranges of every block, in block order: ``block_size`` rows
+    each way, or (``None``) one block in-process and :data:`DEFAULT_BLOCKS` column blocks on
+    a scheduler."""
     if block_size is None:
         size = max(1, -(-n2 // DEFAULT_BLOCKS)) if scheduler is not None else max(q, n2)
     else:
         size = positive_int(block_size, "block_size",
                             " It is the number of queries / training points per block.")
-    blocks = [(qb, cb) for qb in split(q, size) for cb in split(n2, size)]
-    if scheduler is not None:
-        from .distributed import run_on_cluster
+    return [(qb, cb) for qb in split(q, size) for cb in split(n2, size)]
 
-        pieces = run_on_cluster(traj, job, to_numpy(Xq),
-                                None if X2 is None else to_numpy(X2), blocks, scheduler, show)
-    else:
-        pieces = []
-        with Counter(len(blocks), f"{job.what} blocks", show, unit="block") as bar:
-            for (qlo, qhi), (clo, chi) in blocks:
-                pieces.append(compute_block(engine, traj, job, Xq[qlo:qhi], (clo, chi),
-                                            None if X2 is None else X2[clo:chi]))
-                bar.update()
+
+def run_in_process(traj: Trajectory, job: BlockJob, engine: Engine, Xq: Any, X2: Any | None,
+                   blocks: list[tuple[tuple[int, int], tuple[int, int]]],
+                   show: bool | None) -> list[np.ndarray]:
+    """Every block here, one after the other; the pieces in block order."""
+    pieces = []
+    with Counter(len(blocks), f"{job.what} blocks", show, unit="block") as bar:
+        for (qlo, qhi), (clo, chi) in blocks:
+            pieces.append(compute_block(engine, traj, job, Xq[qlo:qhi], (clo, chi),
+                                        None if X2 is None else X2[clo:chi]))
+            bar.update()
+    return pieces
+
+
+def assemble(q: int, n2: int, blocks: list[tuple[tuple[int, int], tuple[int, int]]],
+             pieces: list[np.ndarray]) -> np.ndarray:
+    """The pieces placed, in block order, into one ``(q, n2, ...)`` array."""
     first = pieces[0]
     out = np.empty((q, n2) + first.shape[2:], dtype=first.dtype)
     for ((qlo, qhi), (clo, chi)), piece in zip(blocks, pieces):

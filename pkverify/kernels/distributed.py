@@ -2,7 +2,7 @@
 
 Loaded only when ``scheduler=`` is given; Dask (the optional ``[dask]`` extra) is imported
 only then, and the connection (a timeout, :class:`~pkverify.errors.SchedulerUnreachableError`
-within seconds) is the sweeps' own (:func:`pkverify.sweeps.dask_executor.client_for`).
+within seconds) is the sweeps' own (:func:`pkverify.dask_client.client_for`).
 
 What travels to a worker is not the path but where to find it: the store's folder (which
 holds the run's ``trajectory.npz``, as ``pk.train(..., store=PATH)`` writes it), the model
@@ -24,12 +24,30 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import to_numpy
 from ..errors import InvalidArgumentError, PathStoreError, PkVerifyError
 from ..progress import Counter
 from ..trajectory import Trajectory
-from .blocks import BlockJob, compute_block
+from .blocks import BlockJob, assemble, compute_block, plan_blocks, run_in_process
+from .engines import Engine
 
-__all__ = ["StoreReference", "reference_to", "run_on_cluster"]
+__all__ = ["StoreReference", "reference_to", "run_blocks", "run_on_cluster"]
+
+
+def run_blocks(traj: Trajectory, job: BlockJob, engine: Engine, Xq: Any, X2: Any | None,
+               block_size: Any, scheduler: Any, show: bool | None) -> np.ndarray:
+    """Every block of ``Xq`` × (the training points, or ``X2``): in-process, or — with
+    ``scheduler`` (a Dask address or ``distributed.Client``) — one Dask task per block; the
+    pieces assembled in block order into one NumPy array."""
+    q = int(Xq.shape[0])
+    n2 = int(traj.X.shape[0] if X2 is None else X2.shape[0])
+    blocks = plan_blocks(q, n2, block_size, scheduler)
+    if scheduler is None:
+        pieces = run_in_process(traj, job, engine, Xq, X2, blocks, show)
+    else:
+        pieces = run_on_cluster(traj, job, to_numpy(Xq),
+                                None if X2 is None else to_numpy(X2), blocks, scheduler, show)
+    return assemble(q, n2, blocks, pieces)
 
 
 @dataclass(frozen=True)
@@ -134,9 +152,9 @@ def run_on_cluster(traj: Trajectory, job: BlockJob, Xq: np.ndarray, X2: np.ndarr
                    blocks: list[tuple[tuple[int, int], tuple[int, int]]], scheduler: Any,
                    show: bool | None) -> list[np.ndarray]:
     """One task per block on ``scheduler``; the pieces in block order."""
-    from ..sweeps.dask_executor import _distributed, client_for
+    from ..dask_client import client_for, distributed_module
 
-    _distributed()  # BackendMissingError naming the [dask] extra when Dask is missing
+    distributed_module()  # BackendMissingError naming the [dask] extra when Dask is missing
     from distributed.protocol import pickle
 
     ref = reference_to(traj, pickle)  # refused before connecting
