@@ -7,12 +7,13 @@ km = pk.kernel_machine(traj)               # y(x) = b(x) + Σ_i a_i(x) K^p(x, x_
 km.predict(X) - traj.predict(X)            # ≈ 0 to rounding with the exact rule
 """
 
-from . import claims, errors, losses, models
+from . import claims, errors, losses, models, optim
 from .errors import DivergenceError, PkVerifyError
+from .flow import gradient_flow
 from .kernels import Implementation, Rule, path_kernel, tangent_kernel
 from .losses import l2
 from .machine import KernelMachine, kernel_machine
-from .train import gradient_flow, train
+from .train import train
 from .trajectory import Trajectory
 
 __version__ = "0.1.0"
@@ -44,6 +45,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "models",
     "losses",
+    "optim",
     "errors",
     "claims",
     "ntk",

@@ -11,6 +11,12 @@ The numerator ``∫ I_i ℓ'_i K^g dt`` is Remark 2's loss-weighted path kernel 
 it every ``a_i = −1``. For a k-output model ``K^p(x, x_i)`` is ``k × k``, ``ℓ'_i`` a k-vector,
 and ``a_i(x) = −K^p(x, x_i)^{-1} ∫ I_i K^g(x, x_i) ℓ'_i dt`` (a pseudo-inverse where singular).
 
+Every optimizer of :mod:`pkverify.optim` (momentum, Nesterov, Adam, AdamW, weight decay,
+schedules, mean reduction) has the same form with the optimizer's path kernel
+``K^opt(x, x_i) = Σ_r I_i(r) u_r(x)·∇f(w_r, x_i)`` (:mod:`pkverify.kernels.optimizer_path`):
+``contributions`` gives each training point's term, and ``b(x) + Σ_i contribution_i(x)`` is the
+trained model to rounding. Plain gradient descent is the case u_r = η_r φ_r.
+
 ``predict``, ``b`` and ``initial`` need no kernel matrix: ``Σ_i ℓ'_i K^g(x, x_i) =
 ∇f(x)·(Σ_i ℓ'_i ∇f(x_i))`` — one vector–Jacobian and one forward-mode product per step
 (:func:`~pkverify.kernels.path.product_sums`). ``kernel``, ``a``, ``loss_weighted_kernel`` and
@@ -27,6 +33,7 @@ import numpy as np
 from .backend import to_numpy
 from .errors import InvalidArgumentError
 from .kernels.engines import Engine, Implementation
+from .kernels.optimizer_path import optimizer_kernel_sums
 from .kernels.options import RENAMED, KernelOptions, refuse_batch_size
 from .kernels.path import (
     DEFAULT_NODES,
@@ -117,8 +124,27 @@ class KernelMachine:
             self._cache.update(pkey=key, products=sums)
         return self._cache["products"]
 
+    @property
+    def _optimizer_pass(self) -> bool:
+        """True when the kernel pass is the optimizer's reverse recursion (any rule but plain
+        gradient descent with the loss summed; exact rule only)."""
+        opt = self.traj.optimizer
+        return self.rule is Rule.EXACT and opt is not None and (
+            not opt.plain or self.traj.reduction != "sum")
+
     def _kernels(self, Xq: Any) -> KernelSums:
         Xq_arr, key = self._queries(Xq)
+        if self._cache.get("kkey") == key:
+            return self._cache["kernels"]
+        if self._optimizer_pass:
+            products = self._products(Xq)
+            assert products.plans is not None and self.traj.optimizer is not None
+            opt_sums = optimizer_kernel_sums(
+                self.engine, self.traj, self.traj.optimizer, self.traj.reduction, Xq_arr,
+                products.plans, products.preconditioners, chunk_rows=self.chunk_rows,
+                show=self.progress)
+            sums = KernelSums(opt_sums.kernel, opt_sums.kernel_abs, opt_sums.weighted)
+            self._cache.update(kkey=key, kernels=sums)
         if self._cache.get("kkey") != key:
             check_sums_memory(self.traj, int(Xq_arr.shape[0]), None, self.dtype, weighted=True)
             plans = self._products(Xq).plans if self.rule is Rule.EXACT else None
@@ -151,15 +177,41 @@ class KernelMachine:
     # ----- the parts of Theorem 1 ----------------------------------------------------------
 
     def kernel(self, Xq: Any) -> Any:
-        """``K^p(x_q, x_i)``: ``(q, n)``, or ``(q, n, k, k)`` for k outputs."""
+        """``K^p(x_q, x_i)`` (the optimizer's ``K^opt`` on a path trained with momentum, Adam,
+        ...): ``(q, n)``, or ``(q, n, k, k)`` for k outputs."""
         return self._squeeze_scalar(self._kernels(Xq).kernel, 2)
 
     def loss_weighted_kernel(self, Xq: Any) -> Any:
         """Remark 2: ``∫ I_i ℓ'_i K^g(x_q, x_i) dt``: ``(q, n)`` or ``(q, n, k)``."""
         return self._squeeze_scalar(self._kernels(Xq).weighted, 1)
 
+    def contributions(self, Xq: Any) -> Any:
+        """Each training point's term ``a_i(x) K(x, x_i) = −Σ_r I_i(r) ρ_r ℓ'_{i,r}
+        u_r(x)·∇f(w_r, x_i)``: ``(q, n)``, or ``(q, n, k)`` (point i's share of output c).
+        ``b(x) + contributions(x).sum(axis=1)`` is ``predict(x)`` (to rounding)."""
+        return -self._squeeze_scalar(self._weighted(Xq), 1)
+
+    def _weighted(self, Xq: Any) -> Any:
+        """``Σ_r ρ_r I_i(r) K_r ℓ'_{i,r}`` (q, n, k): from the kernel pass when it already ran
+        on Xq; otherwise, on an optimizer path, from a pass that skips the k × k kernel (one
+        loss sensitivity per batch row instead of one per output)."""
+        Xq_arr, key = self._queries(Xq)
+        if not self._optimizer_pass or self._cache.get("kkey") == key:
+            return self._kernels(Xq).weighted
+        if self._cache.get("ckey") != key:
+            products = self._products(Xq)
+            assert products.plans is not None and self.traj.optimizer is not None
+            sums = optimizer_kernel_sums(
+                self.engine, self.traj, self.traj.optimizer, self.traj.reduction, Xq_arr,
+                products.plans, products.preconditioners, chunk_rows=self.chunk_rows,
+                show=self.progress, kernel=False)
+            self._cache.update(ckey=key, weighted=sums.weighted)
+        return self._cache["weighted"]
+
     def b(self, Xq: Any) -> Any:
-        """``b(x) = y_0(x) − ∫ ∇f(x)·∇R dt``: ``(q,)`` or ``(q, k)``."""
+        """``b(x) = y_0(x) − ∫ ∇f(x)·∇R dt`` (Remark 4); for the optimizers, also minus the
+        weight decay's share ``Σ_s η_s λ_dec φ_s(x)·w_s + Σ_r u_r(x)·λ_L2 w_r``: ``(q,)`` or
+        ``(q, k)``."""
         s = self._products(Xq)
         return self._squeeze_scalar(s.y0 if s.reg is None else s.y0 - s.reg, 1)
 
@@ -226,7 +278,7 @@ class KernelMachine:
                     f"class_ must be an output index 0 ... {k - 1} (the model has {k} "
                     f"outputs); got {class_!r}."
                 )
-        W = to_numpy(self._kernels(Xq).weighted)  # (q, n, k): −(a_i K^p) per output
+        W = to_numpy(self._weighted(Xq))  # (q, n, k): −(a_i K^p) per output
         if k is None:
             classes: list[int | None] = [None] * W.shape[0]
             contrib = -W[:, :, 0]
@@ -293,6 +345,15 @@ def kernel_machine(
     require_trajectory(traj, "kernel_machine(traj)")
     opts = KernelOptions(implementation, backend, dtype, chunk_rows, progress)
     rule = parse_rule(rule)
+    opt = traj.optimizer
+    if rule is not Rule.EXACT and opt is not None and (not opt.plain
+                                                       or traj.reduction != "sum"):
+        raise InvalidArgumentError(
+            f"rule {rule.value!r} is the paper's discretisation of plain gradient descent with "
+            f"the loss summed; this path was trained with {opt.describe()} (reduction "
+            f"{traj.reduction!r}). Use rule='exact' (the default), which rebuilds every "
+            "optimizer's model to rounding."
+        )
     if rule is Rule.EXACT and traj.kind == "flow":
         raise InvalidArgumentError(
             "rule 'exact' is the discrete-step form of gradient descent; for a gradient-flow "

@@ -18,6 +18,8 @@ jacot2018      the neural tangent kernel
 du2019         the two-layer results the NTK notes' Lemmas 1–3 follow
 arora2019      the deep NTK recursion (the notes' eqs. 16–23)
 bell2023       the exact kernel equivalence at finite step size (the ``exact`` rule)
+explaind2025   the exact path kernel for AdamW and momentum by per-example buffers (the peer)
+pytorch-optim  PyTorch's optimizers, whose conventions pkverify.optim follows
 =============  ==========================================================================
 """
 
@@ -121,6 +123,24 @@ SOURCES: dict[str, Source] = {
             "An Exact Kernel Equivalence for Finite Classification Models",
             "arXiv:2308.00824",
             "https://arxiv.org/abs/2308.00824",
+        ),
+        Source(
+            "explaind2025",
+            "Florian Eichin, Yupei Du, Philipp Mondorf, Maria Matveev, Barbara Plank, "
+            "Michael A. Hedderich",
+            2025,
+            "ExPLAIND: Unifying Model, Data, and Training Attribution to Study Model Behavior",
+            "arXiv:2505.20076",
+            "https://arxiv.org/abs/2505.20076",
+            "Theorem 3.1: AdamW as a kernel machine; code: github.com/mainlp/explaind",
+        ),
+        Source(
+            "pytorch-optim",
+            "PyTorch contributors",
+            2024,
+            "torch.optim: SGD, Adam, AdamW",
+            "PyTorch documentation and source (torch/optim/sgd.py, torch/optim/adam.py)",
+            "https://pytorch.org/docs/stable/optim.html",
         ),
     )
 }

@@ -1,12 +1,14 @@
-"""Training paths: gradient descent, seeded SGD, and gradient flow (the ε → 0 limit).
+"""Training paths: any optimizer of :mod:`pkverify.optim` over seeded mini-batches (gradient
+flow, the ε → 0 limit, is :mod:`pkverify.flow`).
 
-Gradient descent on ``L(w) = Σ_i ℓ(y*_i, f(w, x_i)) + R(w)``::
+Each step takes the mini-batch gradient of ``L(w) = Σ_i ℓ(y*_i, f(w, x_i)) + R(w)``::
 
-    w_{s+1} = w_s − ε_s ( Σ_i I_i(s) ℓ'_i(w_s) ∇_w f(w_s, x_i) + ∇R(w_s) )
+    g_s = Σ_i ρ_s I_i(s) ℓ'_i(w_s) ∇_w f(w_s, x_i) + ∇R(w_s)
 
 with ``I_i(s) = 1`` for every i (full batch) or for a seeded mini-batch of ``batch_size``
-points (SGD, Remark 5; the batch sum is not rescaled, so the indicators enter the theorem
-exactly). Gradient flow solves ``dw/dt = −∇L(w)`` with ``scipy.integrate.solve_ivp``.
+points (Remark 5), ``ρ_s = 1`` (``reduction="sum"``, the paper's form) or ``1/|B_s|``
+(``"mean"``, PyTorch's), and asks the optimizer for the step (plain GD:
+``w_{s+1} = w_s − ε_s g_s``). Only the batch's rows are differentiated.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from .kernels.engines import Engine, Implementation
 from .kernels.options import KernelOptions
 from .losses import Loss, Regularizer, as_regularizer, check_regularizer, get_loss
 from .models import Model, check_output
-from .progress import Counter
+from .optim import Optimizer, OptimizerState, as_optimizer, gd, parse_reduction
 from .progress import progress as progress_bar
 from .trajectory import Trajectory
 from .validation import (
@@ -34,13 +36,10 @@ from .validation import (
     as_weights,
     check_differentiable,
     check_memory,
-    positive_float,
     positive_int,
 )
 
-__all__ = ["train", "gradient_flow", "DIVERGENCE_FACTOR", "DIVERGENCE_FLOOR"]
-
-_FLOW_METHODS = ("RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA")
+__all__ = ["train", "DIVERGENCE_FACTOR", "DIVERGENCE_FLOOR"]
 
 DIVERGENCE_FACTOR = 1e6
 """A run whose loss exceeds this factor times its starting loss is declared diverged."""
@@ -146,13 +145,14 @@ def _loss_gradient(
     w: Any,
     X: Any,
     Y: np.ndarray,
-    mask: np.ndarray | None,
+    rho: float | None,
     check: Any = None,
 ) -> tuple[np.ndarray, float, np.ndarray]:
-    """One forward and one backward pass: ``(y, L(w), ∇L_B(w))`` on the host.
+    """One forward and one backward pass on the rows given: ``(y, L(w), ∇L_B(w))`` on the
+    host, L over these rows.
 
-    ``∇L_B = Σ_i I_i ℓ'_i ∇f(w, x_i) (+ ∇R)`` — the vector–Jacobian product of the engine
-    with cotangent ``I ⊙ ℓ'``. ``check(y)`` runs on the outputs before ℓ' is taken (it may
+    ``∇L_B = ρ Σ_i ℓ'_i ∇f(w, x_i) (+ ∇R)`` — the vector–Jacobian product of the engine
+    with cotangent ``ρ ℓ'``. ``check(y)`` runs on the outputs before ℓ' is taken (it may
     raise), so that the recorded loss costs no extra pass.
     """
     xp = engine.xp
@@ -166,8 +166,8 @@ def _loss_gradient(
             check(y)
         seen["y"] = y
         d = np.asarray(loss.deriv(y, Y))
-        if mask is not None:
-            d = d * (mask if d.ndim == 1 else mask[:, None])
+        if rho is not None:
+            d = rho * d
         return xp.asarray(d[:, None] if scalar else d, dtype=y2.dtype)
 
     _, _, g = engine.value_and_vjp(w, X, cotangent)
@@ -184,23 +184,32 @@ def train(
     X: Any,
     Y: Any,
     loss: str | Loss = "mse",
-    lr: float | Sequence[float] | np.ndarray = 0.01,
+    lr: float | Sequence[float] | np.ndarray | None = None,
     steps: int = 100,
     batch_size: int | None = None,
     regularizer: Regularizer | Any | None = None,
     seed: int = 0,
     w0: Any | None = None,
     *,
+    optimizer: Optimizer | str | None = None,
+    reduction: str = "sum",
     implementation: str | Implementation = "auto",
     backend: Any = None,
     dtype: Any = None,
     progress: bool | None = None,
 ) -> Trajectory:
-    """Run gradient descent (or SGD with ``batch_size``) and record the path.
+    """Train with ``optimizer`` (plain gradient descent by default) and record the path.
 
-    lr:          step size ε > 0, or a sequence of ``steps`` step sizes (a schedule).
-    batch_size:  None for full-batch GD; else SGD over batches drawn without replacement
-                 from ``numpy.random.default_rng(seed)``.
+    lr:          shorthand for ``optimizer=pk.optim.gd(lr)`` (default 0.01): a step size
+                 ε > 0, or a sequence of ``steps`` step sizes (a schedule).
+    optimizer:   pk.optim.gd(lr), sgd(lr, momentum, dampening, nesterov, weight_decay),
+                 adam(lr, betas, eps, weight_decay) or adamw(...), with PyTorch's defaults;
+                 its lr may be a schedule. Give either lr or optimizer.
+    reduction:   "sum" (the paper's L = Σ_i ℓ_i) or "mean" (each batch's loss divided by its
+                 size, PyTorch's default).
+    batch_size:  None for full batches; else batches drawn without replacement from
+                 ``numpy.random.default_rng(seed)``; each step differentiates only its
+                 batch's rows (the recorded full loss costs one forward pass over all rows).
     seed:        seeds ``model.init`` (unless ``w0`` is given) and the batch draws.
     implementation, backend: the engine that takes each step's gradient (one forward and one
                  backward pass per step; layer-wise for built-in models; ``backend="cupy"``
@@ -230,7 +239,22 @@ def train(
             f"recording {steps} steps of a model with P = {model.n_params} parameters",
             "Use fewer steps (a larger lr covers the same flow time), or a smaller model.",
         )
-    eps = as_step_sizes(lr, steps)
+    if optimizer is not None and lr is not None:
+        raise InvalidArgumentError(
+            f"give the step size once: lr={lr!r} is the shorthand for optimizer=pk.optim.gd(lr)"
+            f", and optimizer={optimizer!r:.60} carries its own lr."
+        )
+    if optimizer is None:
+        opt = gd(0.01 if lr is None else lr if np.ndim(lr) == 0 else as_step_sizes(lr, steps))
+    else:
+        opt = as_optimizer(optimizer)
+    reduction = parse_reduction(reduction)
+    if dtype is not None and check_float_dtype(dtype) == "float32" and not opt.plain:
+        raise InvalidArgumentError(
+            f"dtype=float32 trains with plain gradient descent only; {opt.describe()} steps "
+            "in float64 (leave dtype out)."
+        )
+    eps = opt.step_sizes(steps)
     if progress is not None:
         progress = as_flag(progress, "progress")
     X, Y, loss, reg, w = _prepare(model, X, Y, loss, regularizer, w0, seed)
@@ -252,6 +276,8 @@ def train(
     losses = np.empty(steps + 1)
     batches = np.ones((steps, n), dtype=bool)
     hint = f"try a smaller step size than lr = {eps.max():.3g}."
+    state = OptimizerState()
+    rows = np.arange(n)
 
     def check(s: int):
         def run(y: np.ndarray) -> None:
@@ -263,120 +289,39 @@ def train(
     ws[0] = w.astype(np.float32) if single else w
     for s in progress_bar(range(steps + 1), total=steps + 1, desc="training", enabled=progress):
         w = ws[s]  # the recorded row itself: no copy per step
-        mask = None
-        if batch_size is not None and s < steps:
-            mask = np.zeros(n, dtype=bool)
-            mask[rng.choice(n, size=batch_size, replace=False)] = True
-            batches[s] = mask
-        if s == steps:  # the last recorded loss needs the forward pass only
-            y = to_numpy(engine.forward(xp.asarray(w, dtype=dt), Xd)).astype(np.float64)
+        wd = xp.asarray(w, dtype=dt)
+        full = batch_size is None or batch_size == n
+        if not full and s < steps:
+            batches[s] = False
+            rows = np.sort(rng.choice(n, size=batch_size, replace=False))
+            batches[s, rows] = True
+        rho = 1.0 / rows.size if reduction == "mean" else None
+        if s == steps or not full:  # the recorded full loss: a forward pass over all rows
+            y = to_numpy(engine.forward(wd, Xd)).astype(np.float64)
             y = y[:, 0] if Y.ndim == 1 else y
             check(s)(y)
             losses[s] = _total_loss(loss, reg, y, Y, w)
-        else:
-            _, losses[s], g = _loss_gradient(
-                engine, loss, reg, xp.asarray(w, dtype=dt), Xd, Y,
-                None if mask is None else mask.astype(np.float64), check(s),
-            )
+        if s < steps:  # the step's gradient from its batch's rows only
+            Xb = Xd if full else Xd[rows if xp is np else xp.asarray(rows)]
+            _, value, g = _loss_gradient(engine, loss, reg, wd, Xb, Y if full else Y[rows], rho,
+                                         check(s))
+            if full:
+                losses[s] = value
         if _diverged(losses[s], losses[0]):
             raise _divergence(s, losses[s], losses[0], hint)
         if s == steps:
             break
-        if single:  # w_{s+1} = fl32(w_s − fl32(ε_s g)), recorded exactly in float64
+        if single:  # plain GD: w_{s+1} = fl32(w_s − fl32(ε_s g)), recorded exactly in float64
             w32 = w.astype(np.float32)
             ws[s + 1] = w32 - np.float32(eps[s]) * g.astype(np.float32)
-        else:
-            np.multiply(g, -eps[s], out=ws[s + 1])  # w_{s+1} = w_s − ε_s ∇L, in place
-            ws[s + 1] += w
+            continue
+        g = opt.gradient(g, w)  # + coupled weight decay
+        parts, decay, _, state = opt.advance(state, g[None, :], w, float(eps[s]), s, total=g)
+        np.add(w, parts[0], out=ws[s + 1])  # w_{s+1} = w_s + Δ_s, as the optimizer says
+        if opt.decoupled_decay:
+            ws[s + 1] += decay
 
     kind = "gd" if batch_size is None or batch_size == n else "sgd"
     times = np.concatenate([[0.0], np.cumsum(eps)])
-    return Trajectory(model, X, Y, loss, ws, eps, batches, losses, times, reg, kind)
-
-
-def gradient_flow(
-    model: Model,
-    X: Any,
-    Y: Any,
-    loss: str | Loss = "mse",
-    T: float = 1.0,
-    samples: int = 201,
-    rtol: float = 1e-10,
-    atol: float = 1e-12,
-    regularizer: Regularizer | Any | None = None,
-    seed: int = 0,
-    w0: Any | None = None,
-    method: str = "DOP853",
-    *,
-    implementation: str | Implementation = "auto",
-    progress: bool | None = None,
-) -> Trajectory:
-    """Solve the gradient flow ``dw/dt = −∇L(w)`` on ``[0, T]`` and sample it.
-
-    The path is recorded at ``samples`` equally spaced times (``samples − 1`` intervals, so
-    ``step_sizes`` are ``T/(samples−1)``); kernels on a flow path use node rules in time
-    (riemann, trapezoid, simpson), whose error shrinks as ``samples`` grows. ``rtol``/``atol``
-    go to ``scipy.integrate.solve_ivp`` (default: DOP853, 8th order). The right-hand side
-    costs one forward and one backward pass of the engine; progress shows the flow time.
-    """
-    from scipy.integrate import solve_ivp
-
-    if progress is not None:
-        progress = as_flag(progress, "progress")
-    T = positive_float(T, "T")
-    samples = positive_int(samples, "samples")
-    if samples < 2:
-        raise InvalidArgumentError(f"samples must be ≥ 2 (start and end); got {samples}.")
-    rtol = positive_float(rtol, "rtol")
-    atol = positive_float(atol, "atol")
-    if method not in _FLOW_METHODS:
-        raise InvalidArgumentError(
-            f"method must name a scipy.integrate.solve_ivp solver, one of "
-            f"{', '.join(_FLOW_METHODS)}; got {method!r}. DOP853 (the default) suits smooth flows."
-        )
-    if isinstance(model, Model):
-        check_memory(
-            samples * (model.n_params + 1) * 8.0,
-            f"recording {samples} samples of a model with P = {model.n_params} parameters",
-            "Use fewer samples.",
-        )
-    X, Y, loss, reg, w = _prepare(model, X, Y, loss, regularizer, w0, seed)
-    engine, _ = KernelOptions(implementation, "numpy", np.float64).engine(
-        model, "pk.gradient_flow", w, X)
-    f = model.f
-    start = _total_loss(loss, reg, np.asarray(f(w, X)), Y, w)
-
-    def finite(y: np.ndarray) -> None:
-        if not np.all(np.isfinite(y)):
-            raise NonFiniteError("model output became non-finite during the flow")
-        loss.check_outputs(y)
-
-    bar = Counter(T, desc="gradient flow (t)", enabled=progress, unit="t")
-
-    def rhs(t, v):
-        bar.set(min(float(t), T))
-        return -_loss_gradient(engine, loss, reg, v, X, Y, None, finite)[2]
-
-    times = np.linspace(0.0, T, samples)
-    try:
-        with bar:
-            sol = solve_ivp(rhs, (0.0, T), w, method=method, t_eval=times, rtol=rtol,
-                            atol=atol)
-    except NonFiniteError as exc:
-        raise DivergenceError(
-            f"gradient flow diverged before T = {T}: {exc}; try a smaller T.", step=None
-        ) from exc
-    if sol.status != 0 or sol.y.shape[1] != samples:
-        raise DivergenceError(
-            f"gradient flow could not be integrated to T = {T}: {sol.message} "
-            "Try a smaller T or looser rtol.",
-            step=None,
-        )
-    ws = np.ascontiguousarray(sol.y.T)
-    losses = np.array([_total_loss(loss, reg, np.asarray(f(v, X)), Y, v) for v in ws])
-    for s, value in enumerate(losses):
-        if _diverged(value, start):
-            raise _divergence(s, value, start, "try a smaller T.")
-    eps = np.diff(times)
-    batches = np.ones((samples - 1, X.shape[0]), dtype=bool)
-    return Trajectory(model, X, Y, loss, ws, eps, batches, losses, times, reg, "flow")
+    return Trajectory(model, X, Y, loss, ws, eps, batches, losses, times, reg, kind,
+                      optimizer=opt, reduction=reduction)

@@ -12,6 +12,7 @@ import numpy as np
 from .errors import InvalidArgumentError, NonFiniteError, ShapeError
 from .losses import Loss, Regularizer, as_regularizer
 from .models import Model
+from .optim import Optimizer, as_optimizer, gd, parse_reduction
 from .trajectory_file import load_trajectory, save_trajectory
 
 __all__ = ["Trajectory", "require_trajectory"]
@@ -31,6 +32,10 @@ class Trajectory:
     times:       (S+1,) flow time t_s = Σ_{r<s} ε_r.
     model, X (n, d), Y (canonical targets), loss, regularizer: what was trained.
     kind:        "gd", "sgd" or "flow".
+    optimizer:   the update rule that made each step (:mod:`pkverify.optim`); None on a
+                 hand-built path means plain gradient descent with these step sizes (None on
+                 a flow path). Its lr must agree with ``step_sizes``.
+    reduction:   "sum" (ℓ' enters each step as is) or "mean" (divided by the batch size).
     """
 
     model: Model
@@ -44,6 +49,8 @@ class Trajectory:
     times: np.ndarray
     regularizer: Regularizer | None = None
     kind: str = "gd"
+    optimizer: Optimizer | None = None
+    reduction: str = "sum"
 
     def __post_init__(self) -> None:
         """Validate a hand-built path as :meth:`load` validates a file: the types, every
@@ -72,7 +79,14 @@ class Trajectory:
             if kinds == "fiu" and arr.dtype.kind != "f":
                 arr = arr.astype(np.float64)
             object.__setattr__(self, name, arr)
+        object.__setattr__(self, "reduction", parse_reduction(self.reduction))
+        if self.optimizer is not None:
+            object.__setattr__(self, "optimizer", as_optimizer(self.optimizer))
         self.check_consistent()
+        if self.optimizer is None and self.kind != "flow":
+            eta = self.step_sizes
+            lr = float(eta[0]) if np.all(eta == eta[0]) else tuple(float(e) for e in eta)
+            object.__setattr__(self, "optimizer", gd(lr))
 
     @property
     def steps(self) -> int:
@@ -186,6 +200,19 @@ class Trajectory:
                 "step_sizes must be positive (ε_s > 0 for each gradient step); got "
                 f"min {float(np.min(self.step_sizes)):.3g}"
             )
+        if self.optimizer is not None:
+            if self.kind == "flow":
+                raise InvalidArgumentError(
+                    "a gradient-flow path has no optimizer; leave optimizer=None for kind "
+                    "'flow'."
+                )
+            eta = self.optimizer.step_sizes(self.steps)
+            if not np.allclose(eta, self.step_sizes, rtol=1e-15, atol=0.0):
+                raise InvalidArgumentError(
+                    f"the optimizer's lr ({self.optimizer.describe()}) disagrees with the "
+                    f"recorded step_sizes (first {float(self.step_sizes[0]):.6g}); record the "
+                    "optimizer the path was trained with."
+                )
 
 
 def require_trajectory(traj: Any, where: str = "this function") -> Trajectory:

@@ -9,6 +9,7 @@ import io
 import json
 import os
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,17 +25,20 @@ from .errors import (
 from .io import as_path, atomic_write_bytes, check_writable
 from .losses import Regularizer, as_regularizer, get_loss, l2
 from .models import Model, from_spec
+from .optim import from_spec as optimizer_from_spec
 from .validation import as_data
 
 __all__ = ["save_trajectory", "load_trajectory", "check_losses", "FORMAT_VERSION"]
 
 _FORMAT = "pkverify-trajectory"
-_VERSION = 3
-"""Format history. Version 3: ``checksum`` covers every array *and* the metadata (kind, model,
-loss, regulariser, ...), so no byte of what the file says about the path can change unseen.
-Version 2: ``checksum`` (SHA-256) of the arrays only; its metadata is checked for consistency
-with the arrays (the path's kind against its batches) instead. Version 1 files, which have no
-checksum, are checked by recomputing their start and end losses (as every version is)."""
+_VERSION = 4
+"""Format history. Version 4 records the optimizer (its spec) and the loss reduction; files
+of earlier versions are plain gradient descent with the loss summed. Version 3: ``checksum``
+covers every array *and* the metadata (kind, model, loss, regulariser, ...), so no byte of
+what the file says about the path can change unseen. Version 2: ``checksum`` (SHA-256) of
+the arrays only; its metadata is checked for consistency with the arrays (the path's kind
+against its batches) instead. Version 1 files, which have no checksum, are checked by
+recomputing their start and end losses (as every version is)."""
 FORMAT_VERSION = _VERSION
 
 _ARRAYS = ("X", "Y", "ws", "step_sizes", "batches", "losses", "times")
@@ -111,6 +115,8 @@ def save_trajectory(traj: Any, path: str | os.PathLike) -> Path:
         "regularizer": None
         if traj.regularizer is None
         else (traj.regularizer.spec or "custom"),
+        "optimizer": None if traj.optimizer is None else traj.optimizer.spec,
+        "reduction": traj.reduction,
     }
     meta["checksum"] = _checksum(arrays, meta)
     buffer = io.BytesIO()
@@ -182,6 +188,8 @@ def load_trajectory(
             f"than this pkverify reads (up to {_VERSION}); upgrade pkverify "
             "(pip install -U pkverify) to load it."
         )
+    if version >= 4:
+        meta_keys = meta_keys | {"optimizer", "reduction"}
     missing = sorted((needed - set(arrays)) | (meta_keys - set(meta)))
     if missing:
         raise TrajectoryFileError(
@@ -216,6 +224,7 @@ def load_trajectory(
             times=np.asarray(arrays["times"], dtype=np.float64),
             regularizer=as_regularizer(regularizer),
             kind=str(meta["kind"]),
+            reduction=meta.get("reduction", "sum"),
         )
         traj.check_consistent()
     except (PkVerifyError, TypeError, KeyError, ValueError) as exc:
@@ -239,6 +248,13 @@ def load_trajectory(
                 f"are {'all' if full else 'not all'} full: the metadata was edited. Re-run "
                 "training and save again."
             )
+    if meta.get("optimizer") is not None:  # checked against the path once the checksum holds
+        try:
+            traj = replace(traj, optimizer=optimizer_from_spec(meta["optimizer"]))
+        except PkVerifyError as exc:
+            raise TrajectoryFileError(
+                f"{str(path)!r} holds an inconsistent pkverify trajectory: {exc}"
+            ) from exc
     check_losses(traj, str(path))
     return traj
 

@@ -23,11 +23,12 @@ LAYERS: list[tuple[str, ...]] = [
     # a foreign framework's module as a Model (pk.torch.model); the kernel engines below it
     # differentiate it. A recorder of the user's loop (it builds a Trajectory) sits higher.
     ("extra",),
-    ("optim",),  # the optimizers (future)
+    ("optim",),  # the optimizers: the update rule as data
     ("trajectory_file",),  # the .npz format the path is saved in
     ("trajectory",),  # the recorded path of any optimizer
     ("kernels",),  # tangent and path kernels over a recorded path
     ("train",),  # takes its steps with the kernel engine (kernels.engines)
+    ("flow",),  # gradient flow, with train's loss and divergence helpers
     ("machine",),
     ("ntk",),
     ("symbolic",),

@@ -372,3 +372,104 @@ def test_degenerate_fallback_keeps_a_independent_of_x_on_a_linear_model(rule, ba
         expected = -np.sum(eps[:, None] * ind * d[:-1], axis=0) / (eps @ ind)
     # rounding of two sums over 12 steps
     np.testing.assert_allclose(a, np.broadcast_to(expected, a.shape), rtol=1e-12, atol=1e-14)
+
+
+# ----- every optimizer: contributions, K^opt, explain (pkverify.optim) -------------------------
+
+# float64 rounding over a few steps of the exact rule (measured ≤ 6e-15 relative)
+OPT_ROUNDING = 1e-12
+
+
+@pytest.fixture
+def adam_path():
+    r = np.random.default_rng(4)
+    X = r.standard_normal((9, 2))
+    Y = (np.arange(9) % 3).astype(float)
+    traj = pk.train(pk.models.mlp([2, 6, 3], "tanh"), X, Y, loss="softmax_ce",
+                    optimizer=pk.optim.adam(0.05, weight_decay=0.01), steps=5, batch_size=4,
+                    reduction="mean", progress=False)
+    return traj, r.standard_normal((3, 2))
+
+
+def test_contributions_sum_to_the_trained_model(adam_path, tmp_path):
+    traj, Xq = adam_path
+    for path in (traj, pk.Trajectory.load(traj.save(tmp_path / "adam.npz"))):
+        km = pk.kernel_machine(path, progress=False)
+        C = km.contributions(Xq)
+        assert C.shape == (3, 9, 3)
+        y = traj.predict(Xq)
+        change = np.abs(y - traj.predict_initial(Xq)).max()
+        assert np.abs(km.b(Xq) + C.sum(axis=1) - y).max() <= OPT_ROUNDING * change
+        assert np.abs(km.predict(Xq) - y).max() <= OPT_ROUNDING * change
+
+
+def test_gd_contributions_are_the_loss_weighted_kernel():
+    r = np.random.default_rng(5)
+    X = r.standard_normal((7, 2))
+    traj = pk.train(pk.models.mlp([2, 5, 1]), X, np.sin(X[:, 0]), lr=0.1, steps=4,
+                    progress=False)
+    km = pk.kernel_machine(traj, progress=False)
+    Xq = r.standard_normal((2, 2))
+    C = km.contributions(Xq)
+    assert C.shape == (2, 7)
+    np.testing.assert_array_equal(C, -km.loss_weighted_kernel(Xq))
+    y = traj.predict(Xq)
+    assert np.abs(km.b(Xq) + C.sum(axis=1) - y).max() <= OPT_ROUNDING * np.abs(y).max()
+
+
+def test_explain_ranks_the_optimizer_contributions(adam_path):
+    traj, Xq = adam_path
+    km = pk.kernel_machine(traj, progress=False)
+    C = km.contributions(Xq)  # (q, n, k)
+    for c in range(3):
+        top = km.explain(Xq, top=3, class_=c)
+        for q, row in enumerate(top):
+            order = np.argsort(-np.abs(C[q, :, c]), kind="stable")[:3]
+            assert [i for i, _ in row] == order.tolist()
+            np.testing.assert_allclose([v for _, v in row], C[q, order, c], rtol=1e-12)
+
+
+def test_node_rules_refuse_an_adam_path(adam_path):
+    traj, _ = adam_path
+    with pytest.raises(pk.errors.InvalidArgumentError, match="rule='exact'"):
+        pk.kernel_machine(traj, rule="riemann")
+
+
+@pytest.mark.parametrize("optimizer", [pk.optim.gd(0.1), pk.optim.sgd(0.1, momentum=0.9)])
+def test_kernel_passes_touch_only_the_batch_rows(monkeypatch, optimizer):
+    """A mini-batch step's kernel work sees the batch's rows of the training set only."""
+    from pkverify.kernels.engines import LayerwiseEngine
+
+    r = np.random.default_rng(6)
+    X = r.standard_normal((30, 2))
+    traj = pk.train(pk.models.mlp([2, 4, 1]), X, np.sin(X[:, 0]), optimizer=optimizer,
+                    steps=3, batch_size=4, progress=False)
+    Xq = r.standard_normal((2, 2))
+    seen: set[int] = set()
+    for name in ("side", "value_and_vjp"):
+        original = getattr(LayerwiseEngine, name)
+
+        def spy(self, w, X, *args, _original=original, **kwargs):
+            rows = np.asarray(X)
+            if (rows[:, None, :] == traj.X[None]).all(axis=2).any(axis=1).all():  # training rows
+                seen.add(int(rows.shape[0]))
+            return _original(self, w, X, *args, **kwargs)
+
+        monkeypatch.setattr(LayerwiseEngine, name, spy)
+    km = pk.kernel_machine(traj, progress=False)
+    km.contributions(Xq)
+    km.predict(Xq)
+    assert seen == {4}
+
+
+def test_a_path_that_does_not_follow_its_optimizer_is_named(adam_path):
+    """A hand-built path whose recorded rule is not the one that made its steps (Adam's steps
+    read as momentum SGD's): the machine warns, naming the first step off the rule."""
+    import dataclasses
+
+    traj, Xq = adam_path
+    wrong = dataclasses.replace(traj, optimizer=pk.optim.sgd(0.05, momentum=0.9))
+    from pkverify.kernels.exact import PathWarning
+
+    with pytest.warns(PathWarning, match=r"at step 0 .*differs from the optimizer's step"):
+        pk.kernel_machine(wrong, progress=False).predict(Xq)

@@ -343,6 +343,70 @@ def test_divergence_threshold_floors_a_near_zero_start():
     assert _diverged(float("nan"), 1.0) and _diverged(float("inf"), 1.0)
 
 
+# ----- optimizers (pkverify.optim) ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", __import__("tests.optim_paths", fromlist=["x"])
+                         .optimizer_cases(), ids=lambda c: c[0])
+def test_every_optimizer_trains_as_written_by_hand(case):
+    """pk.train's path equals a loop that differentiates the batch's loss with autograd and
+    steps with the rule (float64 rounding of the same sums in another order: 1e-13)."""
+    from tests.optim_paths import hand_path
+
+    _, opt, bs, red, reg = case
+    X = np.random.default_rng(0).standard_normal((8, 2))
+    Y = np.sin(X[:, 0])
+    model = pk.models.mlp([2, 5, 1], "tanh")
+    traj = pk.train(model, X, Y, optimizer=opt, steps=6, batch_size=bs, reduction=red,
+                    regularizer=reg, progress=False)
+    ref = hand_path(model, X, Y, opt, 6, bs, red, reg)
+    np.testing.assert_array_equal(traj.batches, ref.batches)
+    np.testing.assert_allclose(traj.ws, ref.ws, rtol=0, atol=1e-13)
+    assert traj.optimizer == opt and traj.reduction == red
+
+
+def test_mean_reduction_divides_the_batch_gradient():
+    X = np.random.default_rng(1).standard_normal((6, 2))
+    Y = X[:, 0]
+    model = pk.models.linear(2)
+    a = pk.train(model, X, Y, lr=0.1, steps=1, batch_size=3, reduction="mean", progress=False)
+    b = pk.train(model, X, Y, lr=0.1 / 3, steps=1, batch_size=3, progress=False)
+    np.testing.assert_allclose(a.ws, b.ws, rtol=1e-15, atol=0)
+
+
+def test_a_step_differentiates_only_its_batch(monkeypatch):
+    """The backward pass of a mini-batch step sees the batch's rows only."""
+    from pkverify.kernels.engines import LayerwiseEngine
+
+    seen = []
+    original = LayerwiseEngine.value_and_vjp
+
+    def spy(self, w, X, cotangent):
+        seen.append(int(X.shape[0]))
+        return original(self, w, X, cotangent)
+
+    monkeypatch.setattr(LayerwiseEngine, "value_and_vjp", spy)
+    X = np.random.default_rng(2).standard_normal((40, 2))
+    pk.train(pk.models.mlp([2, 4, 1]), X, X[:, 0], optimizer=pk.optim.adam(0.01), steps=3,
+             batch_size=5, progress=False)
+    assert seen == [5, 5, 5]
+
+
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        (dict(lr=0.1, optimizer=pk.optim.adam()), "give the step size once"),
+        (dict(optimizer="rmsprop"), "unknown optimizer"),
+        (dict(optimizer=pk.optim.sgd([0.1, 0.2])), "one entry per step"),
+        (dict(reduction="avg"), "unknown reduction"),
+    ],
+)
+def test_bad_optimizer_arguments(kwargs, words):
+    X = np.array([[0.0], [1.0]])
+    with pytest.raises(pk.errors.InvalidArgumentError, match=words):
+        pk.train(pk.models.linear(1), X, X[:, 0], steps=3, **kwargs)
+
+
 @pytest.fixture(scope="module")
 def run32():
     rng = np.random.default_rng(0)
@@ -392,3 +456,10 @@ class TestFloat32Training:
         model, X, Y, _ = run32
         with pytest.raises(InvalidArgumentError, match="float"):
             pk.train(model, X, Y, steps=2, dtype=dtype)
+
+
+def test_float32_with_an_optimizer_is_refused():
+    X = np.array([[0.0], [1.0]])
+    with pytest.raises(pk.errors.InvalidArgumentError, match="float32"):
+        pk.train(pk.models.linear(1), X, X[:, 0], optimizer=pk.optim.adam(), steps=2,
+                 dtype=np.float32)

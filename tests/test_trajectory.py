@@ -448,3 +448,65 @@ def test_save_never_overwrites_a_file_pkverify_did_not_write(tmp_path, mlp_traj)
     mine = mlp_traj.save(tmp_path / "run.npz")
     assert mlp_traj.save(mine) == mine
     _assert_same(pk.Trajectory.load(mine), mlp_traj)
+
+
+# ----- the optimizer and the reduction (format 4) ---------------------------------------------
+
+
+@pytest.fixture
+def adam_traj(data2d):
+    X, Y = data2d
+    return pk.train(pk.models.mlp([2, 5, 1], "tanh"), X, Y,
+                    optimizer=pk.optim.adamw((0.01, 0.02, 0.03), weight_decay=0.1), steps=3,
+                    batch_size=4, reduction="mean", progress=False)
+
+
+def test_optimizer_and_reduction_round_trip(tmp_path, adam_traj):
+    back = pk.Trajectory.load(adam_traj.save(tmp_path / "adam.npz"))
+    assert back.optimizer == adam_traj.optimizer
+    assert back.reduction == "mean"
+    np.testing.assert_array_equal(back.ws, adam_traj.ws)
+
+
+@pytest.mark.parametrize("change", [
+    lambda m: m["optimizer"].update(name="adam"),
+    lambda m: m["optimizer"].update(betas=[0.8, 0.999]),
+    lambda m: m.update(reduction="sum"),
+])
+def test_editing_the_optimizer_is_refused(tmp_path, adam_traj, change):
+    path = adam_traj.save(tmp_path / "adam.npz")
+    edited = _rewrite(path, tmp_path / "edited.npz", meta_change=change)
+    with pytest.raises(TrajectoryFileError, match="changed after it was saved"):
+        pk.Trajectory.load(edited)
+
+
+def test_version_3_files_load_as_gradient_descent(tmp_path, mlp_traj):
+    """A file written before optimizers were recorded: plain GD, loss summed."""
+    from pkverify.trajectory_file import _checksum
+
+    path = mlp_traj.save(tmp_path / "run.npz")
+
+    def as_v3(arrays, meta):
+        for key in ("optimizer", "reduction"):
+            meta.pop(key)
+        meta["version"] = 3
+        meta["checksum"] = _checksum(arrays, meta)
+
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(str(arrays.pop("meta")))
+    as_v3(arrays, meta)
+    np.savez(tmp_path / "v3.npz", meta=np.array(json.dumps(meta)), **arrays)
+    back = pk.Trajectory.load(tmp_path / "v3.npz")
+    assert back.optimizer == pk.optim.gd(float(mlp_traj.step_sizes[0]))
+    assert back.reduction == "sum"
+
+
+def test_hand_built_path_checks_its_optimizer(mlp_traj):
+    import dataclasses
+
+    with pytest.raises(pk.errors.InvalidArgumentError, match="disagrees with the recorded"):
+        dataclasses.replace(mlp_traj, optimizer=pk.optim.adam(0.5))
+    with pytest.raises(pk.errors.UnknownNameError, match="reduction"):
+        dataclasses.replace(mlp_traj, reduction="none")
+    assert dataclasses.replace(mlp_traj, optimizer=None).optimizer.plain

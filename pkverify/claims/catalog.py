@@ -24,6 +24,7 @@ from . import vector_output
 from . import symbolic
 from . import ntk
 from . import torch
+from . import optim
 
 __all__ = ["all_claims", "families", "get", "select", "run", "iter_run"]
 

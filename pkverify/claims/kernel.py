@@ -353,7 +353,7 @@ per row block, so equal to a few ulps as well."""
     ),
 )
 def check_kernel_cross(cfg: CheckConfig) -> Outcome:
-    from ..train import gradient_flow
+    from ..flow import gradient_flow
 
     X, Y = regression_data(cfg.seed, n=7, d=3)
     X1, _ = regression_data(cfg.seed + 4, n=5, d=3)

@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING
 import autograd.numpy as anp
 import numpy as np
 
+from ..flow import gradient_flow
 from ..kernels.exact import PathWarning
 from ..machine import kernel_machine
 from ..models import custom, mlp, two_layer
 from ..rates import loglog_slope
-from ..train import gradient_flow, train
+from ..train import train
 from . import figures as fig
 from .problems import (
     binary_data,
@@ -213,8 +214,9 @@ def check_theorem1_schedule(cfg: CheckConfig) -> Outcome:
     rebuilt = check_reconstruction(traj, X)
     err = rebuilt.metrics["rel_err"]
     reverse = schedule[::-1]
-    reversed_path = dataclasses.replace(
-        traj, step_sizes=reverse, times=np.concatenate([[0.0], np.cumsum(reverse)]))
+    reversed_path = dataclasses.replace(  # optimizer=None: plain GD with the edited sizes
+        traj, step_sizes=reverse, times=np.concatenate([[0.0], np.cumsum(reverse)]),
+        optimizer=None)
     with warnings.catch_warnings():  # the control is knowingly not this path's GD
         warnings.simplefilter("ignore", PathWarning)
         err_reversed = check_reconstruction(reversed_path, X).metrics["rel_err"]

@@ -29,15 +29,9 @@ from ..progress import progress
 from ..trajectory import Trajectory, require_trajectory
 from ..validation import as_array_in, as_flag, positive_int
 from .engines import Engine, Implementation
-from .exact import (
-    StepPlan,
-    adaptive_rtol,
-    integrate_step,
-    scatter_rows,
-    unit_roundoff,
-    warn_inconsistent,
-    warn_not_exact,
-)
+from .exact import StepPlan, scatter_rows
+from .optimizer_path import optimizer_products
+from .optimizer_replay import Preconditioners
 from .options import RENAMED, KernelOptions, check_kernel_memory, refuse_batch_size
 from .rules import Rule, node_weights, parse_rule
 
@@ -55,16 +49,6 @@ __all__ = [
     "loss_deriv",
 ]
 
-PATH_RTOL = 1e-10
-"""A recorded step Δ_s further than this (relative) from −ε_s ∇L_B(w_s) is not the gradient
-step of the trajectory's own model and data (an edited file, a path from elsewhere): the
-rebuilt machine then describes another path, and a PathWarning says so. pk.train's own steps
-agree to rounding (≈ 1e-16, a few ulps of the same sums). A float32 machine recomputes ∇L
-to float32 rounding (cancellation in Σ ℓ'_i ∇f_i can cost most of its 7 digits), so it does
-not judge a float64 path's consistency."""
-
-F64_EPS = float(np.finfo(np.float64).eps)
-
 DEFAULT_NODES: int | None = None
 """Nodes per step for the exact rule; None chooses them per step (nested Clenshaw–Curtis until
 the step identity holds to rounding; relu nets: exact Gauss–Legendre between their kinks)."""
@@ -79,9 +63,12 @@ class ProductSums:
                ``b(x) − loss_term``).
     reg:       ``Σ_s c_s ∇f(w_s, x)·∇R(w_s)`` (Remark 4), or None without a regulariser.
     plans:     the exact rule's per-step plans (None for node rules).
-    mismatch:  the exact rule's per-step ``‖Δ_s + ε_s ∇L_B(w_s)‖ / ‖Δ_s‖``: how far the
-               recorded step is from the gradient step of this model on this data (rounding,
-               ≈ 1e-16, for a path that pk.train recorded; large for an edited path).
+    mismatch:  the exact rule's per-step ``‖Δ_s − Δ̃_s‖ / ‖Δ_s‖``: how far the recorded step
+               is from the step Δ̃_s its optimizer takes from this model's gradients on this
+               data (rounding, ≈ 1e-16, for a path that pk.train recorded; large for an edited
+               path).
+    preconditioners: Adam's P_s, rebuilt on demand from checkpoints of the forward pass (exact
+               rule, adaptive optimizers), for the optimizer's kernel pass; else None.
     """
 
     y0: Any
@@ -89,6 +76,7 @@ class ProductSums:
     reg: Any | None
     plans: list[StepPlan] | None = None
     mismatch: np.ndarray | None = None
+    preconditioners: Preconditioners | None = None
 
     @property
     def evaluations(self) -> np.ndarray:
@@ -118,12 +106,14 @@ class KernelSums:
     weighted: Any | None
 
 
-def loss_deriv(traj: Trajectory, y2: Any, xp: Any) -> Any:
-    """ℓ' as ``(n, k)`` in xp from the model's outputs ``(n, k)``; the loss (NumPy, on the
-    host: an (n, k) transfer) sees ``(n,)`` when the targets are scalar."""
+def loss_deriv(traj: Trajectory, y2: Any, xp: Any, rows: np.ndarray | None = None) -> Any:
+    """ℓ' as ``(n, k)`` in xp from the model's outputs ``(n, k)`` (on the training ``rows``
+    when given); the loss (NumPy, on the host: an (n, k) transfer) sees ``(n,)`` when the
+    targets are scalar."""
     scalar = traj.Y.ndim == 1
+    Y = traj.Y if rows is None else traj.Y[rows]
     y = to_numpy(y2).astype(np.float64, copy=False)
-    d = np.asarray(traj.loss.deriv(y[:, 0] if scalar else y, traj.Y))
+    d = np.asarray(traj.loss.deriv(y[:, 0] if scalar else y, Y))
     return xp.asarray(d[:, None] if scalar else d, dtype=y2.dtype)
 
 
@@ -161,7 +151,6 @@ def product_sums(
     X = xp.asarray(traj.X, dtype=dt)
     reg = traj.regularizer is not None and with_reg
     loss_term = reg_term = y0 = None
-    plans: list[StepPlan] | None = None
 
     def add(acc, v):
         return v if acc is None else acc + v
@@ -172,57 +161,13 @@ def product_sums(
                 "rule 'exact' is the discrete-step form of gradient descent and is not defined "
                 "on a gradient-flow path; use rule='simpson' or 'trapezoid' there."
             )
-        plans = []
-        mismatch = np.zeros(traj.steps)
-        inconsistent = np.zeros(traj.steps, dtype=bool)
-        model = traj.model
-        for s in progress(range(traj.steps), total=traj.steps, desc="exact rule", enabled=show):
-            w = xp.asarray(traj.ws[s], dtype=dt)
-            delta = xp.asarray(traj.ws[s + 1] - traj.ws[s], dtype=dt)
-            eps = float(traj.step_sizes[s])
-            mask = xp.asarray(traj.batches[s].astype(np.float64), dtype=dt)[:, None]
-            _, _, g = engine.value_and_vjp(w, X, _weighted_deriv(traj, mask, xp))
-            r = _reg_grad(traj, w, xp) if traj.regularizer is not None else None
-            step = g if r is None else g + r
-            gap = float(np.linalg.norm(traj.ws[s + 1] - traj.ws[s] + eps * to_numpy(step)))
-            size = float(np.linalg.norm(traj.ws[s + 1] - traj.ws[s]))
-            mismatch[s] = gap / max(size, float(np.finfo(np.float64).tiny))
-            # storing w_{s+1} = w_s − ε∇L rounds each coordinate by ≤ ½ ulp of w_{s+1}:
-            # a gap within that (plus PATH_RTOL of the step) is rounding, not another path
-            allowed = PATH_RTOL * size + 4.0 * F64_EPS * float(np.linalg.norm(traj.ws[s + 1]))
-            # the plan checks the whole step (∇R included) whether or not the regulariser's
-            # term is returned, so every pass over these queries picks the same nodes
-            tangents = [g] + ([r] if r is not None else [])
-            direct = bool(gap > allowed) and unit_roundoff(dt) <= F64_EPS
-            inconsistent[s] = direct
-            if direct:  # not a gradient step: integrate along Δ itself
-                tangents.append(delta)
-            U = xp.stack(tangents)
-
-            def step_integral(I, eps=eps, direct=direct, with_r=r is not None):
-                if direct:
-                    return I[-1, ...]
-                return -eps * (I[0, ...] + I[1, ...]) if with_r else -eps * I[0, ...]
-
-            cuts = None
-            if model.kinks is not None:
-                cuts = np.asarray(
-                    model.kinks(traj.ws[s], traj.ws[s + 1] - traj.ws[s], to_numpy(Xq)), float
-                ).ravel()
-            I, f0, plan = integrate_step(engine, w, delta, Xq, U, step_integral, nodes, cuts)
-            plans.append(plan)
-            if s == 0:
-                y0 = f0
-            loss_term = add(loss_term, eps * I[0, ...])
-            if reg:
-                reg_term = add(reg_term, eps * I[1, ...])
-        worst = max(p.residual for p in plans)
-        if worst > 1e3 * adaptive_rtol(dt):  # unlocated kinks or too few nodes cost digits
-            warn_not_exact(model, worst, nodes)
-        if inconsistent.any():
-            worst_step = int(np.argmax(np.where(inconsistent, mismatch, -1.0)))
-            warn_inconsistent(worst_step, float(mismatch[worst_step]))
-        return ProductSums(y0, loss_term, reg_term, plans, mismatch)
+        # every optimizer's step, rebuilt and checked by the rule itself (optimizer_path)
+        opt = traj.optimizer
+        assert opt is not None  # every non-flow path has one
+        out = optimizer_products(engine, traj, opt, traj.reduction, Xq, nodes, with_reg,
+                                 show=show)
+        return ProductSums(out.y0, out.loss_term, out.reg, out.plans, out.mismatch,
+                           out.preconditioners)
 
     C = node_weights(traj, rule, indicators=True)
     reg_weights = node_weights(traj, rule, indicators=False)[:, 0] if reg else None
@@ -282,15 +227,28 @@ def kernel_sums(
     )
     kernel = kernel_abs = wsum = None
 
-    def accumulate(K, c, w, B):
+    def accumulate(K, c, w, B, cols=None):
+        """Add ``c ⊙ K`` (and its loss-weighted form); ``cols``: K holds only these columns
+        of X_other (a mini-batch's rows)."""
         nonlocal kernel, kernel_abs, wsum
-        cx = xp.asarray(c, dtype=dt)[None, :, None, None]
+        cx = xp.asarray(c if cols is None else c[cols], dtype=dt)[None, :, None, None]
         term = K * cx
-        kernel = term if kernel is None else kernel + term
-        kernel_abs = xp.abs(term) if kernel_abs is None else kernel_abs + xp.abs(term)
+        dloss = None
         if weighted:  # ℓ' from side B's own forward pass where the engine kept it
             y = engine.side_output(B)
-            dloss = loss_deriv(traj, engine.forward(w, X_other) if y is None else y, xp)  # (n, k)
+            Xs = X_other if cols is None else X_other[cols if xp is np else xp.asarray(cols)]
+            dloss = loss_deriv(traj, engine.forward(w, Xs) if y is None else y, xp, cols)
+        if cols is not None:  # scatter the batch's columns into the full width
+            full = xp.zeros((term.shape[0], n2) + tuple(term.shape[2:]), dtype=dt)
+            full[:, cols if xp is np else xp.asarray(cols)] = term
+            term = full
+            if dloss is not None:
+                d_full = xp.zeros((n2, dloss.shape[1]), dtype=dt)
+                d_full[cols if xp is np else xp.asarray(cols)] = dloss
+                dloss = d_full
+        kernel = term if kernel is None else kernel + term
+        kernel_abs = xp.abs(term) if kernel_abs is None else kernel_abs + xp.abs(term)
+        if dloss is not None:
             weighted_term = xp.sum(term * dloss[None, :, None, :], axis=3)
             wsum = weighted_term if wsum is None else wsum + weighted_term
 
@@ -305,21 +263,24 @@ def kernel_sums(
                 continue
             w = xp.asarray(traj.ws[s], dtype=dt)
             delta = xp.asarray(traj.ws[s + 1] - traj.ws[s], dtype=dt)
-            B = engine.side(w, X_other)
+            cols = None if ind.all() else np.flatnonzero(ind)  # a mini-batch: its rows only
+            X_step = X_other if cols is None else X_other[
+                cols if xp is np else xp.asarray(cols)]
+            B = engine.side(w, X_step)
             plan = plans[s]
             if plan.rows is None:
                 K = None
                 for tau, c in zip(plan.taus, plan.weights):
-                    Kt = engine.kernel(w + float(tau) * delta, Xq, w, X_other, B=B,
+                    Kt = engine.kernel(w + float(tau) * delta, Xq, w, X_step, B=B,
                                        batch_size=chunk_rows)
                     K = c * Kt if K is None else K + c * Kt
             else:
                 rows = plan.rows
                 X_kinked = Xq[xp.asarray(rows)] if not isinstance(Xq, np.ndarray) else Xq[rows]
-                K_kinked = engine.kernel(w, X_kinked, w, X_other, B=B, batch_size=chunk_rows,
+                K_kinked = engine.kernel(w, X_kinked, w, X_step, B=B, batch_size=chunk_rows,
                                          along=(delta, xp.asarray(plan.taus, dtype=dt)))
                 K = scatter_rows(xp, K_kinked, rows, plan.weights, q, axis=0)
-            accumulate(K, traj.step_sizes[s] * ind.astype(np.float64), w, B)
+            accumulate(K, traj.step_sizes[s] * ind.astype(np.float64), w, B, cols)
         return KernelSums(kernel, kernel_abs, wsum)
 
     C = node_weights(traj, rule, use_ind)

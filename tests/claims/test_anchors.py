@@ -88,7 +88,9 @@ def test_a_faulty_gd_step_fails_the_closed_form_path(monkeypatch):
         traj = real_train(model, X, Y, lr=lr / 2, steps=steps, seed=seed)
         import dataclasses
 
-        return dataclasses.replace(traj, step_sizes=traj.step_sizes * 2, times=traj.times * 2)
+        # (optimizer=None: the recorded rule follows the doubled step sizes)
+        return dataclasses.replace(traj, step_sizes=traj.step_sizes * 2, times=traj.times * 2,
+                                   optimizer=None)
 
     monkeypatch.setattr(linear_claim, "train", half_step_train)
     with pytest.warns(PathWarning, match="not the gradient-descent path"):  # the fault, seen

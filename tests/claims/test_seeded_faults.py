@@ -62,7 +62,9 @@ def test_an_ignored_kink_locator_fails_theorem1_exact(monkeypatch):
             cuts = np.asarray(cuts)[:0]  # the locator's answer dropped
         return real(engine, w, delta, Xq, U, step_integral, nodes, cuts)
 
-    monkeypatch.setattr(path_module, "integrate_step", faulty)
+    import pkverify.kernels.optimizer_path as optimizer_path  # the exact rule's forward pass
+
+    monkeypatch.setattr(optimizer_path, "integrate_step", faulty)
     with pytest.warns(exact.PathWarning):
         _fails("theorem1.exact")
 
@@ -82,7 +84,7 @@ def test_swapped_output_axes_fail_kernel_cross(monkeypatch):
 def test_wrong_flow_step_sizes_fail_kernel_cross(monkeypatch):
     import sys
 
-    train_module = sys.modules["pkverify.train"]  # the package exports a function of that name
+    train_module = sys.modules["pkverify.flow"]  # gradient flow's own module
     real = train_module.gradient_flow
 
     def faulty(*args, **kwargs):
@@ -134,7 +136,8 @@ def test_a_reversed_schedule_fails_theorem1_schedule(monkeypatch):
         traj = real(model, X, Y, lr=lr, steps=steps, seed=seed)
         return dataclasses.replace(traj, step_sizes=np.asarray(traj.step_sizes)[::-1].copy(),
                                    times=np.concatenate([[0.0], np.cumsum(
-                                       np.asarray(traj.step_sizes)[::-1])]))
+                                       np.asarray(traj.step_sizes)[::-1])]),
+                                   optimizer=None)  # plain GD with the recorded sizes
 
     monkeypatch.setattr(t1, "train", faulty)
     with pytest.warns(exact.PathWarning):

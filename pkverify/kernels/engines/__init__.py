@@ -130,6 +130,24 @@ class Engine:
     def row_bytes(self, n2: int, itemsize: int) -> int:
         raise NotImplementedError
 
+    def jacobian(self, w: Any, X: Any, along: tuple[Any, Any] | None = None) -> Any:
+        """The dense ``(n, k, P)`` Jacobian of a few rows (row r at ``w + τ_r Δ`` with along)."""
+        raise NotImplementedError
+
+    def side_products(self, B: Any, U: Any) -> Any:
+        """``∇f(x_i)·u_t`` for the rows of side B and tangents ``U (t, P)``: ``(t, n, k)``."""
+        raise NotImplementedError
+
+    def weighted_products(self, w: Any, X: Any, cotangent: Callable[[Any], Any],
+                          U: Any) -> tuple[Any, Any]:
+        """``(f, Σ_c v_ic ∇f_c(x_i)·u_t (t, n))`` with ``v = cotangent(f)``."""
+        raise NotImplementedError
+
+    def jacobian_sum(self, w: Any, X: Any, along: tuple[Any, Any], rows: np.ndarray,
+                     weights: np.ndarray, q: int) -> Any:
+        """``J[r] = Σ_{e: rows[e] = r} weights[e] ∇f(w + τ_e Δ, x_e)``, ``(q, k, P)``."""
+        raise NotImplementedError
+
     def rows_per_chunk(self, n2: int, itemsize: int, batch_size: int | None) -> int:
         if batch_size is not None:
             return batch_size
@@ -215,6 +233,19 @@ class LayerwiseEngine(Engine):
     def row_bytes(self, n2, itemsize):
         return layerwise.row_bytes(self.net, n2, itemsize)
 
+    def jacobian(self, w, X, along=None):
+        return layerwise.jacobian_from_side(self.net, self.side(w, X, along), self.xp)
+
+    def side_products(self, B, U):
+        return layerwise.side_products(self.net, B, U, self.xp)
+
+    def weighted_products(self, w, X, cotangent, U):
+        return layerwise.weighted_products(self.net, w, X, cotangent, U, self.xp)
+
+    def jacobian_sum(self, w, X, along, rows, weights, q):
+        return layerwise.jacobian_sum(self.net, self.side(w, X, along), rows, weights, q,
+                                      self.xp)
+
 
 class ReferenceEngine(Engine):
     implementation = Implementation.REFERENCE
@@ -244,6 +275,16 @@ class ReferenceEngine(Engine):
 
     def row_bytes(self, n2, itemsize):
         return itemsize * (2 * self.k * self.model.n_params + 4 * n2 * self.k * self.k)
+
+    def jacobian(self, w, X, along=None):
+        return self.side(w, X, along)
+
+    def side_products(self, B, U):
+        return np.einsum("nkp,tp->tnk", B, U)
+
+    def weighted_products(self, w, X, cotangent, U):
+        y = self.forward(w, X)
+        return y, np.einsum("nk,nkp,tp->tn", cotangent(y), self.jacobian(w, X), U)
 
 
 def engine_for(

@@ -224,3 +224,129 @@ def row_bytes(net: Network, n2: int, itemsize: int) -> int:
     k = net.output_dim
     act = sum(layer.fan_in + layer.fan_out + k * layer.fan_out for layer in net.layers)
     return itemsize * (2 * act + 4 * n2 * k * k)
+
+
+def jacobian_from_side(net: Network, s: Side, xp: Any) -> Any:
+    """The dense Jacobian ``J[i, c, p] = ∂f_c(x_i)/∂w_p``, ``(n, k, P)``, from a side:
+    ``∂f_c/∂W_h = δ^h_c (a^h)ᵀ`` and ``∂f_c/∂b_h = δ^h_c`` (the output layer's δ is e_c).
+    Only for the few query rows whose P-vectors a computation needs (the optimizer's
+    reverse recursion); kernels never form it."""
+    n = s.n
+    return jacobian_sum(net, s, np.arange(n), np.ones(n), n, xp)
+
+
+def jacobian_sum(net: Network, s: Side, rows: np.ndarray, weights: np.ndarray, q: int,
+                 xp: Any) -> Any:
+    """``J[r] = Σ_{e: rows[e] = r} weights[e] ∇f(x_e)``, ``(q, k, P)``: a weighted sum of the
+    side's per-row Jacobians into q rows (the exact rule's ∫_0^1 ∇f(w + τΔ, x) dτ, its nodes
+    as the side's rows), one matrix product per layer and query over that query's nodes."""
+    k = net.output_dim
+    dtype = s.trace.out.dtype
+    order = np.argsort(rows, kind="stable")
+    counts = np.bincount(rows, minlength=q)
+    even = bool(np.all(counts == counts[0]))  # the same node count per query: batched
+    J = xp.zeros((q, k, net.n_params), dtype=dtype)
+    wts = xp.asarray(weights[order], dtype=dtype)
+    idx = order if isinstance(J, np.ndarray) else xp.asarray(order)
+    last = len(net.layers) - 1
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    for h, layer in enumerate(net.layers):
+        R = rows.size
+        if h == last:
+            D = xp.zeros((R, k, k), dtype=dtype) + xp.eye(k, dtype=dtype)[None]
+        else:
+            D = s.deltas[h][idx]
+        d_out = D.shape[2]
+        Dw = D * wts[:, None, None]  # (R, k, d_out), sorted by query
+        if layer.weight is not None:
+            o = layer.weight
+            a = s.trace.inputs[h][idx]  # (R, fan_in)
+            if even:
+                m = int(counts[0])
+                Dq = permute(xp, xp.reshape(Dw, (q, m, k * d_out)), (0, 2, 1))
+                block = Dq @ xp.reshape(a, (q, m, layer.fan_in))  # (q, k·d_out, fan_in)
+                J[:, :, o : o + layer.n_weights] = xp.reshape(block, (q, k, layer.n_weights))
+            else:
+                for r in range(q):
+                    lo, hi = int(starts[r]), int(starts[r + 1])
+                    if hi > lo:
+                        block = xp.reshape(Dw[lo:hi], (hi - lo, k * d_out)).T @ a[lo:hi]
+                        J[r, :, o : o + layer.n_weights] = xp.reshape(block, (k, -1))
+        if layer.bias is not None:
+            o = layer.bias
+            if even:
+                J[:, :, o : o + layer.fan_out] = xp.sum(
+                    xp.reshape(Dw, (q, int(counts[0]), k, d_out)), axis=1)
+            else:
+                for r in range(q):
+                    lo, hi = int(starts[r]), int(starts[r + 1])
+                    if hi > lo:
+                        J[r, :, o : o + layer.fan_out] = xp.sum(Dw[lo:hi], axis=0)
+    return J
+
+
+def side_products(net: Network, s: Side, U: Any, xp: Any) -> Any:
+    """``∇f(x_i)·u_t`` for the rows of a side and t tangents ``U (t, P)``: ``(t, n, k)``.
+
+    Layer by layer, ``Σ_h δ^h_c(x_i)ᵀ (U_{W_h} a^h(x_i) + U_{b_h})``: one product of the
+    layer's inputs with the tangents and one contraction with the side's sensitivities — no
+    tangent carried through the later layers (about half a forward-mode pass's work when
+    t ≫ k)."""
+    t = int(U.shape[0])
+    n, k = s.n, net.output_dim
+    out = None
+    last = len(net.layers) - 1
+    for h, layer in enumerate(net.layers):
+        T = None  # (t, n, d_out)
+        if layer.weight is not None:
+            o = layer.weight
+            Uw = xp.reshape(U[:, o : o + layer.n_weights], (t, layer.fan_out, layer.fan_in))
+            T = s.trace.inputs[h] @ permute(xp, Uw, (0, 2, 1))
+        if layer.bias is not None:
+            ub = U[:, None, layer.bias : layer.bias + layer.fan_out]
+            T = ub + xp.zeros((t, n, layer.fan_out), dtype=U.dtype) if T is None else T + ub
+        if T is None:
+            continue
+        if h == last:  # δ is the identity: the output's own tangent
+            term = T
+        else:  # Σ_d T[t, i, d] δ[i, c, d] as n products (t, d) @ (d, k)
+            D = s.deltas[h]  # (n, k, d_out)
+            term = permute(xp, permute(xp, T, (1, 0, 2)) @ permute(xp, D, (0, 2, 1)),
+                           (1, 0, 2))
+        out = term if out is None else out + term
+    if out is None:
+        out = xp.zeros((t, n, k), dtype=U.dtype)
+    return out
+
+
+def weighted_products(net: Network, w: Any, X: Any, cotangent: Any, U: Any,
+                      xp: Any) -> tuple[Any, Any]:
+    """``(f (n, k), Σ_c v_ic ∇f_c(x_i)·u_t (t, n))`` with ``v = cotangent(f)``: the per-row
+    products of the tangents with each row's own vector–Jacobian product, from one forward
+    and one backward pass of the single sensitivity v (the rows' loss gradients, never
+    formed): ``Σ_h δ^h_v(x_i)ᵀ (U_{W_h} a^h(x_i) + U_{b_h})``."""
+    trace = forward(net, w, X, xp, keep=True)
+    v = cotangent(trace.out)
+    t = int(U.shape[0])
+    out = None
+    D = v  # (n, d_h): the sensitivity of Σ_c v_c f_c to f^h
+    for h in range(len(net.layers) - 1, -1, -1):
+        layer = net.layers[h]
+        T = None
+        if layer.weight is not None:
+            o = layer.weight
+            Uw = xp.reshape(U[:, o : o + layer.n_weights], (t, layer.fan_out, layer.fan_in))
+            T = trace.inputs[h] @ permute(xp, Uw, (0, 2, 1))  # (t, n, d_h)
+        if layer.bias is not None:
+            ub = U[:, None, layer.bias : layer.bias + layer.fan_out]
+            T = ub + xp.zeros((t, int(D.shape[0]), layer.fan_out), dtype=U.dtype) \
+                if T is None else T + ub
+        if T is not None:
+            term = xp.sum(T * D[None, :, :], axis=2)
+            out = term if out is None else out + term
+        if h > 0:
+            W = layer_weight(layer, w, xp)
+            D = (D @ W) * (layer.scale * trace.dsigma(net, h - 1, xp))
+    if out is None:
+        out = xp.zeros((t, int(X.shape[0])), dtype=U.dtype)
+    return trace.out, out
