@@ -160,8 +160,9 @@ class TorchEngine(Engine):
                           for lo in range(0, int(Xt.shape[0]), rows)], dim=1)
 
     # --- kernels ----------------------------------------------------------------------------
-    def jacobian(self, w: Any, X: Any) -> np.ndarray:
+    def jacobian(self, w: Any, X: Any, along: tuple[Any, Any] | None = None) -> np.ndarray:
         """The per-row Jacobian ``J[i, c, p] = ∂f_c(w, x_i)/∂w_p``, ``(n, k, P)`` (NumPy)."""
+        _no_along(along)
         return self._np(self._jacobian(self._t(w), self._t(X))[0], X)
 
     def _jacobian(self, w: Any, X: Any) -> tuple[Any, Any]:
@@ -217,6 +218,20 @@ class TorchEngine(Engine):
                 out[lo:hi, lo2:hi2] = K
         assert out is not None  # a side has at least one row
         return out
+
+    def side_products(self, B, U):
+        """``∇f(x_i)·u_t`` for the rows of side B, ``(t, n, k)``, from its Jacobian blocks."""
+        Ut = self._t(U)
+        out = [torch.einsum("icp,tp->tic", J, Ut) for _, _, J in self._blocks(B)]
+        return torch.cat(out, dim=1).detach().cpu().numpy().astype(self._result_dtype(),
+                                                                   copy=False)
+
+    def weighted_products(self, w, X, cotangent, U):
+        """``(f, Σ_c v_ic ∇f_c(x_i)·u_t (t, n))`` with ``v = cotangent(f)``: forward-mode
+        products ``∇f·u_t`` (:meth:`jvp`) contracted with v, never a Jacobian."""
+        y, dY = self.jvp(w, X, U)
+        v = np.asarray(cotangent(y))
+        return y, np.einsum("tic,ic->ti", dY, v.reshape(y.shape))
 
     def _result_dtype(self) -> Any:
         return np.float32 if self.tdtype == torch.float32 else np.float64
