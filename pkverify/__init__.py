@@ -18,7 +18,8 @@ from .trajectory import Trajectory
 
 __version__ = "0.1.0"
 
-_LAZY = ("symbolic", "strategies", "ntk", "sources", "io", "progress", "validation", "sweeps")
+_LAZY = ("symbolic", "strategies", "ntk", "sources", "io", "progress", "validation", "sweeps",
+         "testing")
 """Submodules reachable as ``pk.<name>`` that load on first use: SymPy (symbolic), Hypothesis
 (strategies) and SciPy (ntk) cost nothing until touched."""
 

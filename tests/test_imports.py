@@ -34,6 +34,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("extra.torch_recorder",),
     ("extra.pk_torch",),
     ("machine",),
+    ("testing",),  # assert_kernel_machine: Theorem 1 as an assertion for the user's tests
     ("ntk",),
     ("symbolic",),
     ("sweeps",),  # configurations × seeds → a table; imports only the ground floor
