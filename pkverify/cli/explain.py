@@ -45,6 +45,10 @@ def add(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--html", metavar="FILE", type=options.nonempty_path,
                    help="also write the explanation (chart and table) as a self-contained "
                    "HTML page")
+    p.add_argument("--image-shape", metavar="HxW",
+                   help="draw the inputs in the HTML page as grey images of this shape (e.g. "
+                   "8x8): the query and its top proponents and opponents (default: a torch "
+                   "model's input shape (1, H, W); otherwise no images)")
     options.add_quiet(p)
     p.set_defaults(handler=run)
     return p
@@ -140,6 +144,10 @@ def run(args: argparse.Namespace) -> int:
     if args.model and not args.trajectory:
         raise InvalidArgumentError("--model applies to --trajectory FILE; give both.")
     html_target = options.output_file(args.html, "--html") if args.html else None
+    from ..report.pixels import image_shape_for, parse_image_shape
+
+    if args.image_shape and not args.html:
+        raise InvalidArgumentError("--image-shape applies to the --html page; give both.")
     if args.trajectory:
         traj = _load(args.trajectory, args.model)
         queries = (parse_query(args.query, traj.model.input_dim) if args.query
@@ -152,12 +160,16 @@ def run(args: argparse.Namespace) -> int:
                 "--class applies to models with several outputs; the demo model has one output. "
                 "Leave --class out, or give a --trajectory of a multi-output model."
             )
+        if args.image_shape:  # checked before the demo model is trained
+            parse_image_shape(args.image_shape, DEMO_INPUT_DIM)
         from ..claims.problems import demo_query, demo_trajectory
 
         queries = demo_query(args.seed) if queries is None else queries
         traj = demo_trajectory(args.seed)
         title = "pkverify explain — demo model (tanh MLP [3, 16, 1], GD on MSE)"
     top = min(args.top, traj.X.shape[0])
+    shape = (parse_image_shape(args.image_shape, traj.X.shape[1]) if args.image_shape
+             else image_shape_for(traj.model))  # checked before any work
     with disabled() if args.quiet else nullcontext():
         expls = explain(traj, queries, top, class_=args.class_)
     print(f"{title}: {traj.X.shape[0]} training points, {traj.steps} steps, T = {traj.T:g}")
@@ -167,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
     if html_target is not None:
         from ..io import atomic_write_text
 
-        atomic_write_text(html_target, render_html_page(expls, traj.X, title, traj.Y),
-                          "--html file")
+        atomic_write_text(html_target, render_html_page(expls, traj.X, title, traj.Y,
+                                                        image_shape=shape), "--html file")
         print(f"\nwrote {html_target}")
     return 0 if all(e.ok for e in expls) else 1
