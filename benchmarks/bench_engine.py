@@ -2,31 +2,54 @@
 
     python benchmarks/bench_engine.py                 # W = 512 and 2048, float64 and float32
     python benchmarks/bench_engine.py --quick         # small sizes, a smoke run
+    python benchmarks/bench_engine.py --kernels-only  # the kernel rows and the ratio table only
     python benchmarks/bench_engine.py --big           # also the n = 16384 Gram at W = 512
+    python benchmarks/bench_engine.py --peer-python /tmp/peers/bin/python  # peers' own venv
 
 Model: ``mlp([16, W, W, 1], "tanh")``, n = 256 training points, q = 64 queries, the same weights
 everywhere. For each width and dtype it prints medians (and tracemalloc peaks for NumPy code)
-of: pkverify's Gram and cross kernel; the autograd reference (W = 512, float64); a plain NumPy
-layer-wise formula written here; one plain NumPy GD step written here; ``pk.train`` per step;
-and, when installed (``pip install 'pkverify[bench]'``), neural-tangents' structured
-derivatives (jit) and torch.func ``vmap(jacrev)``. Then the kernel machine over S = 100 GD
-steps at W = 512 against the training run, and the exact rule's gradient evaluations per step.
+of: pkverify's Gram and cross kernel against a plain NumPy layer-wise formula (``plain.py``),
+timed interleaved so that load on the machine hits both alike (``--clock cpu`` counts CPU
+time instead of wall time: steadier on a shared machine, fair with single-threaded BLAS,
+``OPENBLAS_NUM_THREADS=1``); the autograd reference
+(W = 512, float64); one plain NumPy GD step; ``pk.train`` per step; and the peers
+(``pip install 'pkverify[bench]'``): neural-tangents' structured derivatives (jit) and
+torch.func ``vmap(jacrev)``, each in its own process (``peers.py``) beside the plain formula
+timed there, with the versions it ran. Then the kernel machine over S = 100 GD steps at
+W = 512 against the training run, and the exact rule's gradient evaluations per step. It ends
+with the table of engine time / plain formula time for both dtypes, Gram and cross.
+
+For a figure comparable across machines, run it on an otherwise idle machine and name the BLAS
+kernel it ran (printed first, from threadpoolctl when installed). Where OPENBLAS_CORETYPE is set
+(some machines pin an older kernel), unset it and OPENBLAS_L2_SIZE in that command alone:
+``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_engine.py``.
 Ratios are the result; benchmarks are not tests.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import json
 import math
+import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
+from plain import plain_gd_step, plain_kernel, unpack
 
 import pkverify as pk
 from pkverify.activations import c_sigma
+
+PEERS = Path(__file__).with_name("peers.py")
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+clock = time.perf_counter  # set from --clock
 
 
 def measure(fn, repeat: int = 5, memory: bool = True) -> tuple[float, float | None]:
@@ -34,9 +57,9 @@ def measure(fn, repeat: int = 5, memory: bool = True) -> tuple[float, float | No
     fn()
     times = []
     for _ in range(repeat):
-        start = time.perf_counter()
+        start = clock()
         fn()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     peak = None
     if memory:
         tracemalloc.start()
@@ -46,125 +69,81 @@ def measure(fn, repeat: int = 5, memory: bool = True) -> tuple[float, float | No
     return statistics.median(times), peak
 
 
-# ----- plain NumPy baselines (written independently of pkverify) ---------------------------
+def _malloc_trim():
+    """glibc's ``malloc_trim(0)`` (None elsewhere): hands the heap's free pages back."""
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
 
 
-def unpack(w: np.ndarray, d: int, W: int, dtype) -> list[tuple[np.ndarray, np.ndarray]]:
-    """[(W1, b1), (W2, b2), (W3, b3)] from pkverify's flat layout (row-major, bias after)."""
-    out, o = [], 0
-    for fan_in, fan_out in ((d, W), (W, W), (W, 1)):
-        Wm = w[o : o + fan_in * fan_out].reshape(fan_out, fan_in)
-        o += fan_in * fan_out
-        out.append((Wm.astype(dtype), w[o : o + fan_out].astype(dtype)))
-        o += fan_out
-    return out
+trim_heap = _malloc_trim()  # set to None by --no-trim
 
 
-def plain_pass(params, X, s):
-    """Inputs a^h, pre-activations and δ^h of the scalar tanh net (NTK parameterisation)."""
-    (W1, b1), (W2, b2), (W3, b3) = params
-    a1 = X
-    g1 = np.tanh(a1 @ W1.T + b1)
-    a2 = s * g1
-    g2 = np.tanh(a2 @ W2.T + b2)
-    a3 = s * g2
-    d2 = (s * W3[0]) * (1.0 - g2 * g2)
-    d1 = (d2 @ (s * W2)) * (1.0 - g1 * g1)
-    return (a1, a2, a3), (d1, d2), a3 @ W3.T + b3
+def interleaved(fns: dict, repeat: int = 5) -> dict[str, float]:
+    """Median seconds of each function, called in turn ``repeat`` times after one warm-up each
+    (interleaving makes a burst of load on a shared machine hit every function alike). Each
+    timed call starts from a trimmed heap (glibc), so that neither function runs on pages the
+    other left mapped: a page fault costs the same to both, as in a process of its own."""
+    for fn in fns.values():
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            if trim_heap is not None:
+                trim_heap(0)
+            start = clock()
+            fn()
+            times[name].append(clock() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
-def plain_kernel(params, X1, X2, s):
-    (a1, a2, a3), (d1, d2), _ = plain_pass(params, X1, s)
-    if X2 is X1:
-        (c1, c2, c3), (e1, e2) = (a1, a2, a3), (d1, d2)
-    else:
-        (c1, c2, c3), (e1, e2), _ = plain_pass(params, X2, s)
-    return (a1 @ c1.T + 1.0) * (d1 @ e1.T) + (a2 @ c2.T + 1.0) * (d2 @ e2.T) + a3 @ c3.T + 1.0
+def peak_mb(fn) -> float:
+    tracemalloc.start()
+    fn()
+    peak = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    return peak
 
 
-def plain_gd_step(params, X, Y, s, lr):
-    """One full-batch GD step on ½Σ(f − y)²: a forward and a backward pass."""
-    (W1, b1), (W2, b2), (W3, b3) = params
-    g1 = np.tanh(X @ W1.T + b1)
-    a2 = s * g1
-    g2 = np.tanh(a2 @ W2.T + b2)
-    a3 = s * g2
-    r = (a3 @ W3.T + b3)[:, 0] - Y
-    gW3, gb3 = r @ a3, r.sum()
-    d2 = np.outer(r, s * W3[0]) * (1.0 - g2 * g2)
-    gW2, gb2 = d2.T @ a2, d2.sum(0)
-    d1 = (d2 @ (s * W2)) * (1.0 - g1 * g1)
-    gW1, gb1 = d1.T @ X, d1.sum(0)
-    return [(W1 - lr * gW1, b1 - lr * gb1), (W2 - lr * gW2, b2 - lr * gb2),
-            (W3 - lr * gW3[None, :], b3 - lr * gb3)]
+def blas_line() -> str:
+    """The BLAS numpy calls and its kernel (threadpoolctl), and the OpenBLAS pins in force."""
+    pins = ", ".join(f"{k}={os.environ[k]}" for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
+                                                      "OPENBLAS_NUM_THREADS")
+                     if k in os.environ) or "no OPENBLAS_* pins"
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return f"BLAS: unknown (pip install threadpoolctl to name it); {pins}"
+    libs = [f"{i.get('internal_api')} {i.get('version')} kernel {i.get('architecture')}, "
+            f"{i.get('num_threads')} threads" for i in threadpool_info()
+            if i.get("user_api") == "blas"]
+    return f"BLAS: {'; '.join(libs) or 'none found'}; {pins}"
 
 
-# ----- optional peers ---------------------------------------------------------------------------
+def run_peer(peer: str, python: str, params, A, B, s, ours) -> dict:
+    """Run one peer in its own process on this case; its JSON answer (see peers.py)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        case = Path(tmp) / "case.npz"
+        arrays = {f"W{i}": Wm for i, (Wm, _) in enumerate(params)}
+        arrays.update({f"b{i}": b for i, (_, b) in enumerate(params)})
+        if B is not None:
+            arrays["X2"] = B
+        np.savez(case, X1=A, s=np.float64(s), ours=np.asarray(ours), **arrays)
+        try:
+            done = subprocess.run([python, str(PEERS), peer, str(case), clock_name()],
+                                  capture_output=True, text=True, timeout=1800)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return {"failed": f"{type(exc).__name__}: {exc}"[:200]}
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
+    if done.returncode != 0 or not lines:
+        tail = " ".join(done.stderr.strip().splitlines()[-2:])[:200]
+        return {"failed": f"exit code {done.returncode}: {tail}"}
+    return json.loads(lines[-1])
 
 
-def neural_tangents_kernel(params, X1, X2, s, dtype):
-    """neural-tangents' structured-derivatives empirical NTK of the same net, same weights."""
-    import jax
-
-    jax.config.update("jax_enable_x64", dtype == np.float64)
-    import jax.numpy as jnp
-    import neural_tangents as nt
-    from neural_tangents import stax
-
-    d = X1.shape[1]
-    W = params[0][0].shape[0]
-    cs = s * s * W  # s = sqrt(c_σ / W)
-    # stax Dense in the NTK parameterisation is W_std/sqrt(fan_in) x·W + b_std b: W_std = √d
-    # for the unscaled first layer, √c_σ after it; b_std = 1
-    _, apply_fn, _ = stax.serial(
-        stax.Dense(W, W_std=math.sqrt(d), b_std=1.0), stax.Elementwise(fn=jnp.tanh),
-        stax.Dense(W, W_std=math.sqrt(cs), b_std=1.0), stax.Elementwise(fn=jnp.tanh),
-        stax.Dense(1, W_std=math.sqrt(cs), b_std=1.0),
-    )
-    jparams = [(jnp.asarray(Wm.T), jnp.asarray(b)) for Wm, b in params]
-    jparams = [jparams[0], (), jparams[1], (), jparams[2]]
-    kfn = jax.jit(nt.empirical_ntk_fn(
-        apply_fn, trace_axes=(), vmap_axes=0,
-        implementation=nt.NtkImplementation.STRUCTURED_DERIVATIVES))
-    A, B = jnp.asarray(X1), jnp.asarray(X2) if X2 is not None else None
-
-    def run():
-        K = kfn(A, B, jparams).block_until_ready()
-        return np.asarray(K).reshape(X1.shape[0], -1)
-
-    return run
-
-
-def torch_func_kernel(params, X1, X2, s, dtype):
-    """torch.func vmap(jacrev) Jacobians of the same net, contracted."""
-    import torch
-    from torch.func import functional_call, jacrev, vmap  # noqa: F401
-
-    tdtype = torch.float64 if dtype == np.float64 else torch.float32
-    P = {f"W{i}": torch.tensor(Wm, dtype=tdtype) for i, (Wm, _) in enumerate(params)}
-    P.update({f"b{i}": torch.tensor(b, dtype=tdtype) for i, (_, b) in enumerate(params)})
-    A = torch.tensor(X1, dtype=tdtype)
-    B = A if X2 is None else torch.tensor(X2, dtype=tdtype)
-
-    def f(p, x):
-        h = torch.tanh(x @ p["W0"].T + p["b0"])
-        h = torch.tanh((s * h) @ p["W1"].T + p["b1"])
-        return ((s * h) @ p["W2"].T + p["b2"])[0]
-
-    jac = vmap(jacrev(f), in_dims=(None, 0))
-
-    def run():
-        with torch.no_grad():
-            Ja = jac(P, A)
-            Jb = Ja if X2 is None else jac(P, B)
-            K = sum(Ja[k].reshape(Ja[k].shape[0], -1) @ Jb[k].reshape(Jb[k].shape[0], -1).T
-                    for k in Ja)
-        return K.numpy()
-
-    return run
-
-
-# ----- the run ----------------------------------------------------------------------------------
+def clock_name() -> str:
+    return next(name for name, fn in CLOCKS.items() if fn is clock)
 
 
 def row(name, t, peak, base_t, step_t):
@@ -173,7 +152,8 @@ def row(name, t, peak, base_t, step_t):
           f"{t / step_t:7.2f}x GD step")
 
 
-def kernels_section(W: int, dtype, n: int, q: int, reference: bool) -> None:
+def kernels_section(W: int, dtype, n: int, q: int, reference: bool, peers: bool,
+                    peer_python: str, table: dict, training: bool, repeat: int) -> None:
     rng = np.random.default_rng(0)
     d = 16
     model = pk.models.mlp([d, W, W, 1], "tanh")
@@ -188,36 +168,47 @@ def kernels_section(W: int, dtype, n: int, q: int, reference: bool) -> None:
     print(f"\nW = {W}, {name}, n = {n}, q = {q}, P = {model.n_params}")
     step_t, step_m = measure(lambda: plain_gd_step(params, X, Y, s, 0.01))
     for kind, A, B in (("Gram", X, None), ("cross", Q, X)):
-        base_t, base_m = measure(lambda: plain_kernel(params, A, A if B is None else B, s))
+        times = interleaved({
+            "plain": lambda: plain_kernel(params, A, B, s),
+            "engine": lambda: pk.tangent_kernel(model, wd, A, B),
+        }, repeat)
+        base_t, t = times["plain"], times["engine"]
         ours = pk.tangent_kernel(model, wd, A, B)
-        plain = plain_kernel(params, A, A if B is None else B, s)
+        plain = plain_kernel(params, A, B, s)
         agree = float(np.max(np.abs(ours - plain)) / np.max(np.abs(plain)))
-        print(f" {kind} (pkverify vs plain formula: max rel diff {agree:.1e})")
-        row("plain NumPy layer-wise formula", base_t, base_m, base_t, step_t)
-        t, m = measure(lambda: pk.tangent_kernel(model, wd, A, B))
-        row("pkverify engine (layerwise)", t, m, base_t, step_t)
+        print(f" {kind} (pkverify vs plain formula: max rel diff {agree:.1e}; "
+              f"dtype {ours.dtype})")
+        row("plain NumPy layer-wise formula", base_t, peak_mb(
+            lambda: plain_kernel(params, A, B, s)), base_t, step_t)
+        row("pkverify engine (layerwise)", t, peak_mb(
+            lambda: pk.tangent_kernel(model, wd, A, B)), base_t, step_t)
+        table[("engine", kind, W, name)] = t / base_t
         if reference and W <= 512 and dtype == np.float64:
             t, m = measure(lambda: pk.tangent_kernel(model, wd, A, B,
                                                       implementation="reference"), repeat=1)
             row("pkverify autograd reference", t, m, base_t, step_t)
-        for peer, build in (("neural-tangents structured (jit)", neural_tangents_kernel),
-                            ("torch.func vmap(jacrev)", torch_func_kernel)):
-            if peer.startswith("torch") and W > 512:
-                print(f"  {peer:<44} skipped: its n×P Jacobians need "
+        for peer in ("neural-tangents", "torch.func") if peers else ():
+            label = {"neural-tangents": "neural-tangents structured (jit)",
+                     "torch.func": "torch.func vmap(jacrev)"}[peer]
+            if peer == "torch.func" and W > 512:
+                print(f"  {label:<44} skipped: its n×P Jacobians need "
                       f"{(A.shape[0] + (0 if B is None else B.shape[0])) * model.n_params * 8 / 2**30:.0f}"
-                      " GB on a CPU (measured on a GPU in the issue)")
+                      " GB on a CPU")
                 continue
-            try:
-                run = build(params, A, B, s, dtype)
-                K = run()
-                diff = float(np.max(np.abs(np.asarray(K).reshape(ours.shape) - ours))
-                             / np.max(np.abs(ours)))
-                t, _ = measure(run, memory=False)
-                row(f"{peer} [agrees {diff:.0e}]", t, None, base_t, step_t)
-            except ImportError:
-                print(f"  {peer:<44} not installed (pip install 'pkverify[bench]')")
-            except Exception as exc:  # a peer's own failure must not end the benchmark
-                print(f"  {peer:<44} failed: {type(exc).__name__}: {str(exc)[:80]}")
+            res = run_peer(peer, peer_python, params, A, B, s, ours)
+            if "peer_s" not in res:
+                why = res.get("skipped") or res.get("failed")
+                print(f"  {label:<44} skipped: {why} (pip install 'pkverify[bench]')")
+                continue
+            vs = ", ".join(f"{k} {v}" for k, v in res["versions"].items())
+            # peer/plain comes from the peer's own process; engine/peer = engine/plain ÷ that
+            ratio = res["peer_s"] / res["plain_s"]
+            table[(peer, kind, W, name)] = ratio
+            row(f"{label} [agrees {res['agrees']:.0e}]", ratio * base_t, None, base_t, step_t)
+            print(f"  {'':<44} ({res['peer_s'] * 1e3:.2f} ms against the plain formula's "
+                  f"{res['plain_s'] * 1e3:.2f} ms in its own process; {vs})")
+    if not training:
+        return
     print(" training")
     row("one plain NumPy GD step", step_t, step_m, step_t, step_t)
     if dtype != np.float64:
@@ -231,6 +222,21 @@ def kernels_section(W: int, dtype, n: int, q: int, reference: bool) -> None:
     row("pk.train, per step (10 steps, set-up included)", t / 11, m, step_t, step_t)
     marginal = (runs[40][0] - runs[10][0]) / 30
     row("pk.train, marginal cost of a step (40 − 10)", marginal, None, step_t, step_t)
+
+
+def ratio_table(table: dict, widths) -> None:
+    """Engine (and peers) time / plain formula time, one line per dtype and implementation."""
+    print("\ntime / plain NumPy formula's time, measured in the same run (≤ 1 is faster; peers:"
+          " in their own process, beside the plain formula timed there)")
+    cols = [(kind, W) for kind in ("Gram", "cross") for W in widths]
+    print(f"  {'':<28}" + "".join(f"{kind + ' W=' + str(W):>14}" for kind, W in cols))
+    for who in ("engine", "neural-tangents", "torch.func"):
+        for name in ("float64", "float32"):
+            cells = [table.get((who, kind, W, name)) for kind, W in cols]
+            if all(c is None for c in cells):
+                continue
+            print(f"  {who + ' ' + name:<28}" + "".join(
+                f"{c:>14.2f}" if c is not None else f"{'—':>14}" for c in cells))
 
 
 def machine_section(W: int, n: int, q: int, S: int) -> None:
@@ -284,14 +290,42 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
     parser.add_argument("--big", action="store_true", help="also the n = 16384 Gram")
     parser.add_argument("--no-reference", action="store_true", help="skip autograd rows")
+    parser.add_argument("--no-peers", action="store_true", help="skip neural-tangents, torch")
+    parser.add_argument("--kernels-only", action="store_true",
+                        help="only the kernel rows and the ratio table (no training, machine)")
+    parser.add_argument("--repeat", type=int, default=5,
+                        help="interleaved calls per kernel (median; more on a loaded machine)")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                        help="wall time, or this process's CPU time (steadier on a loaded "
+                             "machine; equal to wall time only with single-threaded BLAS)")
+    parser.add_argument("--no-trim", action="store_true",
+                        help="time on the heap as the previous call left it (no malloc_trim)")
+    parser.add_argument("--peer-python", default=sys.executable,
+                        help="the interpreter that runs the peers (default: this one)")
     args = parser.parse_args(argv)
+    global clock, trim_heap
+    clock = CLOCKS[args.clock]
+    if args.no_trim:
+        trim_heap = None
     pk.progress.set_enabled(False) if hasattr(pk, "progress") else None
     widths = (64,) if args.quick else (512, 2048)
     n, q = (64, 16) if args.quick else (256, 64)
-    print(f"pkverify {pk.__version__}, numpy {np.__version__}, python {sys.version.split()[0]}")
+    print(f"pkverify {pk.__version__} ({Path(pk.__file__).parent}), numpy {np.__version__}, "
+          f"python {sys.version.split()[0]}")
+    print(blas_line())
+    print(f"clock: {args.clock} ({'time.perf_counter' if args.clock == 'wall' else 'time.process_time'}), "
+          f"medians of {args.repeat} interleaved calls, "
+          f"{'each from a trimmed heap' if trim_heap is not None else 'heap as left'}")
+    table: dict = {}
     for W in widths:
         for dtype in (np.float64, np.float32):
-            kernels_section(W, dtype, n, q, reference=not args.no_reference)
+            kernels_section(W, dtype, n, q, reference=not args.no_reference,
+                            peers=not args.no_peers, peer_python=args.peer_python,
+                            table=table, training=not args.kernels_only,
+                            repeat=args.repeat)
+    ratio_table(table, widths)
+    if args.kernels_only:
+        return 0
     machine_section(64 if args.quick else 512, n, q, 20 if args.quick else 100)
     if args.big:
         big_gram(512, 16384)

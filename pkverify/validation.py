@@ -34,8 +34,11 @@ __all__ = [
 ]
 
 
-def _real_array(value: Any, name: str, expected: str) -> np.ndarray:
-    """``value`` as a float64 array; complex values are refused, never cast silently."""
+def _real_array(value: Any, name: str, expected: str, dtype: Any = np.float64) -> np.ndarray:
+    """``value`` as a real array of ``dtype`` (float64 unless a caller computes in float32: one
+    conversion, straight to the dtype the work uses); complex values are refused, never cast
+    silently. A value too large for ``dtype`` becomes inf here and is refused by the caller's
+    finiteness check."""
     if type(value).__module__.startswith("torch") and hasattr(value, "detach"):
         value = _from_torch(value, name)
     try:
@@ -54,10 +57,12 @@ def _real_array(value: Any, name: str, expected: str) -> np.ndarray:
         raise InvalidArgumentError(
             f"{name} must be {expected}; got an array of strings or bytes (dtype {raw.dtype})."
         )
+    if raw.dtype == dtype:  # already what the work computes in: no copy, no warnings filter
+        return raw
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), np.errstate(over="ignore"):
             warnings.simplefilter("error")  # a ComplexWarning from object arrays is an error
-            return np.asarray(raw, dtype=np.float64)
+            return np.asarray(raw, dtype=dtype)
     except (TypeError, ValueError, Warning) as exc:
         raise InvalidArgumentError(
             f"{name} must be {expected} of real numbers; could not convert "
@@ -82,9 +87,32 @@ def _from_torch(t: Any, name: str) -> np.ndarray:
         return np.asarray(t.double().numpy())
 
 
-def as_data(X: Any, dim: int | None = None, name: str = "X") -> np.ndarray:
-    """``X`` as a finite float64 array of shape ``(n, d)`` with ``n ≥ 1`` (and ``d == dim``)."""
-    arr = _real_array(X, name, "a numeric array of shape (n, d)")
+def _all_finite(arr: np.ndarray) -> bool:
+    """True when every entry of a float array is finite. A finite sum of squares proves it in
+    one BLAS pass, without an array-sized boolean temporary (a NaN or inf entry makes the sum
+    NaN or inf); only when the sum is not finite — a NaN or inf, or finite entries whose
+    squares overflow — is each entry looked at."""
+    if arr.ndim == 1 or arr.flags.c_contiguous:
+        flat = arr.reshape(-1)
+        with np.errstate(all="ignore"):
+            if np.isfinite(flat @ flat):
+                return True
+    return bool(np.all(np.isfinite(arr)))
+
+
+def _overflow_hint(arr: np.ndarray) -> str:
+    """For a float32 array: the note that a finite float64 value beyond its range became inf."""
+    if arr.dtype == np.float64:
+        return ""
+    return f" (in {arr.dtype.name}, values beyond ±{np.finfo(arr.dtype).max:.1e} are inf)"
+
+
+def as_data(
+    X: Any, dim: int | None = None, name: str = "X", dtype: Any = np.float64
+) -> np.ndarray:
+    """``X`` as a finite array of shape ``(n, d)`` with ``n ≥ 1`` (and ``d == dim``), float64
+    unless ``dtype`` says otherwise."""
+    arr = _real_array(X, name, "a numeric array of shape (n, d)", dtype)
     if arr.ndim != 2:
         hint = " For one feature per point use X.reshape(-1, 1)." if arr.ndim == 1 else ""
         raise ShapeError(f"{name} must be 2-D with shape (n, d); got shape {arr.shape}.{hint}")
@@ -95,31 +123,37 @@ def as_data(X: Any, dim: int | None = None, name: str = "X") -> np.ndarray:
             f"{name} must have d = {dim} columns to match the model's input dimension; "
             f"got shape {arr.shape}. Build the model with dim={arr.shape[1]} or fix the data."
         )
-    if not np.all(np.isfinite(arr)):
+    if not _all_finite(arr):
         bad = int(np.count_nonzero(~np.isfinite(arr)))
         raise NonFiniteError(
-            f"{name} contains {bad} NaN or inf value(s); remove or impute them before training."
+            f"{name} contains {bad} NaN or inf value(s){_overflow_hint(arr)}; remove or "
+            "impute them before training."
         )
     return arr
 
 
-def as_weights(w: Any, n_params: int, what: str = "weights w") -> Any:
-    """``w`` as a finite float64 vector of length P. autograd boxes pass with a shape check."""
+def as_weights(w: Any, n_params: int, what: str = "weights w", dtype: Any = np.float64) -> Any:
+    """``w`` as a finite vector of length P, float64 unless ``dtype`` says otherwise (float32
+    weights for a float32 kernel are checked as they are, not widened). autograd boxes pass
+    with a shape check."""
     if _is_box(w):  # an autograd ArrayBox during differentiation: check the shape only
         shape = getattr(w, "shape", None)
         if shape is not None and tuple(shape) != (n_params,):
             raise ShapeError(f"{what} must have shape ({n_params},); got {tuple(shape)}.")
         return w
     arr = _real_array(
-        w, what, f"numbers, a flat float vector of shape ({n_params},) (use model.init(seed))"
+        w, what, f"numbers, a flat float vector of shape ({n_params},) (use model.init(seed))",
+        dtype,
     )
     if arr.shape != (n_params,):
         raise ShapeError(
             f"{what} must be a flat vector of shape ({n_params},) (the model's P); "
             f"got shape {arr.shape}. Use model.init(seed) for a valid vector."
         )
-    if not np.all(np.isfinite(arr)):
-        raise NonFiniteError(f"{what} contain NaN or inf; pass finite weights.")
+    if not _all_finite(arr):
+        raise NonFiniteError(
+            f"{what} contain NaN or inf{_overflow_hint(arr)}; pass finite weights."
+        )
     return arr
 
 
@@ -312,11 +346,13 @@ def as_array_in(
     """``X`` validated (:func:`as_data` for ``ndim=2``; :func:`as_weights` with P = ``dim``
     for ``ndim=1``) and converted to namespace ``xp`` with ``dtype``. Arrays already in
     ``xp`` are checked there (shape, emptiness, finiteness) without a round trip to the
-    host."""
+    host. Host data is converted once, straight to ``dtype`` where NumPy has it (float32 data
+    for a float32 kernel is neither widened nor copied), and checked in that dtype."""
     if isinstance(X, (np.ndarray, np.generic, list, tuple, int, float)) or not hasattr(
         X, "__array_namespace__"
     ):
-        arr = as_data(X, dim, name) if ndim == 2 else as_weights(X, dim or 0, name)
+        host = _host_dtype(dtype)
+        arr = as_data(X, dim, name, host) if ndim == 2 else as_weights(X, dim or 0, name, host)
         return xp.asarray(arr, dtype=dtype)
     if len(X.shape) != ndim:
         raise ShapeError(f"{name} must be {ndim}-D; got shape {tuple(X.shape)}.")
@@ -337,3 +373,13 @@ def as_array_in(
     if X.dtype == dtype:
         return X
     return xp.astype(X, dtype) if hasattr(xp, "astype") else X.astype(dtype)
+
+
+def _host_dtype(dtype: Any) -> Any:
+    """The NumPy float dtype matching ``dtype`` (NumPy's and CuPy's float32/float64), else
+    float64 (an Array-API namespace's own dtype objects)."""
+    try:
+        host = np.dtype(dtype)
+    except (TypeError, ValueError):
+        return np.float64
+    return host if host in (np.float32, np.float64) else np.float64

@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from pkverify.errors import EmptyDataError, InvalidArgumentError, NonFiniteError, ShapeError
-from pkverify.validation import as_data, as_targets, as_weights, positive_float, positive_int
+from pkverify.validation import (
+    as_array_in,
+    as_data,
+    as_targets,
+    as_weights,
+    positive_float,
+    positive_int,
+)
 
 
 class TestAsData:
@@ -61,6 +68,44 @@ class TestAsWeights:
         w = as_weights([1, 2, 3], 3)
         assert w.dtype == np.float64
         np.testing.assert_array_equal(w, [1.0, 2.0, 3.0])
+
+
+    @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+    @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+    def test_every_position_of_a_non_finite_entry_is_found(self, dtype, bad):
+        for at in (0, 517, 999):
+            w = np.ones(1000, dtype=dtype)
+            w[at] = bad
+            with pytest.raises(NonFiniteError, match="NaN or inf"):
+                as_weights(w, 1000, dtype=dtype)
+
+    def test_huge_finite_weights_pass(self):
+        # squares overflow float32 (3e38² = inf): the full entry-by-entry check decides
+        w = np.full(10, 3e38, dtype=np.float32)
+        assert as_weights(w, 10, dtype=np.float32) is w
+
+
+class TestAsArrayIn:
+    """Host arrays are converted once, straight to the dtype of the work."""
+
+    @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+    def test_an_array_of_the_work_dtype_is_passed_through_not_copied(self, dtype):
+        w = np.linspace(-1, 1, 7).astype(dtype)
+        X = np.ones((3, 2), dtype=dtype)
+        assert as_array_in(w, np, dtype, 7, "w", ndim=1) is w
+        assert as_array_in(X, np, dtype, 2, "X") is X
+
+    def test_float64_to_float32_in_one_conversion(self):
+        X = np.arange(6.0).reshape(3, 2)
+        out = as_array_in(X, np, np.float32, 2, "X")
+        assert out.dtype == np.float32
+        np.testing.assert_array_equal(out, X)  # small integers: exact in float32
+
+    def test_values_beyond_float32_are_refused_not_made_inf(self):
+        X = np.array([[1.0, 1e39]])  # finite in float64, inf in float32
+        with pytest.raises(NonFiniteError, match="float32, values beyond"):
+            as_array_in(X, np, np.float32, 2, "X")
+        assert as_array_in(X, np, np.float64, 2, "X") is X
 
 
 class TestAsTargets:

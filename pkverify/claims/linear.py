@@ -37,10 +37,11 @@ def feature_gram(model: Model, X1: np.ndarray, X2: np.ndarray) -> tuple[np.ndarr
     kernel written out by hand (the +1 is the bias's gradient) and the sum of the |terms| of
     each dot product, to which its rounding is relative (a ‖φ‖‖φ'‖ bound would underflow for
     entries like 1e-200 whose products are still representable)."""
-    phi = model.info["phi"]
+    phi = model.phi
+    assert phi is not None, "a linear model carries its feature map"
     P1 = np.asarray(phi(np.asarray(X1)), dtype=np.float64)
     P2 = np.asarray(phi(np.asarray(X2)), dtype=np.float64)
-    b = 1.0 if model.info["bias"] else 0.0
+    b = 1.0 if model.bias else 0.0
     return P1 @ P2.T + b, np.abs(P1) @ np.abs(P2).T + b
 
 

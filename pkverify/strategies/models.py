@@ -131,10 +131,10 @@ def linear_models(
 def model_call(model: Model) -> str:
     """The constructor call that rebuilds a built-in model, e.g. ``mlp([2, 3, 1], ...)``."""
     if model.spec is None:
-        phi = model.info.get("phi")
+        phi = model.phi
         if model.name == "linear":
             return (
-                f"linear({model.input_dim}, bias={model.info.get('bias')}, "
+                f"linear({model.input_dim}, bias={model.bias}, "
                 f"features={getattr(phi, '__name__', phi)})"
             )
         return repr(model)

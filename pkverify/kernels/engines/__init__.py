@@ -189,8 +189,8 @@ class Engine:
                 out[hi:, lo:hi] = permute(xp, block[:, hi - lo :], (1, 0, 3, 2))
                 continue
             else:
-                part = None if along is None else (along[0], along[1][lo:hi])
-                A = self.side(w_a, X_a[lo:hi], part)
+                along_rows = None if along is None else (along[0], along[1][lo:hi])
+                A = self.side(w_a, X_a[lo:hi], along_rows)
             block = self.cross(A, B)
             if out is None:  # k is known once a block exists (custom models declare none)
                 out = xp.empty((n1,) + tuple(block.shape[1:]), dtype=block.dtype)

@@ -34,13 +34,13 @@ def jacobian(f, w: np.ndarray, X: np.ndarray) -> np.ndarray:
     n = out.shape[0]
     k = 1 if out.ndim == 1 else out.shape[1]
     J = np.empty((n, k, w.shape[0]))
-    seed = np.zeros(out.shape)
-    flat = seed.reshape(n, k)
+    cotangent = np.zeros(out.shape)  # e_{i,c}: one output of one row at a time
+    one_hot = cotangent.reshape(n, k)
     for i in range(n):
-        for a in range(k):
-            flat[i, a] = 1.0
-            J[i, a] = vjp(seed)
-            flat[i, a] = 0.0
+        for c in range(k):
+            one_hot[i, c] = 1.0
+            J[i, c] = vjp(cotangent)
+            one_hot[i, c] = 0.0
     return J
 
 
@@ -55,34 +55,33 @@ def value_and_vjp(f, w: np.ndarray, X: np.ndarray, cotangent) -> tuple[np.ndarra
 
 def jvp(f, w: np.ndarray, X: np.ndarray, U: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(f(w, X) (n, k), ∇f(w, X)·U (t, n, k))`` for tangents ``U (t, P)``."""
-    def fx(v):
+    def f_at(v):
         return f(v, X)
 
-    outs = []
+    products = []
     y = None
     try:
-        push = make_jvp(fx)(w)
+        push_forward = make_jvp(f_at)(w)
         for u in U:
-            y, dy = push(u)
-            outs.append(_as_2d(dy))
+            y, dy = push_forward(u)
+            products.append(_as_2d(dy))
     except NotImplementedError:  # a primitive without a forward rule: transpose the vjp
-        outs = []
-        vjp, y = make_vjp(fx)(w)
-        y_arr = np.asarray(y)
-        zero = np.zeros(y_arr.shape)
-        pull, _ = make_vjp(lambda c: vjp(c))(zero)
+        products = []
+        vjp, y = make_vjp(f_at)(w)
+        zero = np.zeros(np.asarray(y).shape)
+        transposed_vjp, _ = make_vjp(lambda c: vjp(c))(zero)  # of c ↦ Jᵀc: u ↦ J u
         for u in U:
-            outs.append(_as_2d(pull(u)))
+            products.append(_as_2d(transposed_vjp(u)))
     if y is None:  # no tangents: still return the value
-        y = fx(w)
-    return _as_2d(y), np.stack(outs) if outs else np.zeros((0,) + _as_2d(y).shape)
+        y = f_at(w)
+    return _as_2d(y), np.stack(products) if products else np.zeros((0,) + _as_2d(y).shape)
 
 
 def contract(J1: np.ndarray, J2: np.ndarray, xp: Any = np) -> Any:
     """``K[i, j, c, d] = Σ_p J1[i, c, p] J2[j, d, p]``, shape ``(n1, n2, k, k)``."""
     n1, k, P = J1.shape
     n2 = J2.shape[0]
-    A = xp.asarray(J1).reshape(n1 * k, P)
-    B = A if J2 is J1 else xp.asarray(J2).reshape(n2 * k, P)
-    K = A @ B.T
+    rows1 = xp.asarray(J1).reshape(n1 * k, P)
+    rows2 = rows1 if J2 is J1 else xp.asarray(J2).reshape(n2 * k, P)  # J·Jᵀ: one buffer
+    K = rows1 @ rows2.T
     return K.reshape(n1, k, n2, k).transpose(0, 2, 1, 3)
