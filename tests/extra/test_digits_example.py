@@ -67,3 +67,26 @@ def test_the_cnn_is_smooth_so_the_exact_rule_applies(example):
 
     assert pk.torch.model(example.build_cnn(), input_shape=(1, 8, 8)).smooth
     np.testing.assert_equal(example.digits(5, 5)[0].shape, (5, 1, 8, 8))
+
+
+def test_explain_cli_on_the_saved_cnn_draws_images_by_default(reduced, tmp_path, capsys):
+    """Trajectory.save without the module, `pkverify explain --model FILE:build` with it; the
+    module's (1, 8, 8) input shape makes the page draw images without --image-shape."""
+    from pkverify.cli import main
+
+    path = reduced.traj.save(tmp_path / "cnn.npz")
+    (tmp_path / "cnn_model.py").write_text(
+        "import importlib.util, sys\nimport pkverify as pk\n"
+        f"spec = importlib.util.spec_from_file_location('digits_cnn_cli', {str(EXAMPLE)!r})\n"
+        "ex = importlib.util.module_from_spec(spec); sys.modules[spec.name] = ex\n"
+        "spec.loader.exec_module(ex)\n\n"
+        "def build():\n    return pk.torch.model(ex.build_cnn(), input_shape=(1, 8, 8))\n",
+        encoding="utf-8")
+    np.save(tmp_path / "q.npy", reduced.queries[:2])
+    html = tmp_path / "page.html"
+    assert main(["explain", "--trajectory", str(path), "--model",
+                 f"{tmp_path / 'cnn_model.py'}:build", "--query", str(tmp_path / "q.npy"),
+                 "--top", "3", "--html", str(html), "--quiet"]) == 0
+    assert capsys.readouterr().out.count("  OK") == 2
+    page = html.read_text(encoding="utf-8")
+    assert page.count("<strong>query</strong>") == 2 and 'viewBox="0 0 8 8"' in page
