@@ -18,6 +18,8 @@ __all__ = [
     "DivergenceError",
     "BackendMissingError",
     "TrajectoryFileError",
+    "PathStoreError",
+    "StoreInUseError",
     "SymbolicError",
     "OutputFileError",
     "ResourceError",
@@ -76,6 +78,15 @@ class BackendMissingError(PkVerifyError, ImportError):
 
 class TrajectoryFileError(PkVerifyError, OSError):
     """A trajectory file is missing, unreadable or not a pkverify trajectory."""
+
+
+class PathStoreError(TrajectoryFileError):
+    """A path store (weights on disk, :mod:`pkverify.stores`) is missing, partial, truncated,
+    corrupt (checksum), from another model or data, or could not be written to the end."""
+
+
+class StoreInUseError(PathStoreError):
+    """A path store is already open for writing (by this or another process): its lock is held."""
 
 
 class SymbolicError(PkVerifyError):

@@ -26,6 +26,8 @@ from .losses import Loss, Regularizer, as_regularizer, check_regularizer, get_lo
 from .models import Model, check_output
 from .optim import Optimizer, OptimizerState, as_optimizer, gd, parse_reduction
 from .progress import progress as progress_bar
+from .stores import metadata_digest
+from .stores.recorder import open_recorder
 from .trajectory import Trajectory
 from .validation import (
     as_data,
@@ -197,6 +199,9 @@ def train(
     backend: Any = None,
     dtype: Any = None,
     progress: bool | None = None,
+    store: Any = None,
+    store_dtype: Any = None,
+    resume: Any = None,
 ) -> Trajectory:
     """Train with ``optimizer`` (plain gradient descent by default) and record the path.
 
@@ -224,18 +229,33 @@ def train(
                  (a float64 machine sees float32 rounding in every step, warns that the
                  steps are not float64 gradient steps, and integrates along the recorded
                  steps themselves).
+    store:       None keeps the path in memory; a folder path writes it to disk while
+                 training runs (:class:`pkverify.stores.DiskStore`: chunks of steps, each
+                 committed with its checksum and the training state), for paths larger than
+                 memory; the trajectory then reads its weights from there a chunk at a time
+                 and ``pk.Trajectory.load(store)`` reopens it. Refused before the first step
+                 when the folder exists, cannot be written or its disk lacks room.
+    store_dtype: float64 (default) or float32: the dtype the weights are *stored* in. Training
+                 itself runs as ``dtype`` says; with float32 storage the kernel machine is
+                 rebuilt from the stored (rounded) weights, and its exactness is about them.
+    resume:      the folder of a store an interrupted run left (Ctrl-C, SIGTERM, a full disk):
+                 training continues after its last committed step, with the same arguments
+                 (checked: a store of another model, data or settings is refused), and the
+                 result is bit for bit the uninterrupted run's.
 
     Raises DivergenceError naming the step where the loss became non-finite or exceeded
     1e6 × its starting value (the start floored at 1e-2).
     """
     steps = positive_int(steps, "steps")
+    on_disk = store is not None or resume is not None
     if isinstance(model, Model):  # the recorded path: (S+1)·P weights, (S+1) losses, S·n flags
         try:
             n_rows = len(X)
         except TypeError:  # not a sequence: as_data refuses it below
             n_rows = 1
         check_memory(
-            (steps + 1) * (model.n_params + 1) * 8.0 + steps * (n_rows + 8.0),
+            (steps + 1) * ((0 if on_disk else model.n_params) + 1) * 8.0
+            + steps * (n_rows + 8.0),
             f"recording {steps} steps of a model with P = {model.n_params} parameters",
             "Use fewer steps (a larger lr covers the same flow time), or a smaller model.",
         )
@@ -272,7 +292,14 @@ def train(
     Xd = xp.asarray(X, dtype=dt)
     rng = np.random.default_rng(seed)
     P = model.n_params
-    ws = np.empty((steps + 1, P))
+    settings = {  # what a resumed run must share with the one it continues (with X, Y, w0)
+        "model": model.spec or [model.name, P], "loss": loss.name,
+        "regularizer": None if reg is None else (reg.spec or "custom"),
+        "optimizer": opt.spec, "reduction": reduction, "steps": steps,
+        "batch_size": batch_size, "seed": seed, "dtype": str(np.dtype(dt)),
+    }
+    rec = open_recorder(P, steps + 1, store, store_dtype, resume,
+                        metadata_digest({"X": X, "Y": Y, "w0": w}, settings), settings)
     losses = np.empty(steps + 1)
     batches = np.ones((steps, n), dtype=bool)
     hint = f"try a smaller step size than lr = {eps.max():.3g}."
@@ -286,42 +313,76 @@ def train(
             loss.check_outputs(y)
         return run
 
-    ws[0] = w.astype(np.float32) if single else w
-    for s in progress_bar(range(steps + 1), total=steps + 1, desc="training", enabled=progress):
-        w = ws[s]  # the recorded row itself: no copy per step
-        wd = xp.asarray(w, dtype=dt)
-        full = batch_size is None or batch_size == n
-        if not full and s < steps:
+    def checkpoint(s: int, st: OptimizerState, w_next: np.ndarray) -> Any:
+        """What a resumed run needs after step s: the losses so far, the optimizer's state
+        and (when the store rounds the rows) the float64 weights."""
+        def make() -> dict[str, Any]:
+            out = {"losses": losses[: s + 1].copy()}
+            out.update({k: v for k, v in (("z", st.z), ("v", st.v)) if v is not None})
+            if rec.dtype != np.float64:
+                out["w"] = w_next.copy()
+            return out
+        return make
+
+    start = 0
+    rec.row(0)[:] = w.astype(np.float32) if single else w
+    if resume is None:
+        rec.record(0, lambda: {"losses": losses[:0].copy()})
+    else:  # continue after the committed rows: their state, their batches drawn again
+        start, ckpt = rec.resume()
+        start -= 1
+        losses[:start] = ckpt["losses"]
+        state = OptimizerState(z=ckpt.get("z"), v=ckpt.get("v"))
+        for s in range(start if batch_size is not None and batch_size < n else 0):
             batches[s] = False
-            rows = np.sort(rng.choice(n, size=batch_size, replace=False))
-            batches[s, rows] = True
-        rho = 1.0 / rows.size if reduction == "mean" else None
-        if s == steps or not full:  # the recorded full loss: a forward pass over all rows
-            y = to_numpy(engine.forward(wd, Xd)).astype(np.float64)
-            y = y[:, 0] if Y.ndim == 1 else y
-            check(s)(y)
-            losses[s] = _total_loss(loss, reg, y, Y, w)
-        if s < steps:  # the step's gradient from its batch's rows only
-            Xb = Xd if full else Xd[rows if xp is np else xp.asarray(rows)]
-            _, value, g = _loss_gradient(engine, loss, reg, wd, Xb, Y if full else Y[rows], rho,
-                                         check(s))
-            if full:
-                losses[s] = value
-        if _diverged(losses[s], losses[0]):
-            raise _divergence(s, losses[s], losses[0], hint)
-        if s == steps:
-            break
-        if single:  # plain GD: w_{s+1} = fl32(w_s − fl32(ε_s g)), recorded exactly in float64
-            w32 = w.astype(np.float32)
-            ws[s + 1] = w32 - np.float32(eps[s]) * g.astype(np.float32)
-            continue
-        g = opt.gradient(g, w)  # + coupled weight decay
-        parts, decay, _, state = opt.advance(state, g[None, :], w, float(eps[s]), s, total=g)
-        np.add(w, parts[0], out=ws[s + 1])  # w_{s+1} = w_s + Δ_s, as the optimizer says
-        if opt.decoupled_decay:
-            ws[s + 1] += decay
+            batches[s, np.sort(rng.choice(n, size=batch_size, replace=False))] = True
+    try:  # a store left by an exception (Ctrl-C, divergence, a full disk) keeps its prefix
+        for s in progress_bar(range(start, steps + 1), total=steps + 1 - start, desc="training",
+                              enabled=progress, unit="step"):
+            w = rec.row(s)  # the recorded row itself (in memory): no copy per step
+            wd = xp.asarray(w, dtype=dt)
+            full = batch_size is None or batch_size == n
+            if not full and s < steps:
+                batches[s] = False
+                rows = np.sort(rng.choice(n, size=batch_size, replace=False))
+                batches[s, rows] = True
+            rho = 1.0 / rows.size if reduction == "mean" else None
+            if s == steps or not full:  # the recorded full loss: a forward pass over all rows
+                y = to_numpy(engine.forward(wd, Xd)).astype(np.float64)
+                y = y[:, 0] if Y.ndim == 1 else y
+                check(s)(y)
+                losses[s] = _total_loss(loss, reg, y, Y, w)
+            if s < steps:  # the step's gradient from its batch's rows only
+                Xb = Xd if full else Xd[rows if xp is np else xp.asarray(rows)]
+                _, value, g = _loss_gradient(engine, loss, reg, wd, Xb, Y if full else Y[rows], rho,
+                                             check(s))
+                if full:
+                    losses[s] = value
+            if _diverged(losses[s], losses[0]):
+                raise _divergence(s, losses[s], losses[0], hint)
+            if s == steps:
+                break
+            w_next = rec.next_row(s)
+            if single:  # plain GD: w_{s+1} = fl32(w_s − fl32(ε_s g)), recorded exactly in float64
+                w32 = w.astype(np.float32)
+                w_next[:] = w32 - np.float32(eps[s]) * g.astype(np.float32)
+                rec.record(s + 1, checkpoint(s, state, w_next))
+                continue
+            g = opt.gradient(g, w)  # + coupled weight decay
+            parts, decay, _, state = opt.advance(state, g[None, :], w, float(eps[s]), s, total=g)
+            np.add(w, parts[0], out=w_next)  # w_{s+1} = w_s + Δ_s, as the optimizer says
+            if opt.decoupled_decay:
+                w_next += decay
+            rec.record(s + 1, checkpoint(s, state, w_next))
+    except BaseException as exc:
+        rec.abort(exc)
+        raise
+    ws = rec.result()
 
     kind = "gd" if batch_size is None or batch_size == n else "sgd"
     times = np.concatenate([[0.0], np.cumsum(eps)])
-    return Trajectory(model, X, Y, loss, ws, eps, batches, losses, times, reg, kind,
+    traj = Trajectory(model, X, Y, loss, ws, eps, batches, losses, times, reg, kind,
                       optimizer=opt, reduction=reduction)
+    if rec.disk is not None:  # the store folder holds the whole run: Trajectory.load(folder)
+        traj.save(rec.disk.folder / "trajectory.npz")
+    return traj

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,8 @@ from .errors import InvalidArgumentError, NonFiniteError, ShapeError
 from .losses import Loss, Regularizer, as_regularizer
 from .models import Model
 from .optim import Optimizer, as_optimizer, gd, parse_reduction
+from .stores import MemoryStore, PathStore, StoredRows
+from .stores.steps import iter_rows, iter_steps
 from .trajectory_file import load_trajectory, save_trajectory
 
 __all__ = ["Trajectory", "require_trajectory"]
@@ -24,7 +26,11 @@ _KINDS = ("gd", "sgd", "flow")
 class Trajectory:
     """A gradient-descent (or gradient-flow) path.
 
-    ws:          (S+1, P) weights w_0 ... w_S.
+    ws:          (S+1, P) weights w_0 ... w_S: an array in memory, or — for a path written
+                 to disk (``pk.train(..., store=PATH)``) — a read-only
+                 :class:`~pkverify.stores.StoredRows` view that reads a chunk of steps at a
+                 time. Pass a :class:`~pkverify.stores.PathStore` to build a path over one;
+                 :attr:`store` gives the store either way.
     step_sizes:  (S,) ε_s, with w_{s+1} = w_s − ε_s ∇L_{B_s}(w_s) for GD/SGD; for a flow path
                  the gaps between sample times.
     batches:     (S, n) bool, I_i(s): was point i in step s's mini-batch (all True for GD).
@@ -51,6 +57,7 @@ class Trajectory:
     kind: str = "gd"
     optimizer: Optimizer | None = None
     reduction: str = "sum"
+    _store: PathStore | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         """Validate a hand-built path as :meth:`load` validates a file: the types, every
@@ -67,8 +74,17 @@ class Trajectory:
             )
         if self.regularizer is not None and not isinstance(self.regularizer, Regularizer):
             object.__setattr__(self, "regularizer", as_regularizer(self.regularizer))
+        store = self.ws.store if isinstance(self.ws, StoredRows) else self.ws
+        if isinstance(store, MemoryStore):
+            object.__setattr__(self, "ws", store.array)
+        elif isinstance(store, PathStore):  # on disk: rows read through the store
+            object.__setattr__(self, "ws", StoredRows(store))
+        object.__setattr__(self, "_store", store if isinstance(store, PathStore) and not
+                           isinstance(store, MemoryStore) else None)
         for name, kinds in (("X", "f"), ("Y", "fiu"), ("ws", "f"), ("step_sizes", "fiu"),
                             ("batches", "b"), ("losses", "f"), ("times", "fiu")):
+            if name == "ws" and self._store is not None:  # float64/32, checked when stored
+                continue
             arr = np.asarray(getattr(self, name))
             if arr.dtype.kind not in kinds:
                 want = {"f": "real floating-point", "fiu": "real numbers", "b": "booleans"}[kinds]
@@ -92,6 +108,26 @@ class Trajectory:
     def steps(self) -> int:
         """S, the number of steps (or flow intervals)."""
         return self.ws.shape[0] - 1
+
+    @property
+    def store(self) -> PathStore:
+        """Where the weights live: the disk store of a path written to disk, else a
+        :class:`~pkverify.stores.MemoryStore` over ``ws`` (no copy)."""
+        return self._store if self._store is not None else MemoryStore(self.ws)
+
+    @property
+    def on_disk(self) -> bool:
+        """True when the weights are read from a store on disk, a chunk at a time."""
+        return self._store is not None
+
+    def iter_steps(self, lo: int = 0, hi: int | None = None, reverse: bool = False) -> Any:
+        """``(s, w_s, w_{s+1})`` for the steps in ``[lo, hi)``, streamed from the store with
+        read-ahead (views of ``ws`` for a path in memory)."""
+        return iter_steps(self.store, lo, hi, 1, reverse)
+
+    def iter_rows(self, lo: int = 0, hi: int | None = None, reverse: bool = False) -> Any:
+        """``(s, w_s)`` for the rows in ``[lo, hi)``, streamed like :meth:`iter_steps`."""
+        return iter_rows(self.store, lo, hi, 1, reverse)
 
     @property
     def T(self) -> float:
@@ -189,6 +225,8 @@ class Trajectory:
                 f"kind {self.kind!r} is not one of {', '.join(map(repr, _KINDS))}"
             )
         for name in ("ws", "step_sizes", "times"):
+            if name == "ws" and self._store is not None:
+                continue  # a store refuses non-finite rows and checksums what it holds
             arr = getattr(self, name)
             # row blocks of about 8M numbers: no temporary the size of a large path
             rows = max(1, (1 << 23) // max(1, int(np.prod(arr.shape[1:]))))

@@ -19,6 +19,7 @@ from .errors import (
     InvalidArgumentError,
     ModelRequiredError,
     OutputFileError,
+    PathStoreError,
     PkVerifyError,
     TrajectoryFileError,
 )
@@ -26,20 +27,28 @@ from .io import as_path, atomic_write_bytes, check_writable
 from .losses import Regularizer, as_regularizer, get_loss, l2
 from .models import Model, from_spec
 from .optim import from_spec as optimizer_from_spec
+from .stores import DiskStore
+from .stores.reference import open_reference, store_reference
 from .validation import as_data
 
 __all__ = ["save_trajectory", "load_trajectory", "check_losses", "FORMAT_VERSION"]
 
 _FORMAT = "pkverify-trajectory"
-_VERSION = 4
-"""Format history. Version 4 records the optimizer (its spec) and the loss reduction; files
-of earlier versions are plain gradient descent with the loss summed. Version 3: ``checksum``
-covers every array *and* the metadata (kind, model, loss, regulariser, ...), so no byte of
-what the file says about the path can change unseen. Version 2: ``checksum`` (SHA-256) of
-the arrays only; its metadata is checked for consistency with the arrays (the path's kind
-against its batches) instead. Version 1 files, which have no checksum, are checked by
-recomputing their start and end losses (as every version is)."""
+_VERSION = 5
+"""Format history. Version 5 (written only for a path whose weights live in a disk store):
+``ws`` is empty and ``meta["store"]`` points to the store (its path and manifest checksum,
+:mod:`pkverify.stores.reference`), so the file's checksum covers the store's too. Version 4
+records the optimizer (its spec) and the loss reduction; files of earlier versions are plain
+gradient descent with the loss summed. Version 3: ``checksum`` covers every array *and* the
+metadata (kind, model, loss, regulariser, ...), so no byte of what the file says about the
+path can change unseen. Version 2: ``checksum`` (SHA-256) of the arrays only; its metadata is
+checked for consistency with the arrays (the path's kind against its batches) instead.
+Version 1 files, which have no checksum, are checked by recomputing their start and end
+losses (as every version is)."""
 FORMAT_VERSION = _VERSION
+_VERSION_IN_MEMORY = 4
+"""The version written for a path whose weights are in the file (readable by pkverify that
+predates stores)."""
 
 _ARRAYS = ("X", "Y", "ws", "step_sizes", "batches", "losses", "times")
 
@@ -97,10 +106,11 @@ def save_trajectory(traj: Any, path: str | os.PathLike) -> Path:
             f"{str(path)!r} exists and is not a pkverify trajectory; pkverify never "
             "overwrites a file it did not write. Choose another name or remove the file."
         )
+    on_disk = bool(getattr(traj, "on_disk", False))  # the weights stay in their store
     arrays: dict[str, Any] = {
         "X": traj.X,
         "Y": traj.Y,
-        "ws": traj.ws,
+        "ws": np.empty((0, traj.model.n_params)) if on_disk else traj.ws,
         "step_sizes": traj.step_sizes,
         "batches": traj.batches,
         "losses": traj.losses,
@@ -108,7 +118,7 @@ def save_trajectory(traj: Any, path: str | os.PathLike) -> Path:
     }
     meta: dict[str, Any] = {
         "format": _FORMAT,
-        "version": _VERSION,
+        "version": _VERSION if on_disk else _VERSION_IN_MEMORY,
         "kind": traj.kind,
         "model": traj.model.spec,
         "loss": traj.loss.name,
@@ -118,6 +128,8 @@ def save_trajectory(traj: Any, path: str | os.PathLike) -> Path:
         "optimizer": None if traj.optimizer is None else traj.optimizer.spec,
         "reduction": traj.reduction,
     }
+    if on_disk:
+        meta["store"] = store_reference(traj.store, path.parent)
     meta["checksum"] = _checksum(arrays, meta)
     buffer = io.BytesIO()
     np.savez(buffer, meta=np.array(json.dumps(meta)), **arrays)
@@ -153,9 +165,18 @@ def load_trajectory(
             "Trajectory.load(path, regularizer=...) needs pk.losses.l2(lam) or a callable "
             f"R(w); got {type(regularizer).__name__}."
         )
+    if path.is_dir() and (path / "trajectory.npz").is_file():  # a store pk.train wrote
+        path = path / "trajectory.npz"
+    elif path.is_dir() and (path / "manifest.json").is_file():  # a store training left
+        DiskStore.open(path)  # says it is partial and how to resume it
+        raise TrajectoryFileError(
+            f"{str(path)!r} is a complete path store without its trajectory.npz; load the "
+            "trajectory file saved with it."
+        )
     if path.is_dir():
         raise TrajectoryFileError(
-            f"{str(path)!r} is a directory; pass the .npz file that save() wrote."
+            f"{str(path)!r} is a directory; pass the .npz file that save() wrote (or the "
+            "store folder pk.train(..., store=PATH) wrote)."
         )
     if not path.exists():
         raise TrajectoryFileError(
@@ -217,7 +238,8 @@ def load_trajectory(
             X=as_data(arrays["X"], model.input_dim),
             Y=np.asarray(arrays["Y"], dtype=np.float64),
             loss=get_loss(meta["loss"]),
-            ws=np.asarray(arrays["ws"], dtype=np.float64),
+            ws=open_reference(meta["store"], path.parent, model.n_params)
+            if "store" in meta else np.asarray(arrays["ws"], dtype=np.float64),
             step_sizes=np.asarray(arrays["step_sizes"], dtype=np.float64),
             batches=np.asarray(arrays["batches"], dtype=bool),
             losses=np.asarray(arrays["losses"], dtype=np.float64),
@@ -227,6 +249,8 @@ def load_trajectory(
             reduction=meta.get("reduction", "sum"),
         )
         traj.check_consistent()
+    except PathStoreError:
+        raise  # names the store and what is wrong with it
     except (PkVerifyError, TypeError, KeyError, ValueError) as exc:
         raise TrajectoryFileError(
             f"{str(path)!r} holds an inconsistent pkverify trajectory: {exc}"

@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1] / "pkverify"
 LAYERS: list[tuple[str, ...]] = [
     # the ground floor: checks, errors, arrays, files, citations, progress bars
     ("errors", "validation", "backend", "io", "sources", "progress", "rates"),
+    ("stores",),  # where a path's weights live: memory or chunked files on disk
     ("activations",),
     ("losses",),
     ("models",),

@@ -85,6 +85,7 @@ def check_optim_exact(cfg: CheckConfig) -> Outcome:
     figures = [fig.bars("|machine − trained model| / max|f(w_S) − f(w_0)| per optimizer",
                         list(errors), list(errors.values()), ylabel="relative error")]
     return Outcome(
+        key="max_rel_err",
         passed=not failed,
         metrics={"max_rel_err": worst, "runs": len(errors), "failed": ", ".join(failed)},
         data={"figures": figures, "errors": errors},
@@ -110,6 +111,7 @@ def check_optim_contributions(cfg: CheckConfig) -> Outcome:
         errors[case[0]] = rel_change_error(total, traj.predict(Xq), traj.predict_initial(Xq))
     worst = max(errors.values())
     return Outcome(
+        key="max_rel_err",
         passed=worst <= EXACT_TOL,
         metrics={"max_rel_err": worst},
         data={"errors": errors},
@@ -139,6 +141,7 @@ def check_optim_gd_reduction(cfg: CheckConfig) -> Outcome:
     err_k = float(np.max(np.abs(sums.kernel[:, :, 0, 0] - K)) / np.max(np.abs(K)))
     err_w = float(np.max(np.abs(sums.weighted[:, :, 0] - W)) / np.max(np.abs(W)))
     return Outcome(
+        key="kernel_rel_err",
         passed=max(err_k, err_w) <= 1e-12,
         metrics={"kernel_rel_err": err_k, "loss_weighted_rel_err": err_w},
         message=f"SGD path: recursion vs exact-rule kernel {err_k:.1e}, loss-weighted {err_w:.1e}",
@@ -173,6 +176,7 @@ def check_optim_momentum_batches(cfg: CheckConfig) -> Outcome:
         warnings.simplefilter("ignore", PathWarning)
         control = rel_change_error(kernel_machine(full, progress=False).predict(Xq), y, y0)
     return Outcome(
+        key="rel_err",
         passed=err <= EXACT_TOL and outside == 0.0 and control > 1e-3,
         metrics={"rel_err": err, "never_batched_points": int(never.sum()),
                  "max_contribution_outside_batches": outside, "control_rel_err": control},
@@ -210,6 +214,7 @@ def check_optim_buffers(cfg: CheckConfig) -> Outcome:
         )
     worst = max(errors.values())
     return Outcome(
+        key="max_rel_err",
         passed=worst <= 1e-12,
         metrics={"max_rel_err": worst},
         data={"errors": errors},

@@ -137,7 +137,7 @@ def optimizer_products(
     Ps = Preconditioners(S, checkpoint_every) if opt.adaptive else None
     y0 = loss_term = reg_term = None
     has_reg = traj.regularizer is not None or opt.weight_decay != 0.0
-    for s in progress(range(S), total=S, desc="exact rule", enabled=show):
+    for s in progress(range(S), total=S, desc="exact rule", enabled=show, unit="step"):
         w_host = np.asarray(traj.ws[s], dtype=np.float64)
         w = xp.asarray(w_host, dtype=dt)
         step = traj.ws[s + 1] - traj.ws[s]
@@ -285,7 +285,8 @@ def _reverse(engine, traj, opt, reduction, Xq, plans, preconditioners, show, wit
     y = None
     scalar = traj.Y.ndim == 1
     segment: dict[int, Any] = {}
-    bar = progress(range(S - 1, -1, -1), total=S, desc="optimizer kernel", enabled=show)
+    bar = progress(range(S - 1, -1, -1), total=S, desc="optimizer kernel", enabled=show,
+                   unit="step")
     for s in bar:
         if preconditioners is not None and s not in segment:  # replay the segment ending at s
             a = s // preconditioners.every * preconditioners.every

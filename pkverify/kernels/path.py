@@ -1,7 +1,9 @@
 """Path kernels (Domingos 2020, Def. 2 [domingos2020]) and the sums of Theorem 1, streamed
 over the steps of a recorded path.
 
-Two passes, each holding one step's work at a time (never the path's Jacobians):
+Two passes, each holding one step's work at a time (never the path's Jacobians), reading the
+weights through the trajectory's store a chunk of steps at a time with read-ahead
+(:meth:`~pkverify.Trajectory.iter_steps`), so a path on disk is never held whole:
 
 * :func:`product_sums` — what ``predict``, ``b(x)`` and the loss-weighted form need. With the
   rule's weights ``C[s, i]`` (ε_s I_i(s) for Riemann)::
@@ -171,12 +173,12 @@ def product_sums(
 
     C = node_weights(traj, rule, indicators=True)
     reg_weights = node_weights(traj, rule, indicators=False)[:, 0] if reg else None
-    for s in progress(range(traj.steps + 1), total=traj.steps + 1, desc=f"{rule.value} rule",
-                      enabled=show):
+    for s, w_s in progress(traj.iter_rows(), total=traj.steps + 1, desc=f"{rule.value} rule",
+                           enabled=show, unit="step"):  # streamed from the path's store
         c = C[s]
         if not c.any() and not (reg_weights is not None and reg_weights[s] != 0.0) and s != 0:
             continue
-        w = xp.asarray(traj.ws[s], dtype=dt)
+        w = xp.asarray(w_s, dtype=dt)
         cx = xp.asarray(c, dtype=dt)[:, None]
         _, _, g = engine.value_and_vjp(w, X, _weighted_deriv(traj, cx, xp))
         U = xp.stack([g, reg_weights[s] * _reg_grad(traj, w, xp)]) if reg_weights is not None \
@@ -256,13 +258,13 @@ def kernel_sums(
         if plans is None:
             raise InvalidArgumentError("the exact rule's kernel needs the product pass's plans")
         q = int(Xq.shape[0])
-        for s in progress(range(traj.steps), total=traj.steps, desc="exact kernel",
-                          enabled=show):
+        for s, w_s, w_next in progress(traj.iter_steps(), total=traj.steps,
+                                       desc="exact kernel", enabled=show, unit="step"):
             ind = traj.batches[s] if use_ind else np.ones(n2, dtype=bool)
             if not ind.any():
                 continue
-            w = xp.asarray(traj.ws[s], dtype=dt)
-            delta = xp.asarray(traj.ws[s + 1] - traj.ws[s], dtype=dt)
+            w = xp.asarray(w_s, dtype=dt)
+            delta = xp.asarray(w_next - w_s, dtype=dt)
             cols = None if ind.all() else np.flatnonzero(ind)  # a mini-batch: its rows only
             X_step = X_other if cols is None else X_other[
                 cols if xp is np else xp.asarray(cols)]
@@ -286,12 +288,12 @@ def kernel_sums(
     C = node_weights(traj, rule, use_ind)
     if not training:
         C = C[:, :1] * np.ones((1, n2))  # no indicators against arbitrary points
-    for s in progress(range(traj.steps + 1), total=traj.steps + 1, desc="path kernel",
-                      enabled=show):
+    for s, w_s in progress(traj.iter_rows(), total=traj.steps + 1, desc="path kernel",
+                           enabled=show, unit="step"):
         c = C[s]
         if not c.any():
             continue
-        w = xp.asarray(traj.ws[s], dtype=dt)
+        w = xp.asarray(w_s, dtype=dt)
         B = engine.side(w, X_other)
         K = engine.kernel(w, Xq, w, X_other, same=same, batch_size=chunk_rows, B=B)
         accumulate(K, c, w, B)

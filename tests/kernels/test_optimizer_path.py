@@ -154,3 +154,25 @@ def test_contributions_only_pass_equals_the_kernel_pass(activation, k, implement
     np.testing.assert_allclose(only.weighted, full.weighted, rtol=0,
                                atol=ROUNDING * np.abs(full.weighted).max())
     np.testing.assert_allclose(only.reg, full.reg, rtol=0, atol=ROUNDING * np.abs(full.reg).max())
+
+
+def test_a_torch_module_trained_with_adam_is_rebuilt():
+    """pk.torch models (torch engine): Adam and Nesterov paths rebuilt to rounding, and the
+    contributions sum to the prediction."""
+    torch = pytest.importorskip("torch", reason="torch is not installed (pip install "
+                                "'pkverify[torch]')")
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 6), torch.nn.Tanh(),
+                              torch.nn.Linear(6, 2)).double().eval()
+    model = pk.torch.model(net)
+    r = np.random.default_rng(0)
+    X, Y, Xq = r.standard_normal((10, 3)), r.standard_normal((10, 2)), r.standard_normal((3, 3))
+    for opt in (pk.optim.adam(0.05), pk.optim.sgd(0.05, momentum=0.9, nesterov=True,
+                                                   weight_decay=0.01)):
+        traj = pk.train(model, X, Y, optimizer=opt, steps=5, batch_size=4, reduction="mean",
+                        progress=False)
+        km = pk.kernel_machine(traj, progress=False)
+        y = traj.predict(Xq)
+        change = np.abs(y - traj.predict_initial(Xq)).max()
+        assert np.abs(km.predict(Xq) - y).max() <= ROUNDING * change
+        assert np.abs(km.b(Xq) + km.contributions(Xq).sum(axis=1) - y).max() <= ROUNDING * change
