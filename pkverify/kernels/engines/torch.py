@@ -176,18 +176,6 @@ class TorchEngine(Engine):
         J, y = torch.func.vmap(torch.func.jacrev(row, has_aux=True), in_dims=(None, 0))(w, X)
         return J, y
 
-    def side_products(self, B: TorchSide, U: Any) -> np.ndarray:
-        """``∇f(x_i)·u_t`` (t, n, k) from the side's Jacobian (the optimizer's kernel pass)."""
-        J = B.jac if B.jac is not None else self._jacobian(B.w, B.X)[0]
-        return self._np(torch.einsum("nkp,tp->tnk", J, self._t(U)), U)
-
-    def weighted_products(self, w, X, cotangent, U):
-        """``(f, Σ_c v_ic ∇f_c(x_i)·u_t (t, n))`` with ``v = cotangent(f)``."""
-        J, y = self._jacobian(self._t(w), self._t(X))
-        y_np = self._np(y, X)
-        v = self._t(cotangent(y_np))
-        return y_np, self._np(torch.einsum("nk,nkp,tp->tn", v, J, self._t(U)), U)
-
     def _rows(self) -> int:
         if self.chunk_rows is not None:
             return self.chunk_rows
