@@ -35,6 +35,7 @@ import numpy as np
 from autograd import grad
 
 from .errors import DomainError, InvalidArgumentError, NonFiniteError, ShapeError, unknown_name
+from .validation import nonnegative_float
 
 __all__ = [
     "Loss",
@@ -254,14 +255,7 @@ class Regularizer:
 
 def l2(lam: float) -> Regularizer:
     """``R(w) = λ/2 ‖w‖²`` with ``∇R(w) = λ w``."""
-    if isinstance(lam, (bool, np.bool_)):
-        raise InvalidArgumentError(f"l2(lam) needs a number λ ≥ 0, not a boolean; got {lam!r}.")
-    try:
-        lam = float(lam)
-    except (TypeError, ValueError) as exc:
-        raise InvalidArgumentError(f"l2(lam) needs a number λ ≥ 0; got {lam!r}.") from exc
-    if not np.isfinite(lam) or lam < 0:
-        raise InvalidArgumentError(f"l2(lam) needs a finite λ ≥ 0; got {lam!r}.")
+    lam = nonnegative_float(lam, "l2(lam)'s λ")
     return Regularizer(
         "l2",
         lambda w: 0.5 * lam * anp.sum(w * w),

@@ -185,7 +185,7 @@ class TestRegularizers:
 
     @pytest.mark.parametrize("bad", [-0.1, np.nan, np.inf, "big"])
     def test_l2_rejects_bad_lambda(self, bad):
-        with pytest.raises(InvalidArgumentError, match="l2\\(lam\\) needs"):
+        with pytest.raises(InvalidArgumentError, match="l2\\(lam\\)'s λ must be a"):
             l2(bad)
 
     def test_callable_regularizer_gradient(self):
