@@ -18,11 +18,12 @@ from .trajectory import Trajectory
 
 __version__ = "0.1.0"
 
-_LAZY = ("symbolic", "strategies", "ntk", "sources", "io", "progress", "validation", "sweeps")
+_LAZY = ("symbolic", "strategies", "ntk", "sources", "io", "progress", "validation", "sweeps",
+         "testing")
 """Submodules reachable as ``pk.<name>`` that load on first use: SymPy (symbolic), Hypothesis
 (strategies) and SciPy (ntk) cost nothing until touched."""
 
-_EXTRA = {"torch": "extra.torch"}
+_EXTRA = {"torch": "extra.pk_torch"}
 """Adapters for other frameworks, reachable as ``pk.torch``: PyTorch is imported on first use
 (extra ``[torch]``); without it the attribute raises BackendMissingError saying so."""
 

@@ -7,11 +7,18 @@ mean. Losses:
 name           ℓ(y*, y)                                ℓ'                          targets
 =============  ======================================  ==========================  ==========
 ``mse``        ½ ‖y − y*‖²                             y − y*  (Remark 3)          real
+``squared_error``  ‖y − y*‖² = Σ_j (y_j − y*_j)²        2 (y − y*)                  real
+``squared_error_mean``  (1/k) ‖y − y*‖² (k outputs)      (2/k) (y − y*)              real
 ``logistic``   log(1 + e^y) − y* y   (y a logit)        sigmoid(y) − y*             {0, 1}
 ``neg_log``    −ln p_i, p_i = y if y* = 1 else 1 − y   −1/y if y* = 1, 1/(1 − y)   {0, 1}
                 (y = P(class 1 | x) ∈ (0, 1))           if y* = 0  (Remark 3)
 ``softmax_ce`` −log softmax(y)_c                        softmax(y) − onehot(c)      class ids
 =============  ======================================  ==========================  ==========
+
+``squared_error`` and ``squared_error_mean`` are PyTorch's ``MSELoss`` per example: with
+``reduction="sum"`` and ``"mean"`` (the batch's mean) they are ``MSELoss(reduction="sum")``
+and ``MSELoss(reduction="mean")`` (which averages over the batch *and* the k outputs)
+exactly, without the ½ of ``mse`` ([pytorch-optim]; ``pk.torch.Recorder`` maps onto them).
 
 Regularisers: :func:`l2` (``R = λ/2 ‖w‖²``, ``∇R = λ w``) and any user ``R(w)`` written with
 autograd.numpy (its gradient is taken by autograd).
@@ -28,6 +35,7 @@ import numpy as np
 from autograd import grad
 
 from .errors import DomainError, InvalidArgumentError, NonFiniteError, ShapeError, unknown_name
+from .validation import nonnegative_float
 
 __all__ = [
     "Loss",
@@ -79,6 +87,26 @@ def _mse_prepare(Y, y0):
             f"mse targets Y must have the model's output shape {y0.shape}; got {Y.shape}."
         )
     return Y
+
+
+def _squared_error_value(y, Y):
+    return 2.0 * _mse_value(y, Y)
+
+
+def _squared_error_deriv(y, Y):
+    return 2.0 * (y - Y)
+
+
+def _outputs(y) -> int:
+    return 1 if anp.ndim(y) == 1 else int(anp.shape(y)[1])
+
+
+def _squared_error_mean_value(y, Y):
+    return _squared_error_value(y, Y) / _outputs(y)
+
+
+def _squared_error_mean_deriv(y, Y):
+    return (2.0 / _outputs(y)) * (y - Y)
 
 
 # ----- logistic -----------------------------------------------------------------------------
@@ -188,6 +216,10 @@ def _softmax_ce_prepare(Y, y0):
 
 LOSSES: dict[str, Loss] = {
     "mse": Loss("mse", _mse_value, _mse_deriv, _mse_prepare),
+    "squared_error": Loss("squared_error", _squared_error_value, _squared_error_deriv,
+                          _mse_prepare),
+    "squared_error_mean": Loss("squared_error_mean", _squared_error_mean_value,
+                               _squared_error_mean_deriv, _mse_prepare),
     "logistic": Loss(
         "logistic",
         _logistic_value,
@@ -223,14 +255,7 @@ class Regularizer:
 
 def l2(lam: float) -> Regularizer:
     """``R(w) = λ/2 ‖w‖²`` with ``∇R(w) = λ w``."""
-    if isinstance(lam, (bool, np.bool_)):
-        raise InvalidArgumentError(f"l2(lam) needs a number λ ≥ 0, not a boolean; got {lam!r}.")
-    try:
-        lam = float(lam)
-    except (TypeError, ValueError) as exc:
-        raise InvalidArgumentError(f"l2(lam) needs a number λ ≥ 0; got {lam!r}.") from exc
-    if not np.isfinite(lam) or lam < 0:
-        raise InvalidArgumentError(f"l2(lam) needs a finite λ ≥ 0; got {lam!r}.")
+    lam = nonnegative_float(lam, "l2(lam)'s λ")
     return Regularizer(
         "l2",
         lambda w: 0.5 * lam * anp.sum(w * w),

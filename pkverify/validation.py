@@ -26,6 +26,8 @@ __all__ = [
     "as_flag",
     "as_step_sizes",
     "positive_float",
+    "nonnegative_float",
+    "real_number",
     "positive_int",
     "check_memory",
     "available_memory",
@@ -172,17 +174,30 @@ def as_targets(Y: Any, n: int, name: str = "Y") -> np.ndarray:
     return arr
 
 
-def positive_float(value: Any, name: str, hint: str = "") -> float:
-    """A finite float > 0 (booleans are refused: ``lr=True`` is a mistake, not 1.0)."""
+def real_number(value: Any, name: str, hint: str = "", *, positive: bool = True) -> float:
+    """A finite float > 0 (``positive=True``) or ≥ 0 (``positive=False``). Booleans are
+    refused: ``lr=True`` is a mistake, not 1.0."""
+    want = "a positive number" if positive else "a number ≥ 0"
     if isinstance(value, (bool, np.bool_)):
-        raise InvalidArgumentError(f"{name} must be a positive number; got {value!r}.{hint}")
+        raise InvalidArgumentError(f"{name} must be {want}; got {value!r}.{hint}")
     try:
         v = float(value)
     except (TypeError, ValueError) as exc:
-        raise InvalidArgumentError(f"{name} must be a positive number; got {value!r}.") from exc
-    if not np.isfinite(v) or v <= 0.0:
-        raise InvalidArgumentError(f"{name} must be a finite number > 0; got {value!r}.{hint}")
+        raise InvalidArgumentError(f"{name} must be {want}; got {value!r}.{hint}") from exc
+    if not np.isfinite(v) or (v <= 0.0 if positive else v < 0.0):
+        bound = "> 0" if positive else "≥ 0"
+        raise InvalidArgumentError(f"{name} must be a finite number {bound}; got {value!r}.{hint}")
     return v
+
+
+def positive_float(value: Any, name: str, hint: str = "") -> float:
+    """A finite float > 0 (booleans are refused)."""
+    return real_number(value, name, hint)
+
+
+def nonnegative_float(value: Any, name: str, hint: str = "") -> float:
+    """A finite float ≥ 0 (booleans are refused)."""
+    return real_number(value, name, hint, positive=False)
 
 
 def positive_int(value: Any, name: str, hint: str = "") -> int:

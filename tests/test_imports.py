@@ -25,12 +25,17 @@ LAYERS: list[tuple[str, ...]] = [
     # differentiate it. A recorder of the user's loop (it builds a Trajectory) sits higher.
     ("extra",),
     ("optim",),  # the optimizers: the update rule as data
+    ("extra.torch_mapping",),  # torch.optim and torch.nn losses → pk.optim and pkverify losses
     ("trajectory_file",),  # the .npz format the path is saved in
     ("trajectory",),  # the recorded path of any optimizer
     ("kernels",),  # tangent and path kernels over a recorded path
     ("train",),  # takes its steps with the kernel engine (kernels.engines)
     ("flow",),  # gradient flow, with train's loss and divergence helpers
+    # the user's torch loop recorded as a Trajectory, and pk.torch's face re-exporting it
+    ("extra.torch_recorder",),
+    ("extra.pk_torch",),
     ("machine",),
+    ("testing",),  # assert_kernel_machine: Theorem 1 as an assertion for the user's tests
     ("ntk",),
     ("symbolic",),
     ("sweeps",),  # configurations × seeds → a table; imports only the ground floor
@@ -100,10 +105,14 @@ def import_graph() -> dict[str, set[str]]:
 
 
 def layer_of(module: str) -> int:
-    top = module.split(".")[0]
-    for i, names in enumerate(LAYERS):
-        if top in names:
-            return i
+    """The layer of the longest dotted prefix of ``module`` named in LAYERS (a submodule
+    may sit above its package's layer, as extra.torch_recorder does)."""
+    parts = module.split(".")
+    for size in range(len(parts), 0, -1):
+        prefix = ".".join(parts[:size])
+        for i, names in enumerate(LAYERS):
+            if prefix in names:
+                return i
     raise AssertionError(f"pkverify.{module} is in no layer: add it to LAYERS in this test")
 
 

@@ -22,7 +22,8 @@ def _sig(y):
 
 
 def test_the_four_losses_are_registered():
-    assert set(LOSSES) == {"mse", "logistic", "neg_log", "softmax_ce"}
+    assert set(LOSSES) == {"mse", "squared_error", "squared_error_mean", "logistic", "neg_log",
+                           "softmax_ce"}
     assert get_loss("mse") is LOSSES["mse"]
     assert get_loss(LOSSES["mse"]) is LOSSES["mse"]
 
@@ -184,7 +185,7 @@ class TestRegularizers:
 
     @pytest.mark.parametrize("bad", [-0.1, np.nan, np.inf, "big"])
     def test_l2_rejects_bad_lambda(self, bad):
-        with pytest.raises(InvalidArgumentError, match="l2\\(lam\\) needs"):
+        with pytest.raises(InvalidArgumentError, match="l2\\(lam\\)'s λ must be a"):
             l2(bad)
 
     def test_callable_regularizer_gradient(self):
@@ -202,3 +203,20 @@ class TestRegularizers:
         assert as_regularizer(None) is None
         with pytest.raises(InvalidArgumentError, match="regularizer must be None"):
             as_regularizer(3.0)
+
+
+@pytest.mark.parametrize("name, scale", [("squared_error", 1.0), ("squared_error_mean", 1 / 3)])
+def test_squared_errors_are_torch_mse_per_example(name, scale):
+    """PyTorch's MSELoss per example: Σ_j (y_j − y*_j)² (sum) or its mean over k = 3 outputs;
+    ℓ' checked against autograd's derivative of the value (another route than the formula)."""
+    from autograd import elementwise_grad
+
+    y2 = np.arange(6.0).reshape(2, 3) / 5.0
+    t2 = np.array([[0.5, -1.0, 2.0], [0.0, 0.25, 1.0]])
+    loss = LOSSES[name]
+    np.testing.assert_allclose(loss.value(y2, t2), scale * ((y2 - t2) ** 2).sum(axis=1),
+                               rtol=RTOL)
+    auto = elementwise_grad(lambda y: loss.total(y, t2))(y2)
+    np.testing.assert_allclose(loss.deriv(y2, t2), auto, rtol=RTOL)
+    # one output: both are (y − y*)², twice pkverify's mse
+    np.testing.assert_allclose(loss.value(Y_OUT, np.zeros(4)), Y_OUT ** 2, rtol=RTOL)

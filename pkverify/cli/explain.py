@@ -1,7 +1,8 @@
 """``pkverify explain``: one prediction as b(x) + Σ_i a_i(x) K^p(x, x_i), top points first.
 
     pkverify explain [--trajectory FILE [--model MODULE:FUNCTION]] [--query X] [--top K]
-                     [--class C] [--seed N] [--html FILE] [--scheduler ADDRESS] [-q]
+                     [--class C] [--seed N] [--html FILE [--image-shape HxW]]
+                     [--scheduler ADDRESS] [-q]
 
 Exit status 0 when b(x) + Σ contributions equals the prediction within tolerance, 1
 otherwise, 2 for bad arguments (all checked before any training or kernel work).
@@ -45,6 +46,10 @@ def add(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--html", metavar="FILE", type=options.nonempty_path,
                    help="also write the explanation (chart and table) as a self-contained "
                    "HTML page")
+    p.add_argument("--image-shape", metavar="HxW",
+                   help="draw the inputs in the HTML page as grey images of this shape (e.g. "
+                   "8x8): the query and its top proponents and opponents (default: a torch "
+                   "model's input shape (1, H, W); otherwise no images)")
     options.add_scheduler(p, "compute the contributions as blocks on a Dask cluster that "
                           "reads the --trajectory's store (a folder pk.train(..., store=PATH) "
                           "wrote, on a filesystem the workers share)")
@@ -153,6 +158,10 @@ def run(args: argparse.Namespace) -> int:
             "out --scheduler (or --html)."
         )
     html_target = options.output_file(args.html, "--html") if args.html else None
+    from ..report.pixels import image_shape_for, parse_image_shape
+
+    if args.image_shape and not args.html:
+        raise InvalidArgumentError("--image-shape applies to the --html page; give both.")
     if args.trajectory:
         traj = _load(args.trajectory, args.model)
         queries = (parse_query(args.query, traj.model.input_dim) if args.query
@@ -165,12 +174,16 @@ def run(args: argparse.Namespace) -> int:
                 "--class applies to models with several outputs; the demo model has one output. "
                 "Leave --class out, or give a --trajectory of a multi-output model."
             )
+        if args.image_shape:  # checked before the demo model is trained
+            parse_image_shape(args.image_shape, DEMO_INPUT_DIM)
         from ..claims.problems import demo_query, demo_trajectory
 
         queries = demo_query(args.seed) if queries is None else queries
         traj = demo_trajectory(args.seed)
         title = "pkverify explain — demo model (tanh MLP [3, 16, 1], GD on MSE)"
     top = min(args.top, traj.X.shape[0])
+    shape = (parse_image_shape(args.image_shape, traj.X.shape[1]) if args.image_shape
+             else image_shape_for(traj.model))  # checked before any work
     render: Any = render_text
     with disabled() if args.quiet else nullcontext():
         if args.scheduler is not None:
@@ -192,7 +205,7 @@ def run(args: argparse.Namespace) -> int:
     if html_target is not None:
         from ..io import atomic_write_text
 
-        atomic_write_text(html_target, render_html_page(expls, traj.X, title, traj.Y),
-                          "--html file")
+        atomic_write_text(html_target, render_html_page(expls, traj.X, title, traj.Y,
+                                                        image_shape=shape), "--html file")
         print(f"\nwrote {html_target}")
     return 0 if all(e.ok for e in expls) else 1

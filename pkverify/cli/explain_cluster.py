@@ -64,7 +64,7 @@ def explain_on_cluster(traj: Any, queries: np.ndarray, top: int, class_: int | N
 def render_contributions(expl: Any, X: np.ndarray, Y: np.ndarray) -> str:
     """The console text of an explanation from the cluster: :func:`render_text`'s, with the
     table's a_i(x) and K^p(x, x_i) columns (not computed here) left out."""
-    from ..report.explain import _coords, label_text, render_text
+    from ..report.explain import _coords, _short, label_text, render_text
 
     lines = render_text(expl, X, Y).splitlines()
     if expl.class_ is not None:  # that table has the contribution column only already
@@ -72,7 +72,7 @@ def render_contributions(expl: Any, X: np.ndarray, Y: np.ndarray) -> str:
     head = next(j for j, line in enumerate(lines) if line.lstrip().startswith("rank"))
     end = lines.index("", head)
     cells = [("rank", "i", "x_i", "y_i", "a_i·K^p")] + [
-        (str(r), str(i), _coords(X[i]), label_text(Y[i]), f"{expl.contribution[i]:.5g}")
+        (str(r), str(i), _short(_coords(X[i])), label_text(Y[i]), f"{expl.contribution[i]:.5g}")
         for r, i in enumerate(expl.order, 1)]
     widths = [max(len(c[j]) for c in cells) for j in range(5)]
     table = ["  ".join(v.ljust(w) if j in (2, 3) else v.rjust(w)

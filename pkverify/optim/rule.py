@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidArgumentError, unknown_name
-from ..validation import as_step_sizes, positive_float
+from ..validation import as_step_sizes, nonnegative_float, positive_float
 
 __all__ = ["Optimizer", "OptimizerState", "NAMES", "gd", "sgd", "adam", "adamw", "from_spec",
            "as_optimizer"]
@@ -216,18 +216,6 @@ class Optimizer:
 # ----- constructors with PyTorch's names and defaults ----------------------------------------
 
 
-def _nonneg(value: Any, name: str, hint: str = "") -> float:
-    if isinstance(value, (bool, np.bool_)):
-        raise InvalidArgumentError(f"{name} must be a number ≥ 0; got {value!r}.{hint}")
-    try:
-        v = float(value)
-    except (TypeError, ValueError) as exc:
-        raise InvalidArgumentError(f"{name} must be a number ≥ 0; got {value!r}.") from exc
-    if not np.isfinite(v) or v < 0.0:
-        raise InvalidArgumentError(f"{name} must be a finite number ≥ 0; got {value!r}.{hint}")
-    return v
-
-
 def _lr(lr: Any) -> float | tuple[float, ...]:
     if np.ndim(lr) == 0 and not isinstance(lr, (str, bytes)):
         return positive_float(lr, "lr", " Use a small step size such as 0.01 (SGD) or 1e-3 "
@@ -237,7 +225,7 @@ def _lr(lr: Any) -> float | tuple[float, ...]:
 
 
 def _beta(value: Any, name: str) -> float:
-    v = _nonneg(value, name, " Betas lie in [0, 1), e.g. (0.9, 0.999).")
+    v = nonnegative_float(value, name, " Betas lie in [0, 1), e.g. (0.9, 0.999).")
     if v >= 1.0:
         raise InvalidArgumentError(
             f"{name} must lie in [0, 1); got {value!r}. PyTorch's defaults are (0.9, 0.999)."
@@ -254,10 +242,10 @@ def sgd(lr: Any = 0.01, momentum: float = 0.0, dampening: float = 0.0, nesterov:
         weight_decay: float = 0.0) -> Optimizer:
     """``torch.optim.SGD``: momentum μ, dampening d, Nesterov, coupled weight decay λ."""
     lr = _lr(lr)
-    mom = _nonneg(momentum, "momentum", " Typical values are 0.9 or 0.99.")
+    mom = nonnegative_float(momentum, "momentum", " Typical values are 0.9 or 0.99.")
     if mom >= 1.0:
         raise InvalidArgumentError(f"momentum must lie in [0, 1); got {momentum!r}.")
-    damp = _nonneg(dampening, "dampening")
+    damp = nonnegative_float(dampening, "dampening")
     if damp > 1.0:
         raise InvalidArgumentError(f"dampening must lie in [0, 1]; got {dampening!r}.")
     if not isinstance(nesterov, (bool, np.bool_)):
@@ -268,7 +256,7 @@ def sgd(lr: Any = 0.01, momentum: float = 0.0, dampening: float = 0.0, nesterov:
             f"momentum={momentum!r}, dampening={dampening!r}. Drop nesterov=True or set "
             "dampening=0."
         )
-    wd = _nonneg(weight_decay, "weight_decay", " Use e.g. 1e-4.")
+    wd = nonnegative_float(weight_decay, "weight_decay", " Use e.g. 1e-4.")
     return Optimizer("sgd", lr, momentum=mom, dampening=damp, nesterov=bool(nesterov),
                      weight_decay=wd)
 
@@ -280,9 +268,9 @@ def _adam(name: str, lr: Any, betas: Any, eps: Any, weight_decay: Any) -> Optimi
         raise InvalidArgumentError(
             f"betas must be a pair (β₁, β₂) in [0, 1); got {betas!r}."
         ) from exc
-    eps_v = _nonneg(eps, "eps", " PyTorch's default is 1e-8.")
+    eps_v = nonnegative_float(eps, "eps", " PyTorch's default is 1e-8.")
     return Optimizer(name, _lr(lr), betas=(_beta(b1, "betas[0]"), _beta(b2, "betas[1]")),
-                     eps=eps_v, weight_decay=_nonneg(weight_decay, "weight_decay"))
+                     eps=eps_v, weight_decay=nonnegative_float(weight_decay, "weight_decay"))
 
 
 def adam(lr: Any = 1e-3, betas: Sequence[float] = (0.9, 0.999), eps: float = 1e-8,

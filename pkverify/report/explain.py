@@ -26,7 +26,7 @@ from ..errors import InvalidArgumentError, ShapeError
 from ..validation import positive_int
 
 __all__ = ["Explanation", "parse_query", "load_trajectory", "explain", "render_text",
-           "render_html_page", "label_text", "DEMO_INPUT_DIM", "tolerance_for"]
+           "render_html_page", "explain_page", "label_text", "DEMO_INPUT_DIM", "tolerance_for"]
 
 DEMO_INPUT_DIM = 3  # the demo model is a [3, 16, 1] MLP (claims.problems.DEMO_SIZES)
 
@@ -185,6 +185,11 @@ def label_text(y: Any) -> str:
     return _coords(y)
 
 
+def _short(text: str, limit: int = 80) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis (a 64-pixel image's coordinates)."""
+    return text if len(text) <= limit else text[: limit - 2] + "…)"
+
+
 def _what(expl: Explanation) -> str:
     """Which output is explained ("" for a scalar model)."""
     return "" if expl.class_ is None else f"output (class) {expl.class_}"
@@ -197,7 +202,7 @@ def _rows(expl: Explanation, X: np.ndarray, Y: np.ndarray) -> list[tuple[str, ..
     rows = []
     for rank, i in enumerate(expl.order, 1):
         parts = (f"{expl.a[i]:.5g}", f"{expl.kernel[i]:.5g}") if expl.class_ is None else ()
-        rows.append((str(rank), str(i), _coords(X[i]), label_text(Y[i]), *parts,
+        rows.append((str(rank), str(i), _short(_coords(X[i])), label_text(Y[i]), *parts,
                      f"{expl.contribution[i]:.5g}"))
     return rows
 
@@ -236,15 +241,41 @@ def render_text(expl: Explanation, X: np.ndarray, Y: np.ndarray | None = None) -
     return "\n".join(lines)
 
 
-def render_html_page(expls: list[Explanation], X: np.ndarray, title: str,
-                     Y: np.ndarray | None = None) -> str:
-    """A self-contained page: per query, the explained output, the contribution chart (inline
-    SVG) and the table of the top training points with their coordinates and labels."""
+def _gallery(e: Explanation, X: np.ndarray, Y: np.ndarray, shape: tuple[int, int]) -> str:
+    """The query image, then its top proponents (largest positive contributions) and
+    opponents (most negative), each with its index, label and contribution."""
     from html import escape
 
+    from .pixels import image_svg
+
+    def card(x: Any, caption: str) -> str:
+        return (f'<figure class="img">{image_svg(x, shape, title=caption)}'
+                f"<figcaption>{escape(caption)}</figcaption></figure>")
+
+    m = e.order.size
+    c = e.contribution
+    pro = [int(i) for i in np.argsort(-c, kind="stable")[:m] if c[i] > 0]
+    con = [int(i) for i in np.argsort(c, kind="stable")[:m] if c[i] < 0]
+    rows = [f'<div class="imgs"><strong>query</strong>{card(e.query, "query")}</div>']
+    for name, idx in (("proponents", pro), ("opponents", con)):
+        cards = "".join(card(X[i], f"#{i} {label_text(Y[i])}: {c[i]:+.3g}") for i in idx)
+        rows.append(f'<div class="imgs"><strong>{name}</strong>{cards or "none"}</div>')
+    return "".join(rows)
+
+
+def render_html_page(expls: list[Explanation], X: np.ndarray, title: str,
+                     Y: np.ndarray | None = None, image_shape: Any = None) -> str:
+    """A self-contained page: per query, the explained output, the contribution chart (inline
+    SVG) and the table of the top training points with their coordinates and labels. With
+    ``image_shape`` (``(H, W)``, ``(1, H, W)`` or ``"HxW"``) the query and its top proponents
+    and opponents are drawn as images too (:mod:`.pixels`)."""
+    from html import escape
+
+    from .pixels import parse_image_shape
     from .plots import inline_svg, render_svg
 
     Y = np.full(X.shape[0], np.nan) if Y is None else np.asarray(Y)
+    shape = None if image_shape is None else parse_image_shape(image_shape, X.shape[1])
     parts = []
     for k, e in enumerate(expls):
         head = "".join(f"<th>{escape(h)}</th>" for h in _headers(e))
@@ -253,7 +284,8 @@ def render_html_page(expls: list[Explanation], X: np.ndarray, title: str,
         what = (f"<p>Explaining {escape(_what(e))}: each training point's contribution to "
                 f"y_{e.class_}(x).</p>" if e.class_ is not None else "")
         parts.append(
-            f'<section class="query"><h2>query x = {escape(_coords(e.query, 4))}</h2>{what}'
+            f'<section class="query"><h2>query x = {escape(_short(_coords(e.query, 4)))}'
+            f"</h2>{what}{'' if shape is None else _gallery(e, X, Y, shape)}"
             f'<figure>{inline_svg(render_svg(e.spec), f"q{k}")}</figure>'
             f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
             f"<p>b(x) = {e.b:.12g}; b(x) + Σ over all {e.contribution.size} points = "
@@ -262,8 +294,25 @@ def render_html_page(expls: list[Explanation], X: np.ndarray, title: str,
             "</section>")
     css = ("body{font-family:system-ui,sans-serif;max-width:900px;margin:0 auto;padding:1em}"
            "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .5em}"
-           "figure svg{max-width:100%;height:auto}")
+           "figure svg{max-width:100%;height:auto}.imgs{display:flex;flex-wrap:wrap;"
+           "align-items:center;gap:.6em;margin:.4em 0}.imgs strong{width:7em}"
+           "figure.img{margin:0;text-align:center;font-size:.8em}"
+           "figure.img svg{border:1px solid #999;display:block;margin:0 auto}")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
             f"style-src 'unsafe-inline'\"><title>{escape(title)}</title><style>{css}</style>"
             f"</head><body><h1>{escape(title)}</h1>{''.join(parts)}</body></html>\n")
+
+
+def explain_page(traj, queries: Any, top: int = 5, class_: int | None = None,
+                 image_shape: Any = None, title: str = "pkverify explain"
+                 ) -> tuple[list[Explanation], str]:
+    """:func:`explain` and its HTML page in one call (``image_shape``: draw the inputs as
+    images; default a torch model's ``(1, H, W)`` input shape, else none)."""
+    from .pixels import image_shape_for, parse_image_shape
+
+    Xq = np.asarray(queries, dtype=np.float64)
+    shape = (parse_image_shape(image_shape, traj.X.shape[1]) if image_shape is not None
+             else image_shape_for(traj.model))
+    expls = explain(traj, Xq, top, class_=class_)
+    return expls, render_html_page(expls, traj.X, title, traj.Y, image_shape=shape)

@@ -57,11 +57,15 @@ def _figure(path: str, spec: dict[str, Any], svgs: dict[str, str], n: int) -> st
 def _summary(payload: dict[str, Any]) -> str:
     s = payload["summary"]
     ok = s["ok"]
-    text = (f"{s['passed']} passed, {s['failed'] + s['errors']} failed, {s['reported']} "
-            f"reported of {s['total']} claims")
     proof = payload.get("proof")
-    if proof is not None:
-        text += "; proof walkthrough " + ("verified" if proof["ok"] else "NOT verified")
+    if s["total"] == 0 and proof is not None:  # report --proof: the walkthrough alone
+        text = ("The proof walkthrough alone (no claims run): "
+                + ("verified" if proof["ok"] else "NOT verified"))
+    else:
+        text = (f"{s['passed']} passed, {s['failed'] + s['errors']} failed, {s['reported']} "
+                f"reported of {s['total']} claims")
+        if proof is not None:
+            text += "; proof walkthrough " + ("verified" if proof["ok"] else "NOT verified")
     cls = "pass" if ok else "fail"
     rows = "".join(
         f'<tr><td><a href="#claim-{escape(c["id"])}"><code>{escape(c["id"])}</code></a></td>'

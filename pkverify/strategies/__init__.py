@@ -27,6 +27,8 @@ strategy                   draws
 :func:`step_sizes`         a step size, log-uniform on ``[min_value, max_value]``
 :func:`seeds`              an integer seed for ``numpy.random.default_rng``
 :func:`training_problems`  a :class:`TrainingProblem` ``(model, X, Y, lr, steps, seed)``
+:func:`torch_runs`         a :class:`TorchRun` of *your* torch module and optimizer (seed, lr,
+                           batch size, steps); ``run.trajectory()`` records it (pk.torch)
 =========================  ==================================================================
 
 Models are drawn with :func:`hypothesis.strategies.builds`, so a falsifying example prints the
@@ -53,6 +55,7 @@ from .models import (
 )
 from .problems import TrainingProblem, training_problems
 from .scalars import activations, seeds, step_sizes
+from .torch_runs import TorchRun, torch_runs
 
 __all__ = [
     "ACTIVATION_NAMES",
@@ -70,4 +73,6 @@ __all__ = [
     "quadratic_features",
     "fourier_features",
     "model_call",
+    "TorchRun",
+    "torch_runs",
 ]

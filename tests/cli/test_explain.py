@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import textwrap
 
 import numpy as np
@@ -74,6 +75,8 @@ def no_training(monkeypatch):
         (["--query", "a,b,c"], "not a comma-separated list of numbers"),
         (["--query", "1,nan,2"], "NaN or inf"),
         (["--top", "0"], "--top must be at least 1"),
+        (["--image-shape", "3x1"], "--image-shape applies to the --html page"),
+        (["--image-shape", "8x8", "--html", "x.html"], "does not fit inputs of 3"),
     ],
 )
 def test_bad_explain_arguments_fail_before_any_work(argv, message, capsys, no_training):
@@ -219,3 +222,15 @@ def test_scalar_html_shows_coordinates_and_labels(demo, tmp_path, capsys):
     for i, _ in ranking:
         assert f"{demo.X[i][0]:.3g}" in page and f"<td>{demo.Y[i]:.4g}</td>" in page
     assert os.path.getsize(html) > 0
+
+
+def test_image_inputs_are_drawn_in_the_html_page(tmp_path, capsys):
+    html = tmp_path / "img.html"
+    assert main(["explain", "--top", "3", "--html", str(html), "--image-shape", "3x1"]) == 0
+    page = html.read_text(encoding="utf-8")
+    assert "<strong>query</strong>" in page and "<strong>proponents</strong>" in page
+    assert "<strong>opponents</strong>" in page
+    # the query and at most 3 proponents and 3 opponents, each a 3×1 image with a caption
+    images = re.findall(r'<svg[^>]*viewBox="0 0 1 3"', page)
+    assert 2 <= len(images) <= 7
+    assert re.search(r"<figcaption>#\d+ [^<]*: [+-]", page)

@@ -221,6 +221,12 @@ def test_products_and_kernels_match_the_layerwise_engine(sizes):
     assert rel(te.cross(te.side_rows(te.side(w_b, X), 2, 5), B), cross[2:5]) <= RTOL64
     assert rel(te.jacobian(w, X), pk.kernels.jacobian(mlp, w, X)) <= RTOL64
     assert rel(pk.tangent_kernel(M, w, X, X2), pk.tangent_kernel(mlp, w, X, X2)) <= RTOL64
+    # the optimizer machine's per-row products (km.contributions): ∇f(x_i)·u_t and
+    # Σ_c v_ic ∇f_c(x_i)·u_t, against the layer-wise engine's
+    assert rel(te.side_products(B, U), le.side_products(le.side(w, X2), U)) <= RTOL64
+    f_w, W_t = te.weighted_products(w, X, lambda y: V * y, U)
+    _, W_l = le.weighted_products(w, X, lambda y: V * y, U)
+    assert W_t.shape == (3, 7) and rel(W_t, W_l) <= RTOL64 and rel(f_w, y_l) <= RTOL64
 
 
 def test_a_side_too_large_for_one_chunk_is_computed_block_by_block(monkeypatch):

@@ -176,18 +176,6 @@ class TorchEngine(Engine):
         J, y = torch.func.vmap(torch.func.jacrev(row, has_aux=True), in_dims=(None, 0))(w, X)
         return J, y
 
-    def side_products(self, B: TorchSide, U: Any) -> np.ndarray:
-        """``∇f(x_i)·u_t`` (t, n, k) from the side's Jacobian (the optimizer's kernel pass)."""
-        J = B.jac if B.jac is not None else self._jacobian(B.w, B.X)[0]
-        return self._np(torch.einsum("nkp,tp->tnk", J, self._t(U)), U)
-
-    def weighted_products(self, w, X, cotangent, U):
-        """``(f, Σ_c v_ic ∇f_c(x_i)·u_t (t, n))`` with ``v = cotangent(f)``."""
-        J, y = self._jacobian(self._t(w), self._t(X))
-        y_np = self._np(y, X)
-        v = self._t(cotangent(y_np))
-        return y_np, self._np(torch.einsum("nk,nkp,tp->tn", v, J, self._t(U)), U)
-
     def _rows(self) -> int:
         if self.chunk_rows is not None:
             return self.chunk_rows
@@ -230,6 +218,20 @@ class TorchEngine(Engine):
                 out[lo:hi, lo2:hi2] = K
         assert out is not None  # a side has at least one row
         return out
+
+    def side_products(self, B, U):
+        """``∇f(x_i)·u_t`` for the rows of side B, ``(t, n, k)``, from its Jacobian blocks."""
+        Ut = self._t(U)
+        out = [torch.einsum("icp,tp->tic", J, Ut) for _, _, J in self._blocks(B)]
+        return torch.cat(out, dim=1).detach().cpu().numpy().astype(self._result_dtype(),
+                                                                   copy=False)
+
+    def weighted_products(self, w, X, cotangent, U):
+        """``(f, Σ_c v_ic ∇f_c(x_i)·u_t (t, n))`` with ``v = cotangent(f)``: forward-mode
+        products ``∇f·u_t`` (:meth:`jvp`) contracted with v, never a Jacobian."""
+        y, dY = self.jvp(w, X, U)
+        v = np.asarray(cotangent(y))
+        return y, np.einsum("tic,ic->ti", dY, v.reshape(y.shape))
 
     def _result_dtype(self) -> Any:
         return np.float32 if self.tdtype == torch.float32 else np.float64
