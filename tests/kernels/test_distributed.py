@@ -191,3 +191,14 @@ def test_explain_with_an_unreachable_scheduler_exits_2_within_seconds(stored, mo
 def test_explain_scheduler_needs_a_trajectory(capsys):
     assert main(["explain", "--scheduler", "tcp://127.0.0.1:9"]) == 2
     assert "--scheduler needs --trajectory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"block_size": 0}, "block_size must be ≥ 1; got 0"),
+    ({"block_size": True}, "block_size"),
+    ({"scheduler": 8786}, "scheduler must be a Dask scheduler address"),
+])
+def test_bad_block_size_or_scheduler_is_refused_before_any_block(stored, kwargs, match):
+    km = pk.kernel_machine(stored["gd"], progress=False)
+    with pytest.raises(InvalidArgumentError, match=match):
+        km.contributions(XQ, **kwargs)
