@@ -223,10 +223,20 @@ class KernelMachine:
             self._cache.update(ckey=key, weighted=sums.weighted)
         return self._cache["weighted"]
 
+    def unexplained(self, Xq: Any) -> Any:
+        """The part of b(x) that no training point explains because the recorded path does not
+        follow its optimizer (an edited file, batches or data changed after training):
+        ``Σ_s φ_s(x)·(Δ_s − Δ̃_s)`` over such steps, ``(q,)`` or ``(q, k)``; zeros on a path
+        that follows its rule (a PathWarning names the first step that does not). Then
+        ``b(x) − unexplained(x) + Σ_i contributions`` is Theorem 1's form of the rule's path."""
+        s = self._products(Xq)
+        value = s.unexplained if s.unexplained is not None else 0.0 * s.y0
+        return self._squeeze_scalar(value, 1)
+
     def b(self, Xq: Any) -> Any:
         """``b(x) = y_0(x) − ∫ ∇f(x)·∇R dt`` (Remark 4); for the optimizers, also minus the
-        weight decay's share ``Σ_s η_s λ_dec φ_s(x)·w_s + Σ_r u_r(x)·λ_L2 w_r``: ``(q,)`` or
-        ``(q, k)``."""
+        weight decay's share ``Σ_s η_s λ_dec φ_s(x)·w_s + Σ_r u_r(x)·λ_L2 w_r``, and on a path
+        off its rule :meth:`unexplained`: ``(q,)`` or ``(q, k)``."""
         s = self._products(Xq)
         return self._squeeze_scalar(s.y0 if s.reg is None else s.y0 - s.reg, 1)
 

@@ -95,10 +95,13 @@ class OptimizerProducts:
     y0:         ``f(w_0, x)``.
     loss_term:  ``Σ_r u_r(x)·(g_r's loss part)``: predict is ``b(x) − loss_term``.
     reg:        ``f(w_0, x) − b(x)``: the regulariser's, the coupled and the decoupled weight
-                decay's share of the path (None when the path has none of them).
+                decay's share of the path, and on steps that do not follow the rule the part
+                of the recorded step the rule does not explain (None when there is none).
     plans:      the exact rule's per-step plans, for the reverse pass.
     mismatch:   per step, ``‖Δ_s − Δ̃_s‖ / ‖Δ_s‖`` against the rebuilt step Δ̃_s.
     preconditioners: Adam's P_s, rebuilt on demand from checkpoints (adaptive rules only).
+    unexplained: ``Σ_s φ_s(x)·(Δ_s − Δ̃_s)`` over the steps that do not follow the rule (part
+                of b(x), no training point's term); None when every step follows it.
     """
 
     y0: Any
@@ -107,6 +110,7 @@ class OptimizerProducts:
     plans: list[StepPlan]
     mismatch: np.ndarray
     preconditioners: Preconditioners | None = None
+    unexplained: Any | None = None
 
 
 def optimizer_products(
@@ -135,7 +139,7 @@ def optimizer_products(
     mismatch = np.zeros(S)
     inconsistent = np.zeros(S, dtype=bool)
     Ps = Preconditioners(S, checkpoint_every) if opt.adaptive else None
-    y0 = loss_term = reg_term = None
+    y0 = loss_term = reg_term = unexplained = None
     has_reg = traj.regularizer is not None or opt.weight_decay != 0.0
     for s in progress(range(S), total=S, desc="exact rule", enabled=show, unit="step"):
         w_host = np.asarray(traj.ws[s], dtype=np.float64)
@@ -178,16 +182,26 @@ def optimizer_products(
         if s == 0:
             y0 = f0
         loss_term = -I[0, ...] if loss_term is None else loss_term - I[0, ...]
+        extra = None  # what enters b(x) = y0(x) − reg_term
         if with_reg and has_reg:
-            r = -I[1, ...] if n_rule == 2 else -(I[1, ...] + I[2, ...])
-            reg_term = r if reg_term is None else reg_term + r
+            extra = -I[1, ...] if n_rule == 2 else -(I[1, ...] + I[2, ...])
+        if with_reg and direct:
+            # the part of the recorded step the rule does not explain, φ_s·(Δ_s − Δ̃_s), is
+            # no training point's doing: it enters b(x), so the machine equals the model of
+            # the path it was given (the training points keep the rule's share)
+            rule_share = I[0, ...] + I[1, ...] + (I[2, ...] if n_rule == 3 else 0.0)
+            off_rule = rule_share - I[-1, ...]
+            extra = off_rule if extra is None else extra + off_rule
+            unexplained = -off_rule if unexplained is None else unexplained - off_rule
+        if extra is not None:
+            reg_term = extra if reg_term is None else reg_term + extra
     worst = max(p.residual for p in plans)
     if worst > 1e3 * adaptive_rtol(dt):  # unlocated kinks or too few nodes cost digits
         warn_not_exact(model, worst, nodes)
     if inconsistent.any():
         first = int(np.argmax(inconsistent))
         warn_off_rule(first, float(mismatch[first]), opt, reduction)
-    return OptimizerProducts(y0, loss_term, reg_term, plans, mismatch, Ps)
+    return OptimizerProducts(y0, loss_term, reg_term, plans, mismatch, Ps, unexplained)
 
 
 def warn_off_rule(step: int, mismatch: float, opt: Optimizer, reduction: str) -> None:
@@ -198,9 +212,10 @@ def warn_off_rule(step: int, mismatch: float, opt: Optimizer, reduction: str) ->
         f"{opt.describe()}, reduction {reduction!r}): at step {step} the recorded step differs "
         f"from the optimizer's step rebuilt from the path's own gradients by {mismatch:.2e} "
         "(relative). "
-        "The kernel machine rebuilds the path it was given, which no longer equals the one "
-        "training would take (an edited trajectory file, batches or data changed after "
-        "training, or the wrong optimizer recorded).",
+        "The kernel machine rebuilds the path it was given — the part of each step that the "
+        "optimizer does not explain enters b(x), the training points keep the optimizer's "
+        "share — and that path is not the one training would take (an edited trajectory "
+        "file, batches or data changed after training, or the wrong optimizer recorded).",
         PathWarning,
         stacklevel=4,
     )

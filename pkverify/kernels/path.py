@@ -69,6 +69,9 @@ class ProductSums:
                path).
     preconditioners: Adam's P_s, rebuilt on demand from checkpoints of the forward pass (exact
                rule, adaptive optimizers), for the optimizer's kernel pass; else None.
+    unexplained: on steps that do not follow the optimizer, ``Σ_s φ_s(x)·(Δ_s − Δ̃_s)``: the
+               part of the recorded path no training point explains (already in ``reg``, so
+               in b(x)); None when every step follows it.
     """
 
     y0: Any
@@ -77,6 +80,7 @@ class ProductSums:
     plans: list[StepPlan] | None = None
     mismatch: np.ndarray | None = None
     preconditioners: Preconditioners | None = None
+    unexplained: Any | None = None
 
     @property
     def evaluations(self) -> np.ndarray:
@@ -167,7 +171,7 @@ def product_sums(
         out = optimizer_products(engine, traj, opt, traj.reduction, Xq, nodes, with_reg,
                                  show=show)
         return ProductSums(out.y0, out.loss_term, out.reg, out.plans, out.mismatch,
-                           out.preconditioners)
+                           out.preconditioners, out.unexplained)
 
     C = node_weights(traj, rule, indicators=True)
     reg_weights = node_weights(traj, rule, indicators=False)[:, 0] if reg else None

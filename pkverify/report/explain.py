@@ -24,6 +24,7 @@ import numpy as np
 
 from ..errors import InvalidArgumentError, ShapeError
 from ..validation import positive_int
+from .mathml import prose_html
 
 __all__ = ["Explanation", "parse_query", "load_trajectory", "explain", "render_text",
            "render_html_page", "explain_page", "label_text", "DEMO_INPUT_DIM", "tolerance_for"]
@@ -278,7 +279,7 @@ def render_html_page(expls: list[Explanation], X: np.ndarray, title: str,
     shape = None if image_shape is None else parse_image_shape(image_shape, X.shape[1])
     parts = []
     for k, e in enumerate(expls):
-        head = "".join(f"<th>{escape(h)}</th>" for h in _headers(e))
+        head = "".join(f"<th>{prose_html(h)}</th>" for h in _headers(e))  # notation as MathML
         rows = "".join("<tr>" + "".join(f"<td>{escape(v)}</td>" for v in r) + "</tr>"
                        for r in _rows(e, X, Y))
         what = (f"<p>Explaining {escape(_what(e))}: each training point's contribution to "

@@ -4,6 +4,7 @@ and against the trained model, for every optimizer."""
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -176,3 +177,34 @@ def test_a_torch_module_trained_with_adam_is_rebuilt():
         change = np.abs(y - traj.predict_initial(Xq)).max()
         assert np.abs(km.predict(Xq) - y).max() <= ROUNDING * change
         assert np.abs(km.b(Xq) + km.contributions(Xq).sum(axis=1) - y).max() <= ROUNDING * change
+
+
+@pytest.mark.parametrize("optimizer", [None, "momentum", "adam"])
+def test_a_path_off_its_rule_is_rebuilt_as_given_with_the_remainder_in_b(optimizer):
+    # an edited last step: the machine must equal the model of the path it was given (the
+    # warning says so), with the part of the step the optimizer does not explain in b(x)
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((6, 3)), rng.standard_normal((6, 2))
+    model = pk.models.mlp([3, 8, 2], "tanh")
+    opt = {None: None, "momentum": pk.optim.sgd(0.1, momentum=0.9),
+           "adam": pk.optim.adam(0.05)}[optimizer]
+    kwargs = {"lr": 0.1} if opt is None else {"optimizer": opt}
+    traj = pk.train(model, X, Y, steps=3, **kwargs)
+    ws = np.array(traj.ws)
+    ws[3] = ws[2] + 1e-3 * (ws[3] - ws[2])
+    edited = replace(traj, ws=ws)
+    km = pk.kernel_machine(edited, rule="exact")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        predicted = km.predict(X)
+    assert any(issubclass(w.category, PathWarning) and "step 2" in str(w.message)
+               for w in caught)
+    given = model.apply(ws[3], X)
+    scale = np.max(np.abs(given - model.apply(ws[0], X)))
+    # float64 rounding accumulated over 3 steps of the exact rule
+    assert np.max(np.abs(predicted - given)) <= 1e-12 * scale
+    total = km.b(X) + km.contributions(X).sum(axis=1)
+    assert np.max(np.abs(total - predicted)) <= 1e-12 * scale
+    # the remainder in b(x) is reported, and is exactly zero on the path as trained
+    assert np.max(np.abs(km.unexplained(X))) > 1e-3 * scale
+    assert not np.any(pk.kernel_machine(traj, rule="exact").unexplained(X))
