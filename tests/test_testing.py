@@ -39,7 +39,7 @@ def test_it_fails_on_a_tampered_path_with_a_readable_report():
     assert "worst query: row" in report and "machine y(x) =" in report
     assert "worst step:" in report and "of 6" in report
     assert "PathWarning" in report and "step 5" in report  # the machine's own warning, kept
-    assert "rtol 1.0e-11" in report
+    assert "rtol 1.0e-11" in report and "unexplained by the training points" in report
 
 
 def test_the_tolerance_follows_the_dtype_and_can_be_given():
