@@ -25,3 +25,16 @@ def labels2d(data2d) -> tuple[np.ndarray, np.ndarray]:
 def queries2d() -> np.ndarray:
     """Four query points in R², different from the training points."""
     return np.random.default_rng(1).standard_normal((4, 2))
+
+
+@pytest.fixture(scope="module")
+def local_cluster():
+    """A Dask LocalCluster (1 worker, 2 threads, in this process) and a client on it, for the
+    tests that run sweeps on a scheduler; one per test module."""
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                       dashboard_address=None)
+    client = distributed.Client(cluster, set_as_default=False)
+    yield cluster, client
+    client.close()
+    cluster.close()

@@ -81,17 +81,6 @@ def test_write_csv_and_json(tmp_path):
 # ---------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def local_cluster():
-    distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
-                                       dashboard_address=None)
-    client = distributed.Client(cluster, set_as_default=False)
-    yield cluster, client
-    client.close()
-    cluster.close()
-
-
 def test_in_process_processes_and_dask_give_identical_tables(local_cluster):
     cluster, client = local_cluster
     reference = sweeps.run(measure_lemma2, CONFIGS, seeds=3)

@@ -16,17 +16,6 @@ from pkverify.cli import sweep as sweep_cli
 from pkverify.errors import UnknownNameError
 
 
-@pytest.fixture(scope="module")
-def local_cluster():
-    distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
-                                       dashboard_address=None)
-    client = distributed.Client(cluster, set_as_default=False)
-    yield cluster, client
-    client.close()
-    cluster.close()
-
-
 @pytest.fixture
 def tiny(monkeypatch):
     """A named sweep of 2 points (fast); ``tiny.runs`` counts the sweeps that ran."""
