@@ -1,22 +1,35 @@
-"""Paths bigger than memory (issue 15): train into a disk store, predict from it, read it back.
+"""Paths bigger than memory (issue 15): train into a disk store, predict from it, read it
+back, and explain q = 16 queries over every training point, in-process and on Dask.
 
-Run: ``python benchmarks/bench_store.py [--params P] [--steps S] [--n N] [--dir FOLDER]``.
-The issue's full size is ``--params 1000000 --steps 2000 --n 10000`` (a 16 GB float64 path);
-the defaults (P ≈ 100k, S = 200, n = 256: a 160 MB path) run in about a minute here. Each
-phase runs in its own interpreter and reports its own peak RSS (``ru_maxrss``):
+Run: ``python benchmarks/bench_store.py [--params P] [--steps S] [--n N] [--d D] [--batch B]
+[--dir FOLDER] [--progress]``. The issue's full size is ``--params 1000000 --steps 2000
+--n 10000 --d 64 --batch 100`` (MLP [64, 966, 966, 1], P = 997,879: a 16 GB float64 path);
+the defaults (P ≈ 100k, S = 200, n = 256, full batches: a 160 MB path) run in about a minute.
+Each phase runs in its own interpreter and reports its own peak RSS (``ru_maxrss``):
 
-* train:   ``pk.train(mlp, X, Y, steps=S, store=FOLDER)`` (float64 store, written while it
-           trains).
+* train:   ``pk.train(mlp, X, Y, lr=0.5/B, steps=S, batch_size=B, store=FOLDER)`` (float64
+           store, written while it trains; each step also records the full loss, a forward
+           pass over all n rows, which dominates a mini-batch step's time).
+* read:    one pass of ``store.iter_chunks()`` with and without SHA-256 checks, against
+           ``dd if=CHUNK of=/dev/null bs=16M`` over the same files, each read cold: the
+           files' pages are dropped from the page cache first (``posix_fadvise(DONTNEED)``).
 * predict: ``pk.kernel_machine(Trajectory.load(FOLDER)).predict(Xq)`` for q = 16 queries,
            the exact rule (one pass over the stored path, chunk by chunk, with read-ahead).
-* read:    one pass of ``store.iter_chunks()`` with and without SHA-256 checks, against
-           ``dd if=CHUNK of=/dev/null bs=16M`` over the same files, run in the same state of
-           the page cache (just after; the files were just written or read, so they are
-           likely cached: the figures compare like with like, not disk against disk).
+* contributions: ``km.contributions(Xq)``, q = 16 over all n training points, the unsplit
+           pass in-process (with the check b + Σ contributions = predict).
+* cluster: the same with ``scheduler=`` a LocalCluster of 2 worker processes × 1 thread (4
+           blocks of training points, each a task re-opening the store); the time excludes
+           the cluster's start-up; RSS: the client process's own (it runs the scheduler too)
+           and each worker process's ``ru_maxrss`` (asked with ``client.run``).
 
 Targets (issue 15): peak RSS ≤ 2 GB in every phase; predict ≤ 1.5× the training time; the
 store's read rate reported against dd's. This is a benchmark, not a test: it prints figures
 and never fails.
+
+Measured (2 shared cores under load from other jobs, ``nice -n 10``, OPENBLAS_NUM_THREADS=1;
+times are wall-clock and inflated by that load):
+
+RESULTS
 """
 
 from __future__ import annotations
@@ -49,36 +62,51 @@ def data(n: int, d: int, seed: int = 0):
     return X, np.sin(X @ rng.standard_normal(d)), rng.standard_normal((16, d)) / d ** 0.5
 
 
+def evict(files: list[Path]) -> None:
+    """Drop the files' pages from the page cache (``posix_fadvise(DONTNEED)``; no root
+    needed), so that each read below starts cold, from the disk."""
+    for f in files:
+        fd = os.open(f, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
 def phase(args: argparse.Namespace) -> dict:
     """One phase, in this (child) interpreter; returns its figures."""
     import numpy as np
 
     import pkverify as pk
 
-    sizes = widths(args.params)
+    sizes = widths(args.params, args.d)
     X, Y, Xq = data(args.n, sizes[0])
     store = Path(args.dir) / "run.store"
     start = time.perf_counter()
     if args.phase == "train":
         model = pk.models.mlp(sizes, activation="tanh")
-        traj = pk.train(model, X, Y, lr=0.5 / args.n, steps=args.steps, store=store)
+        batch = args.batch or args.n  # lr 0.5/|B| with the loss summed: a mean-loss step of 0.5
+        traj = pk.train(model, X, Y, lr=0.5 / batch, steps=args.steps, store=store,
+                        batch_size=args.batch, progress=args.progress)
         out = {"P": model.n_params, "rows": traj.steps + 1}
     elif args.phase == "predict":
         traj = pk.Trajectory.load(store)
         out = {"max |predict − f(w_S)|": float(np.max(np.abs(
-            pk.kernel_machine(traj).predict(Xq) - traj.predict(Xq))))}
-    else:
+            pk.kernel_machine(traj, progress=args.progress).predict(Xq) - traj.predict(Xq))))}
+    elif args.phase == "read":
         from pkverify.stores import DiskStore
 
         rates = {}
+        files = sorted(store.glob("rows-*.npy"))
         for verify in (True, False):
+            evict(files)
             s = DiskStore.open(store, verify=verify)
             t = time.perf_counter()
             for _, chunk in s.iter_chunks():
                 del chunk
             rates[f"store read, verify={verify} (MB/s)"] = s.nbytes / 1e6 / (
                 time.perf_counter() - t)
-        files = sorted(store.glob("rows-*.npy"))
+        evict(files)
         t = time.perf_counter()
         for f in files:
             subprocess.run(["dd", f"if={f}", "of=/dev/null", "bs=16M"], check=True,
@@ -86,14 +114,58 @@ def phase(args: argparse.Namespace) -> dict:
         rates["dd (MB/s)"] = sum(f.stat().st_size for f in files) / 1e6 / (
             time.perf_counter() - t)
         out = rates
+    elif args.phase == "contributions":  # the unsplit pass, here
+        traj = pk.Trajectory.load(store)
+        km = pk.kernel_machine(traj, progress=args.progress)
+        C = np.asarray(km.contributions(Xq))  # (16, n)
+        np.save(Path(args.dir) / "contributions.npy", C)
+        out = {"max |b + Σ contributions − predict|": float(np.max(np.abs(  # products cached
+            np.asarray(km.b(Xq)) + C.sum(axis=1) - np.asarray(km.predict(Xq)))))}
+    else:  # "cluster": the same on a 2-worker LocalCluster (4 blocks of training points)
+        out = on_cluster(store, Xq, args)
+        start = time.perf_counter() - out.pop("seconds")  # without the cluster's start-up
     out["seconds"] = time.perf_counter() - start
-    out["peak RSS (MB)"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # this child
+    usage = resource.getrusage(resource.RUSAGE_SELF)  # this child's own
+    out["peak RSS (MB)"] = usage.ru_maxrss / 1024
+    out["CPU s"] = usage.ru_utime + usage.ru_stime
     return out
+
+
+def worker_usage() -> tuple[float, float]:
+    """(peak RSS in MB, CPU seconds) of the process this runs in (a Dask worker)."""
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    return u.ru_maxrss / 1024, u.ru_utime + u.ru_stime
+
+
+def on_cluster(store: Path, Xq, args: argparse.Namespace) -> dict:
+    """``km.contributions(Xq, scheduler=client)`` on a LocalCluster of 2 worker processes
+    with 1 thread each; the workers' peak RSS is each worker process's own ``ru_maxrss``
+    (asked by ``client.run`` after the work; the nannies, a few tens of MB each, left out),
+    and the CPU seconds the workers spent during the work."""
+    import numpy as np
+    from distributed import Client, LocalCluster
+
+    import pkverify as pk
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        before = client.run(worker_usage)  # the workers are up; their CPU so far
+        km = pk.kernel_machine(pk.Trajectory.load(store), progress=args.progress)
+        t = time.perf_counter()
+        C = np.asarray(km.contributions(Xq, scheduler=client))
+        seconds = time.perf_counter() - t
+        usage = client.run(worker_usage)
+    local = np.load(Path(args.dir) / "contributions.npy")
+    return {"seconds": seconds, "workers' peak RSS (MB)": sorted(u[0] for u in usage.values()),
+            "workers' CPU s": sum(u[1] - before[w][1] for w, u in usage.items()),
+            "max |cluster − in-process|": float(np.max(np.abs(C - local))),
+            "max |in-process|": float(np.max(np.abs(local)))}
 
 
 def run_phase(name: str, args: argparse.Namespace) -> dict:
     cmd = [sys.executable, __file__, "--phase", name, "--params", str(args.params),
-           "--steps", str(args.steps), "--n", str(args.n), "--dir", args.dir]
+           "--steps", str(args.steps), "--n", str(args.n), "--d", str(args.d), "--dir", args.dir]
+    cmd += [] if args.batch is None else ["--batch", str(args.batch)]
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     done = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -104,8 +176,13 @@ def main() -> None:
     parser.add_argument("--params", type=int, default=100_000)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--n", type=int, default=256)
+    parser.add_argument("--d", type=int, default=32, help="input dimension")
+    parser.add_argument("--batch", type=int, default=None,
+                        help="mini-batch size (default: full batches)")
+    parser.add_argument("--progress", action="store_true", help="progress bars on stderr")
     parser.add_argument("--dir", default=None, help="folder for the store (default: a temp)")
-    parser.add_argument("--phase", choices=("train", "predict", "read"), default=None)
+    parser.add_argument("--phase", default=None,
+                        choices=("train", "predict", "read", "contributions", "cluster"))
     args = parser.parse_args()
     if args.phase is not None:
         print(json.dumps(phase(args)))
@@ -116,20 +193,43 @@ def main() -> None:
         train = run_phase("train", args)
         read = run_phase("read", args)
         predict = run_phase("predict", args)
+        local = run_phase("contributions", args)
+        cluster = run_phase("cluster", args)
     finally:
         if own:
             shutil.rmtree(args.dir, ignore_errors=True)
     gb = train["rows"] * train["P"] * 8 / 1e9
-    print(f"MLP {widths(args.params)}: P = {train['P']:,}, S = {args.steps}, n = {args.n}: "
+    report(widths(args.params, args.d), args, train, read, predict, local, cluster, gb)
+
+
+def report(sizes, args, train, read, predict, local, cluster, gb) -> None:
+    batch = "full batches" if args.batch is None else f"batches of {args.batch}"
+    print(f"MLP {sizes}: P = {train['P']:,}, S = {args.steps}, n = {args.n} ({batch}): "
           f"a {gb:.2f} GB float64 path on disk")
-    print(f"  train   {train['seconds']:8.1f} s   peak RSS {train['peak RSS (MB)']:8.0f} MB")
+    print(f"  train   {train['seconds']:8.1f} s   peak RSS {train['peak RSS (MB)']:8.0f} MB"
+          f"   CPU {train['CPU s']:.1f} s")
     print(f"  predict {predict['seconds']:8.1f} s   peak RSS {predict['peak RSS (MB)']:8.0f} MB"
-          f"   predict/train = {predict['seconds'] / train['seconds']:.2f} (target ≤ 1.5)")
+          f"   CPU {predict['CPU s']:.1f} s   predict/train = "
+          f"{predict['seconds'] / train['seconds']:.2f} (target ≤ 1.5; in CPU time "
+          f"{predict['CPU s'] / train['CPU s']:.2f})")
     print(f"          max |predict − f(w_S)| = {predict['max |predict − f(w_S)|']:.2e}")
     for k, v in read.items():
         if k.endswith("(MB/s)"):
             print(f"  {k:34s} {v:8.0f}")
     print(f"  read    peak RSS {read['peak RSS (MB)']:8.0f} MB")
+    print(f"  contributions q = 16 over n = {args.n}:")
+    print(f"    in-process      {local['seconds']:8.1f} s   peak RSS "
+          f"{local['peak RSS (MB)']:8.0f} MB   CPU {local['CPU s']:.1f} s   "
+          f"max |b + Σ − predict| = "
+          f"{local['max |b + Σ contributions − predict|']:.1e}")
+    workers = ", ".join(f"{v:.0f}" for v in cluster["workers' peak RSS (MB)"])
+    worker_cpu = cluster["workers' CPU s"]
+    print(f"    2-worker Dask   {cluster['seconds']:8.1f} s   peak RSS {cluster['peak RSS (MB)']:8.0f}"
+          f" MB (client + scheduler), workers {workers} MB   CPU {cluster['CPU s']:.1f} s "
+          f"(client) + {worker_cpu:.1f} s (workers)\n"
+          f"                    max |cluster − in-process| = "
+          f"{cluster['max |cluster − in-process|']:.1e} (of values up to "
+          f"{cluster['max |in-process|']:.1e})")
 
 
 if __name__ == "__main__":
