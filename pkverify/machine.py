@@ -33,7 +33,7 @@ import numpy as np
 from .backend import to_numpy
 from .errors import InvalidArgumentError
 from .kernels.blocks import BlockJob, plan_blocks, unpack_sums, uses_recursion
-from .kernels.distributed import run_blocks, run_products
+from .kernels.distributed import run_blocks, run_mean_deriv, run_products
 from .kernels.engines import Engine, Implementation
 from .kernels.optimizer_path import optimizer_kernel_sums
 from .kernels.options import RENAMED, KernelOptions, refuse_batch_size
@@ -278,10 +278,10 @@ class KernelMachine:
     def a(self, Xq: Any, scheduler: Any = None, block_size: int | None = None) -> Any:
         """``a_i(x) = −ℓ̄'_i(x)``: ``(q, n)``, or ``(q, n, k)`` for k outputs
         (:func:`pkverify.kernels.ratio.coefficients`). ``scheduler``, ``block_size``: as for
-        :meth:`kernel`; the 0/0 fallback, when some entry needs it, is a pass here."""
+        :meth:`kernel` (the 0/0 fallback, when some entry needs it, one more task)."""
         s = self._kernels(Xq, scheduler, block_size)
         K, W, terms = (to_numpy(v) for v in (s.kernel, s.weighted, s.kernel_abs))
-        out = coefficients(K, W, terms, self._mean_loss_deriv)
+        out = coefficients(K, W, terms, lambda: self._mean_loss_deriv(scheduler))
         return self._squeeze_scalar(self.engine.xp.asarray(out, dtype=self.dtype), 1)
 
     def classes(self, Xq: Any, class_: int | None = None, scheduler: Any = None
@@ -333,11 +333,13 @@ class KernelMachine:
 
     # ----- helpers -------------------------------------------------------------------------
 
-    def _mean_loss_deriv(self) -> np.ndarray:
-        """:func:`pkverify.kernels.ratio.mean_loss_deriv`, (n, k), cached."""
+    def _mean_loss_deriv(self, scheduler: Any = None) -> np.ndarray:
+        """:func:`pkverify.kernels.ratio.mean_loss_deriv`, (n, k), cached; with ``scheduler``
+        computed by one Dask task (the same pass)."""
         if "mean_ld" not in self._cache:
-            self._cache["mean_ld"] = mean_loss_deriv(self.engine, self.traj, self.rule,
-                                                     self.dtype)
+            self._cache["mean_ld"] = mean_loss_deriv(
+                self.engine, self.traj, self.rule, self.dtype) if scheduler is None else \
+                run_mean_deriv(self.traj, self._job("fallback"), scheduler, self.progress)
         return self._cache["mean_ld"]
 
 

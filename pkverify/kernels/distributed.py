@@ -33,7 +33,8 @@ from .blocks import BlockJob, assemble, compute_block, plan_blocks, run_in_proce
 from .engines import Engine
 from .path import ProductSums, product_sums
 
-__all__ = ["StoreReference", "reference_to", "run_blocks", "run_on_cluster", "run_products"]
+__all__ = ["StoreReference", "reference_to", "run_blocks", "run_on_cluster", "run_products",
+           "run_mean_deriv"]
 
 
 def run_blocks(traj: Trajectory, job: BlockJob, engine: Engine, Xq: Any, X2: Any | None,
@@ -163,6 +164,20 @@ def run_products(traj: Trajectory, job: BlockJob, Xq: np.ndarray, scheduler: Any
                  show: bool | None) -> ProductSums:
     """:func:`products_task` as one Dask task on ``scheduler``; its sums come back whole."""
     return _on_cluster(traj, scheduler, [(products_task, (job, Xq))], "product pass", show)[0]
+
+
+def mean_deriv_task(ref: StoreReference, job: BlockJob) -> np.ndarray:
+    """:func:`~pkverify.kernels.ratio.mean_loss_deriv` (a_i's 0/0 fallback) on a worker."""
+    from .ratio import mean_loss_deriv
+
+    traj = reopen(ref)
+    return mean_loss_deriv(job.engine(traj, "a distributed pass"), traj, job.rule, job.dtype)
+
+
+def run_mean_deriv(traj: Trajectory, job: BlockJob, scheduler: Any,
+                   show: bool | None) -> np.ndarray:
+    """:func:`mean_deriv_task` as one Dask task on ``scheduler``."""
+    return _on_cluster(traj, scheduler, [(mean_deriv_task, (job,))], "a_i's fallback", show)[0]
 
 
 def run_on_cluster(traj: Trajectory, job: BlockJob, Xq: np.ndarray, X2: np.ndarray | None,

@@ -73,6 +73,27 @@ def test_b_and_predict_from_one_task_equal_the_in_process_pass(stored, local_clu
     assert np.array_equal(np.asarray(there.b(XQ, scheduler=client)), np.asarray(here.b(XQ)))
 
 
+def test_a_with_points_no_batch_reached_takes_its_fallback_from_the_cluster(
+        tmp_path, local_cluster):
+    _, client = local_cluster
+    # 3 steps of 2 points: at least 7 of the 13 points are never in a batch, so K^p = 0
+    # there and a_i(x) is the 0/0 fallback (a pass over the path, one more task)
+    traj = pk.train(RUNS["gd"][0], X, Y1, steps=3, lr=0.05, batch_size=2,
+                    store=tmp_path / "sgd")
+    never = ~traj.batches.any(axis=0)
+    assert never.sum() >= 7
+    here = pk.kernel_machine(traj, progress=False)
+    there = pk.kernel_machine(traj, progress=False)
+    A_here = np.asarray(here.a(XQ, block_size=BLOCK))
+    A_there = np.asarray(there.a(XQ, scheduler=client, block_size=BLOCK))
+    assert np.array_equal(A_there, A_here)
+    assert np.array_equal(there._mean_loss_deriv(), here._mean_loss_deriv())
+    # a point no step used has no loss derivative to average: its a_i is 0 (Σ C = 0)
+    assert np.all(A_there[:, never] == 0.0)
+    assert np.all(np.asarray(there.kernel(XQ, scheduler=client, block_size=BLOCK))[:, never]
+                  == 0.0)
+
+
 def test_the_default_blocks_on_a_scheduler_are_four_column_blocks(stored, local_cluster):
     _, client = local_cluster
     km = pk.kernel_machine(stored["gd"], progress=False)
