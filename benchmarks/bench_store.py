@@ -17,8 +17,11 @@ Each phase runs in its own interpreter and reports its own peak RSS (``ru_maxrss
            the exact rule (one pass over the stored path, chunk by chunk, with read-ahead).
 * contributions: ``km.contributions(Xq)``, q = 16 over all n training points, the unsplit
            pass in-process (with the check b + Σ contributions = predict).
-* cluster: the same with ``scheduler=`` a LocalCluster of 2 worker processes × 1 thread (4
-           blocks of training points, each a task re-opening the store); the time excludes
+* cluster: the same with ``scheduler=`` a LocalCluster of 2 worker processes × 1 thread,
+           ``block_size=(8, n)``: 2 blocks of 8 queries × every training point, one per
+           worker (``--blocks columns``: the default 4 blocks of training points × all 16
+           queries, each repeating the queries' side of the work, which dominates on a
+           mini-batch path); each block a task re-opening the store; the time excludes
            the cluster's start-up; RSS: the client process's own (it runs the scheduler too)
            and each worker process's ``ru_maxrss`` (asked with ``client.run``).
 
@@ -152,7 +155,8 @@ def on_cluster(store: Path, Xq, args: argparse.Namespace) -> dict:
         before = client.run(worker_usage)  # the workers are up; their CPU so far
         km = pk.kernel_machine(pk.Trajectory.load(store), progress=args.progress)
         t = time.perf_counter()
-        C = np.asarray(km.contributions(Xq, scheduler=client))
+        blocks = None if args.blocks == "columns" else (-(-len(Xq) // 2), args.n)
+        C = np.asarray(km.contributions(Xq, scheduler=client, block_size=blocks))
         seconds = time.perf_counter() - t
         usage = client.run(worker_usage)
     local = np.load(Path(args.dir) / "contributions.npy")
@@ -164,7 +168,8 @@ def on_cluster(store: Path, Xq, args: argparse.Namespace) -> dict:
 
 def run_phase(name: str, args: argparse.Namespace) -> dict:
     cmd = [sys.executable, __file__, "--phase", name, "--params", str(args.params),
-           "--steps", str(args.steps), "--n", str(args.n), "--d", str(args.d), "--dir", args.dir]
+           "--steps", str(args.steps), "--n", str(args.n), "--d", str(args.d), "--dir", args.dir,
+           "--blocks", args.blocks]
     cmd += [] if args.batch is None else ["--batch", str(args.batch)]
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     done = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
@@ -180,6 +185,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=None,
                         help="mini-batch size (default: full batches)")
     parser.add_argument("--progress", action="store_true", help="progress bars on stderr")
+    parser.add_argument("--blocks", choices=("queries", "columns"), default="queries",
+                        help="cluster phase: 2 blocks of 8 queries × every training point "
+                        "(default), or the default 4 blocks of training points × all queries")
     parser.add_argument("--dir", default=None, help="folder for the store (default: a temp)")
     parser.add_argument("--phase", default=None,
                         choices=("train", "predict", "read", "contributions", "cluster"))

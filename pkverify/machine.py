@@ -191,7 +191,7 @@ class KernelMachine:
 
     # ----- the parts of Theorem 1 ----------------------------------------------------------
 
-    def kernel(self, Xq: Any, scheduler: Any = None, block_size: int | None = None) -> Any:
+    def kernel(self, Xq: Any, scheduler: Any = None, block_size: Any = None) -> Any:
         """``K^p(x_q, x_i)`` (the optimizer's ``K^opt`` on a path trained with momentum, Adam,
         ...): ``(q, n)``, or ``(q, n, k, k)`` for k outputs. ``scheduler`` and
         ``block_size``: as for :meth:`contributions` (one blocked pass gives ``kernel``,
@@ -199,21 +199,22 @@ class KernelMachine:
         return self._squeeze_scalar(self._kernels(Xq, scheduler, block_size).kernel, 2)
 
     def loss_weighted_kernel(self, Xq: Any, scheduler: Any = None,
-                             block_size: int | None = None) -> Any:
+                             block_size: Any = None) -> Any:
         """Remark 2: ``∫ I_i ℓ'_i K^g(x_q, x_i) dt``: ``(q, n)`` or ``(q, n, k)``."""
         return self._squeeze_scalar(self._kernels(Xq, scheduler, block_size).weighted, 1)
 
-    def contributions(self, Xq: Any, scheduler: Any = None, block_size: int | None = None
+    def contributions(self, Xq: Any, scheduler: Any = None, block_size: Any = None
                       ) -> Any:
         """Each training point's term ``a_i(x) K(x, x_i) = −Σ_r I_i(r) ρ_r ℓ'_{i,r}
         u_r(x)·∇f(w_r, x_i)``: ``(q, n)``, or ``(q, n, k)`` (point i's share of output c).
         ``b(x) + contributions(x).sum(axis=1)`` is ``predict(x)`` (to rounding).
 
-        ``block_size=m`` computes blocks of at most m queries × m training points one by one
-        (:mod:`pkverify.kernels.blocks`); ``scheduler`` (a Dask address such as
-        ``"tcp://host:8786"`` or a ``distributed.Client``) runs each block as a Dask task that
-        re-opens the path from its store on disk (:mod:`pkverify.kernels.distributed`; a path
-        in memory is refused), by default in 4 blocks of training points. The same
+        ``block_size=m`` computes blocks of at most m queries × m training points (a pair
+        ``(mq, mn)``: mq × mn) one by one (:mod:`pkverify.kernels.blocks`); ``scheduler``
+        (a Dask address such as ``"tcp://host:8786"`` or a ``distributed.Client``) runs
+        each block as a Dask task that re-opens the path from its store on disk
+        (:mod:`pkverify.kernels.distributed`; a path in memory is refused), by default in 4
+        blocks of training points. The same
         ``block_size`` gives the same result, bit for bit, in-process and on the cluster."""
         if scheduler is None and block_size is None:
             return -self._squeeze_scalar(self._weighted(Xq), 1)
@@ -275,7 +276,7 @@ class KernelMachine:
         s = self._products(Xq)
         return StepDiagnostics(s.evaluations, s.residuals)
 
-    def a(self, Xq: Any, scheduler: Any = None, block_size: int | None = None) -> Any:
+    def a(self, Xq: Any, scheduler: Any = None, block_size: Any = None) -> Any:
         """``a_i(x) = −ℓ̄'_i(x)``: ``(q, n)``, or ``(q, n, k)`` for k outputs
         (:func:`pkverify.kernels.ratio.coefficients`). ``scheduler``, ``block_size``: as for
         :meth:`kernel` (the 0/0 fallback, when some entry needs it, one more task)."""

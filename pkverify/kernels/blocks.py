@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import to_numpy
+from ..errors import InvalidArgumentError
 from ..progress import Counter
 from ..trajectory import Trajectory
 from ..validation import positive_int
@@ -141,14 +142,24 @@ def unpack_sums(packed: np.ndarray, xp: Any, dtype: Any) -> KernelSums:
 def plan_blocks(q: int, n2: int, block_size: Any, scheduler: Any
                 ) -> list[tuple[tuple[int, int], tuple[int, int]]]:
     """The (query rows, columns) ranges of every block, in block order: ``block_size`` rows
-    each way, or (``None``) one block in-process and :data:`DEFAULT_BLOCKS` column blocks on
-    a scheduler."""
+    each way (an int m), or ``(mq, mn)`` query rows × training points (or X2 rows), or
+    (``None``) one block in-process and :data:`DEFAULT_BLOCKS` column blocks on a scheduler.
+    A pair suits few queries against a mini-batch path, whose work is on the queries' side:
+    ``(⌈q/W⌉, n)`` gives each of W workers a share of the queries and every point."""
     if block_size is None:
-        size = max(1, -(-n2 // DEFAULT_BLOCKS)) if scheduler is not None else max(q, n2)
+        qsize = csize = max(1, -(-n2 // DEFAULT_BLOCKS)) if scheduler is not None \
+            else max(q, n2)
     else:
-        size = positive_int(block_size, "block_size",
-                            " It is the number of queries / training points per block.")
-    return [(qb, cb) for qb in split(q, size) for cb in split(n2, size)]
+        hint = (" It is the number of queries / training points per block: an int m, or a "
+                "pair (queries, training points).")
+        pair = isinstance(block_size, (tuple, list))
+        if pair and len(block_size) != 2:
+            raise InvalidArgumentError(
+                f"block_size must be an int or a pair (queries, training points); got "
+                f"{block_size!r}.")
+        qsize, csize = (positive_int(v, "block_size", hint) for v in (
+            block_size if pair else (block_size, block_size)))
+    return [(qb, cb) for qb in split(q, qsize) for cb in split(n2, csize)]
 
 
 def run_in_process(traj: Trajectory, job: BlockJob, engine: Engine, Xq: Any, X2: Any | None,

@@ -102,6 +102,19 @@ def test_the_default_blocks_on_a_scheduler_are_four_column_blocks(stored, local_
     assert np.array_equal(remote, local)
 
 
+def test_blocks_of_queries_by_every_point_on_the_cluster_equal_the_in_process_ones(
+        stored, local_cluster):
+    _, client = local_cluster
+    km = pk.kernel_machine(stored["adam-batches"], progress=False)
+    for part in ("contributions", "kernel"):  # (3, 13): 2 blocks of queries, all 13 points
+        here = np.asarray(getattr(km, part)(XQ, block_size=(3, 13)))
+        there = np.asarray(getattr(km, part)(XQ, scheduler=client, block_size=[3, 13]))
+        assert np.array_equal(there, here), part
+        whole = np.asarray(getattr(pk.kernel_machine(stored["adam-batches"], progress=False),
+                                   part)(XQ))
+        np.testing.assert_allclose(here, whole, rtol=1e-12, atol=1e-13, err_msg=part)
+
+
 def test_a_path_in_memory_is_refused_with_how_to_store_it(local_cluster):
     _, client = local_cluster
     km = pk.kernel_machine(pk.train(RUNS["gd"][0], X, Y1, steps=3, lr=0.05), progress=False)
@@ -142,6 +155,8 @@ def test_a_worker_that_cannot_read_the_store_names_the_path_and_the_worker(
 @pytest.mark.parametrize("kwargs, match", [
     ({"block_size": 0}, "block_size must be ≥ 1; got 0"),
     ({"scheduler": 8786}, "scheduler must be a Dask scheduler address"),
+    ({"block_size": (3, 0)}, "block_size must be ≥ 1; got 0"),
+    ({"block_size": (3, 4, 5)}, r"an int or a pair \(queries, training points\); got \(3, 4, 5\)"),
 ])
 def test_bad_block_size_or_scheduler_is_refused_before_any_block(stored, kwargs, match):
     km = pk.kernel_machine(stored["gd"], progress=False)
