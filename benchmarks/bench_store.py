@@ -47,32 +47,26 @@ given beside them. Mini-batch SGD, batches of 100 of n = 10,000, d = 64, q = 16 
 exact rule, float64 store, ``--blocks queries`` and no MALLOC_TRIM_THRESHOLD_ on the
 workers unless said.
 
-=====================  =====================  =====================================
-phase                  P = 99,685, S = 200     P = 997,879, S = 120
-                       (MLP [64,284,284,1],    (MLP [64,966,966,1], 0.97 GB path)
-                       0.16 GB path)
-=====================  =====================  =====================================
-train                  214 s (CPU 30.5 s),     468 s (CPU 106 s), RSS 649 MB
-                       RSS 279 MB
-predict                16.8 s (CPU 3.7 s),     116 s (CPU 12.2 s), RSS 457 MB
-                       RSS 306 MB
-predict / train        0.08 (CPU 0.12)         0.25 (CPU 0.12)              [≤ 1.5]
-max |predict − f(w_S)| 1.5e-14                 1.1e-14
-contributions,         25.0 s (CPU 5.2 s),     166 s (CPU 20.2 s), RSS 458 MB;
-in-process             RSS 332 MB; |b + Σ −    |b + Σ − predict| 1.8e-15
-                       predict| 3.6e-15
-contributions, 2-worker 47.0 s; client RSS     122 s; client RSS 484 MB, workers
-LocalCluster            286 MB, workers 366,   488, 537 MB; CPU 8.5 s client +
-(2 blocks of 8 queries  366 MB; CPU 4.0 s      44.2 s workers; max |cluster −
-× all points)           client + 11.1 s        in-process| 1.1e-15
-                        workers
-  … 4 column blocks     81.5 s, workers 423,
-                        465 MB, CPU 20.1 s
-  … with Dask's         91.9 s, workers 319,
-  MALLOC_TRIM default   328 MB, CPU 24.1 s
-read, cold (MB/s)      store 36 (SHA-256) /     store 31 (SHA-256) / 117;
-                       151; dd 123              dd 352; read RSS 108 MB
-=====================  =====================  =====================================
+P = 99,685 (MLP [64, 284, 284, 1]), S = 200: a 0.16 GB path
+  train                  214 s   CPU  30.5 s   peak RSS 279 MB
+  predict                 17 s   CPU   3.7 s   peak RSS 306 MB   predict/train 0.08 (CPU 0.12)
+                         max |predict − f(w_S)| = 1.5e-14
+  contributions here      25 s   CPU   5.2 s   peak RSS 332 MB   |b + Σ − predict| 3.6e-15
+  on 2 workers            47 s   CPU 4.0 s client + 11.1 s workers; RSS client 286 MB,
+                                 workers 366, 366 MB; max |cluster − here| 2.2e-15
+    4 column blocks       82 s   CPU 20.1 s workers; RSS workers 423, 465 MB
+    Dask's malloc trim    92 s   CPU 24.1 s workers; RSS workers 319, 328 MB
+  read, cold             store 36 MB/s with SHA-256, 151 MB/s without; dd 123 MB/s
+
+P = 997,879 (MLP [64, 966, 966, 1]), S = 120: a 0.97 GB path
+  train                  468 s   CPU 106 s     peak RSS 649 MB
+  predict                116 s   CPU  12.2 s   peak RSS 457 MB   predict/train 0.25 (CPU 0.12)
+                         max |predict − f(w_S)| = 1.1e-14
+  contributions here     166 s   CPU  20.2 s   peak RSS 458 MB   |b + Σ − predict| 1.8e-15
+  on 2 workers           122 s   CPU 8.5 s client + 44.2 s workers; RSS client 484 MB,
+                                 workers 488, 537 MB; max |cluster − here| 1.1e-15
+  read, cold             store 31 MB/s with SHA-256, 117 MB/s without; dd 352 MB/s;
+                         peak RSS 108 MB
 
 Every phase's peak RSS stays under 0.7 GB (target ≤ 2 GB); it is set by P, the chunk of
 steps, q and n, not by S (streaming), so the 16 GB run would show the same. The issue's full
