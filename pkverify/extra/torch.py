@@ -45,6 +45,8 @@ except ImportError as exc:  # pragma: no cover - exercised where torch is missin
         "`pip install 'pkverify[torch]'` (or the CPU wheel from pytorch.org)."
     ) from exc
 
+from .torch_switches import kinked_calls  # noqa: E402  (needs torch, imported above)
+
 __all__ = ["model", "kinked_modules", "check_mode", "to_tensor"]
 
 _KINKED = (
@@ -67,6 +69,12 @@ def kinked_modules(module: Any) -> list[str]:
         if isinstance(m, kinds) or (isinstance(m, torch.nn.ELU) and float(m.alpha) != 1.0):
             out.append(f"{name or '<root>'} ({type(m).__name__})")
     return out
+
+
+def _plain(name: str) -> str:
+    """``"MaxPool2d)"``, ``"max_pool2d"`` → ``"maxpool2d"``: a module type and the call it
+    makes compared by name."""
+    return name.strip(" )_").replace("_", "").lower().removesuffix("withindices")
 
 
 def check_mode(module: Any) -> None:
@@ -208,7 +216,12 @@ def model(
             f"it returned {got}. Flatten the output in the module (e.g. a final nn.Flatten)."
         )
     k = int(probe.shape[1])
+    with torch.no_grad():
+        calls, unlocated = kinked_calls(call, to_tensor(w0, dtype, device),
+                                        torch.zeros((2, d), dtype=dtype, device=device))
     kinked = kinked_modules(module)
+    covered = {_plain(k.rsplit("(", 1)[-1]) for k in kinked}
+    kinked += sorted({f"{c} (call)" for c in calls if _plain(c) not in covered})
     is_smooth = not kinked if smooth is None else smooth
     scalar = k == 1
 
@@ -224,7 +237,8 @@ def model(
         return arr[:, 0] if scalar else arr
 
     foreign = ForeignModel("torch", module, names, shapes, shape, str(device),
-                           str(dtype).removeprefix("torch."), call, tuple(kinked))
+                           str(dtype).removeprefix("torch."), call, tuple(kinked),
+                           tuple(sorted(set(unlocated))))
     return Model(
         name or type(module).__name__,
         f,
