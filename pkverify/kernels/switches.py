@@ -26,9 +26,9 @@ nets, smooth for GELU + relu) — the **assumption** the locator rests on. On ea
    (``numpy.polynomial.chebyshev.chebroots``, [trefethen2019 ch. 18]); units whose
    coefficients prove them sign-definite on the piece (``|c_0| > Σ_{k≥1} |c_k|``, as
    ``|T_k| ≤ 1``) are skipped without a root-finder;
-4. each root is refined on the **true** switch value (safeguarded Newton steps with the
-   interpolant's derivative, a step kept only if it shrinks the value and stays inside the
-   piece) until the value is at rounding, and the piece is split there.
+4. each root is refined on the **true** switch value (a Newton step with the interpolant's
+   derivative, then secant steps; a step kept only if it shrinks the value and stays inside
+   the piece) until the value is at rounding, and the piece is split there.
 
 A piece where op h has no root keeps its samples for op h + 1 (no new evaluation). Where the
 coefficients do not reach rounding by m = 129 (a non-smooth input the adapter did not see, or
@@ -63,8 +63,12 @@ a switch value sums O(10–100) products, each rounded (backward error of a few 
 term), and interpolation at Chebyshev points amplifies value errors by at most the
 Lebesgue constant (< 4 for m ≤ 129) [trefethen2019 ch. 15]."""
 
-NEWTON_STEPS = 3
-"""Refinement steps on the true switch value (each one batched forward of the roots)."""
+MERGE_ULPS = 64.0
+"""Kinks closer than 64 ulps of τ are one kink (the piece between would carry no weight)."""
+
+REFINE_STEPS = 5
+"""At most 5 evaluations of the true switch values per root (each one batched forward of all
+roots): Newton, then secant steps; a root at rounding stops after its first."""
 
 
 @dataclass
@@ -119,9 +123,9 @@ def locate_switches(values: SwitchValues, q: int, eps: float) -> Located:
     out = Located([np.empty(0) for _ in range(q)])
     active = [_Piece(r, 0.0, 1.0) for r in range(q)]
     edges: list[list[float]] = [[] for _ in range(q)]
-    nops: int | None = None
+    values = _checked(values, out)
     while active:
-        nops = _sample(values, active, out, nops)
+        nops = _sample(values, active)
         if nops == 0:
             break
         keep: list[_Piece] = []
@@ -137,9 +141,9 @@ def locate_switches(values: SwitchValues, q: int, eps: float) -> Located:
                 found.append(p)
             else:  # op p.op does not switch on p: its samples serve the next op
                 _advance(p, keep, edges, nops)
-        _refine(values, found, out, eps)
+        _refine(values, found, eps)
         for p in found:
-            taus = np.unique(np.asarray([t for t, *_ in p.roots]))
+            taus = _merged(np.asarray([t for t, *_ in p.roots]), eps)
             cuts = [p.a, *taus.tolist(), p.b]
             for lo, hi in zip(cuts[:-1], cuts[1:]):
                 if hi - lo > 4.0 * eps:
@@ -148,9 +152,40 @@ def locate_switches(values: SwitchValues, q: int, eps: float) -> Located:
                     edges[p.row].append(hi)
         active = keep
     for r in range(q):
-        e = np.unique(np.asarray(edges[r], dtype=np.float64))
-        out.kinks[r] = e[(e > 0.0) & (e < 1.0)]
+        e = _merged(np.asarray(edges[r], dtype=np.float64), eps)
+        out.kinks[r] = e[(e > MERGE_ULPS * eps) & (e < 1.0 - MERGE_ULPS * eps)]
     return out
+
+
+def _merged(taus: np.ndarray, eps: float) -> np.ndarray:
+    """Sorted τ with those within MERGE_ULPS ulps of the previous one dropped (one root found
+    twice — by the interpolant and by a sign change — refines to nearly the same τ)."""
+    taus = np.sort(taus)
+    if taus.size < 2:
+        return taus
+    keep = np.concatenate([[True], np.diff(taus) > MERGE_ULPS * eps])
+    return taus[keep]
+
+
+def _checked(values: SwitchValues, out: Located) -> SwitchValues:
+    """``values`` as float64 ``(E, units)`` arrays, counted in ``out.evaluations``, refusing
+    a model whose number of piecewise-linear ops changes between calls."""
+    nops: list[int] = []
+
+    def call(rows: np.ndarray, taus: np.ndarray) -> list[np.ndarray]:
+        got = [np.asarray(v, dtype=np.float64).reshape(rows.size, -1)
+               for v in values(rows, taus)]
+        out.evaluations += int(rows.size)
+        if nops and len(got) != nops[0]:
+            raise ShapeError(
+                f"the model's switch values changed from {nops[0]} piecewise-linear ops to "
+                f"{len(got)} between two evaluations: its control flow depends on the "
+                "weights or the input, and its kinks cannot be located op by op."
+            )
+        nops[:] = [len(got)]
+        return got
+
+    return call
 
 
 def _advance(p: _Piece, keep: list[_Piece], edges: list[list[float]], nops: int) -> None:
@@ -163,7 +198,7 @@ def _advance(p: _Piece, keep: list[_Piece], edges: list[list[float]], nops: int)
         keep.append(p)
 
 
-def _sample(values: SwitchValues, pieces: list[_Piece], out: Located, nops: int | None) -> int:
+def _sample(values: SwitchValues, pieces: list[_Piece]) -> int:
     """Evaluate the new points of every piece whose level asks for more samples."""
     rows, taus, owners = [], [], []
     for i, p in enumerate(pieces):
@@ -176,17 +211,8 @@ def _sample(values: SwitchValues, pieces: list[_Piece], out: Located, nops: int 
         taus.append(0.5 * (p.a + p.b) + 0.5 * (p.b - p.a) * x)
         owners.append((i, x.size, have))
     if not rows:
-        return nops or 0
-    rows_a, taus_a = np.concatenate(rows), np.concatenate(taus)
-    got = [np.asarray(v, dtype=np.float64).reshape(rows_a.size, -1)
-           for v in values(rows_a, taus_a)]
-    out.evaluations += int(rows_a.size)
-    if nops is not None and len(got) != nops:
-        raise ShapeError(
-            f"the model's switch values changed from {nops} piecewise-linear ops to "
-            f"{len(got)} between two evaluations: its control flow depends on the weights or "
-            "the input, and its kinks cannot be located op by op."
-        )
+        return len(pieces[0].vals or ()) if pieces else 0
+    got = values(np.concatenate(rows), np.concatenate(taus))
     start = 0
     for i, size, have in owners:
         p = pieces[i]
@@ -248,35 +274,41 @@ def _roots_of_op(p: _Piece, eps: float) -> str:
     return "done" if converged else "unresolved"
 
 
-def _refine(values: SwitchValues, pieces: list[_Piece], out: Located, eps: float) -> None:
-    """Safeguarded Newton steps on the true switch values of all roots at once: a step is
-    kept only if it stays inside its piece and shrinks |s|; a root whose |s| is at rounding
-    (TAIL_ULPS ulps of the op's scale) stops."""
+def _refine(values: SwitchValues, pieces: list[_Piece], eps: float) -> None:
+    """Refine all roots at once on their true switch values: a Newton step with the
+    interpolant's slope, then secant steps through the last two true values (exact for a
+    switch value linear near its root, superlinear otherwise). A step is taken only inside
+    the piece; a root stops once |s| is at rounding (TAIL_ULPS ulps of the op's scale) or a
+    step stops shrinking |s|; the point of least |s| is kept."""
     todo = [(p, i) for p in pieces for i in range(len(p.roots))]
     if not todo:
         return
     size = {id(p): TAIL_ULPS * eps * float(np.max(np.abs(p.vals[p.op]))) for p in pieces
             if p.vals is not None}
+    n = len(todo)
     current = np.asarray([p.roots[i][0] for p, i in todo])
-    best = np.full(len(todo), np.inf)
+    best = np.full(n, np.inf)
+    last_t, last_s = np.full(n, np.nan), np.full(n, np.nan)
     trial = current.copy()
-    for _ in range(NEWTON_STEPS + 1):
+    for _ in range(REFINE_STEPS):
         live = np.flatnonzero(np.isfinite(trial))
         if live.size == 0:
             break
-        rows = np.asarray([todo[j][0].row for j in live])
-        got = values(rows, trial[live])
-        out.evaluations += int(live.size)
-        nxt = np.full(len(todo), np.nan)
+        got = values(np.asarray([todo[j][0].row for j in live]), trial[live])
+        nxt = np.full(n, np.nan)
         for k, j in enumerate(live):
             p, i = todo[j]
             _, op, u, slope = p.roots[i]
-            s = float(np.asarray(got[op], dtype=np.float64).reshape(live.size, -1)[k, u])
-            if abs(s) < best[j]:
-                best[j], current[j] = abs(s), trial[j]
-            else:
+            s = float(got[op][k, u])
+            if abs(s) >= best[j]:
                 continue  # the step did not help: keep the best point
-            if abs(s) <= size[id(p)] or slope == 0.0:
+            best[j], current[j] = abs(s), trial[j]
+            if abs(s) <= size[id(p)]:
+                continue
+            if np.isfinite(last_t[j]) and s != last_s[j]:
+                slope = (s - last_s[j]) / (trial[j] - last_t[j])
+            last_t[j], last_s[j] = trial[j], s
+            if slope == 0.0:
                 continue
             t = trial[j] - s / slope
             if p.a < t < p.b:
