@@ -59,7 +59,8 @@ class TorchSide:
 @contextmanager
 def _quiet_forward_ad() -> Iterator[None]:
     """torch's forward mode loads its decompositions with ``torch.jit.script`` on first use,
-    which warns (DeprecationWarning, FutureWarning in 2.14) in recent PyTorch: torch's own noise, not the user's."""
+    which warns (DeprecationWarning; FutureWarning in 2.14) in recent PyTorch: torch's own
+    noise, not the user's."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated")  # any category
         yield
