@@ -257,9 +257,21 @@ def _pool_cnn_by_recorder():
     return rec.trajectory(), X
 
 
+def gelu_relu_mlp(seed=0):
+    """GELU, then ReLU: between the ReLU's kinks the pieces are smooth, not polynomial, in τ
+    (the locator raises its Chebyshev degree, the quadrature climbs its levels)."""
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.GELU(), torch.nn.Linear(8, 8),
+                               torch.nn.ReLU(), torch.nn.Linear(8, 2)).double()
+
+
 def _trained(kind):
     if kind == "pool_cnn_adam":
         return _pool_cnn_by_recorder()
+    if kind == "gelu_relu_mlp":
+        X, Y = _regression(10, 3, 2, seed=1)
+        M = pk.torch.model(gelu_relu_mlp(1))
+        return pk.train(M, X, Y, loss="mse", lr=0.1, steps=6, batch_size=5, seed=0), X
     build, shape = NETS[kind]
     M = pk.torch.model(build(seed=1), input_shape=shape)
     d = 3 if shape is None else 36
@@ -267,7 +279,8 @@ def _trained(kind):
     return pk.train(M, X, Y, loss="mse", lr=0.03, steps=6, batch_size=5, seed=0), X
 
 
-@pytest.mark.parametrize("kind", ["relu_mlp", "leaky_cnn", "pool_cnn", "pool_cnn_adam"])
+@pytest.mark.parametrize("kind", ["relu_mlp", "leaky_cnn", "pool_cnn", "pool_cnn_adam",
+                                  "gelu_relu_mlp"])
 def test_exact_machine_rebuilds_piecewise_linear_nets_to_rounding(kind):
     traj, X = _trained(kind)
     assert not traj.model.smooth
