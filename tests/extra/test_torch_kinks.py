@@ -339,3 +339,20 @@ def test_kinked_steps_cost_against_a_smooth_net():
         out[act.__name__] = (time.perf_counter() - t0, float(np.mean(diag.evaluations)))
     print(out)
     assert out["ReLU"][1] >= 3 and out["Tanh"][1] >= 1
+
+
+def test_per_row_products_in_row_chunks_equal_one_batch(monkeypatch):
+    import pkverify.kernels.engines.torch as torch_engine
+
+    M = pk.torch.model(relu_mlp())
+    eng = engine_for(M)
+    rng = np.random.default_rng(0)
+    X, U = rng.standard_normal((7, 3)), rng.standard_normal((2, M.n_params))
+    w, delta = _step(M, 1, 0.3)
+    along = (delta, rng.uniform(0.0, 1.0, 7))
+    y1, dY1 = eng.jvp(w, X, U, along)
+    # a budget of 2 rows of (tangents + 1) per-row weight vectors: 4 chunks
+    monkeypatch.setattr(torch_engine, "DEFAULT_MEMORY", 4 * 3 * M.n_params * 8 * 2)
+    y2, dY2 = eng.jvp(w, X, U, along)
+    np.testing.assert_array_equal(dY1, dY2)  # the same products row by row, no sums between
+    np.testing.assert_array_equal(y1, y2)
