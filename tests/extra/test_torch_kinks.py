@@ -356,3 +356,63 @@ def test_per_row_products_in_row_chunks_equal_one_batch(monkeypatch):
     y2, dY2 = eng.jvp(w, X, U, along)
     np.testing.assert_array_equal(dY1, dY2)  # the same products row by row, no sums between
     np.testing.assert_array_equal(y1, y2)
+
+
+def _captured(fn, *args):
+    from pkverify.extra.torch_switches import SwitchCapture
+
+    cap = SwitchCapture()
+    with cap:
+        fn(*args)
+    return [np.sort(s.detach().numpy().ravel()) for s in cap.switches], cap.unlocated
+
+
+def _pairs_unfold(x, kernel, stride, padding, dilation):
+    """Pairwise differences per window by F.unfold (zero padding, pairs with a padded element
+    held at 1): the obvious version of the pooling switch values."""
+    n, c = x.shape[:2]
+    win = F.unfold(x, kernel, dilation=dilation, padding=padding, stride=stride)
+    ones = F.unfold(torch.ones_like(x), kernel, dilation=dilation, padding=padding,
+                    stride=stride)
+    k = int(np.prod(kernel)) if isinstance(kernel, tuple) else kernel * kernel
+    win, ones = win.reshape(n, c, k, -1), ones.reshape(n, c, k, -1)
+    i, j = np.triu_indices(k, 1)
+    valid = ones[:, :, i] * ones[:, :, j]
+    return np.sort(((win[:, :, i] - win[:, :, j]) * valid + (1 - valid)).numpy().ravel())
+
+
+def test_each_kinked_op_records_the_values_whose_signs_switch_it():
+    x = torch.from_numpy(np.random.default_rng(0).standard_normal((2, 3, 5, 6)))
+    y = torch.from_numpy(np.random.default_rng(1).standard_normal((2, 3, 5, 6)))
+    s = np.sort
+    cases = [
+        (lambda: F.hardtanh(x, -0.5, 0.7), [x + 0.5, x - 0.7]),
+        (lambda: F.relu6(x), [x, x - 6.0]),
+        (lambda: x.clamp(min=-0.2), [x + 0.2]),
+        (lambda: torch.clamp(x, y, None), [x - y]),
+        (lambda: F.leaky_relu(x, 0.2), [x]),
+        (lambda: F.threshold(x, 0.3, 0.3), [x - 0.3]),
+        (lambda: torch.maximum(x, y), [x - y]),
+        (lambda: x.abs(), [x]),
+        (lambda: F.hardswish(x), [x + 3.0, x - 3.0]),
+        (lambda: F.elu(x, alpha=1.0), []),  # C¹: counted smooth (the module docstring)
+        (lambda: F.gelu(x), []),
+    ]
+    for fn, want in cases:
+        got, unlocated = _captured(fn)
+        assert unlocated == [] and len(got) == len(want)
+        for g, h in zip(got, want):
+            np.testing.assert_array_equal(g, s(h.numpy().ravel()))
+    for kernel, stride, padding, dilation in [(2, 2, 0, 1), (3, 1, 1, 1), (2, 1, 1, 2),
+                                              ((2, 3), (1, 2), (1, 0), (1, 1))]:
+        got, _ = _captured(F.max_pool2d, x, kernel, stride, padding, dilation)
+        np.testing.assert_array_equal(got[0], _pairs_unfold(x, kernel, stride, padding,
+                                                            dilation))
+    got, _ = _captured(lambda: F.max_pool1d(x[:, :, 0], 3, 2))  # as a 1 × 3 window in 2-d
+    np.testing.assert_array_equal(got[0], _pairs_unfold(x[:, :, :1], (1, 3), (1, 2), 0, 1))
+    got, _ = _captured(lambda: x.amax(dim=(2, 3)))
+    flat = x.reshape(2, 3, -1).numpy()
+    i, j = np.triu_indices(30, 1)
+    np.testing.assert_array_equal(got[0], s((flat[..., i] - flat[..., j]).ravel()))
+    assert _captured(lambda: F.max_pool2d(x, 2, ceil_mode=True))[1] == ["max_pool2d"]
+    assert _captured(lambda: F.adaptive_max_pool2d(x, 2))[1] == ["adaptive_max_pool2d"]
