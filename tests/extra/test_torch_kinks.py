@@ -116,12 +116,13 @@ def reference_kinks(kind, M, w, delta, X, grid=2001):
             kind, M, w + t * delta, x[None])], axis=1) for t in taus])  # (grid, units)
         g, u = np.nonzero(np.sign(vals[:-1]) * np.sign(vals[1:]) < 0)
         lo, hi = taus[g], taus[g + 1]
+        s_lo = vals[g, u]
         for _ in range(55):
             mid = 0.5 * (lo + hi)
-            s_lo = np.asarray([_unit(kind, M, w + t * delta, x, k) for t, k in zip(lo, u)])
             s_mid = np.asarray([_unit(kind, M, w + t * delta, x, k) for t, k in zip(mid, u)])
             left = np.sign(s_lo) * np.sign(s_mid) <= 0
             hi, lo = np.where(left, mid, hi), np.where(left, lo, mid)
+            s_lo = np.where(left, s_lo, s_mid)
         out.append(np.sort(0.5 * (lo + hi)))
     return out
 
