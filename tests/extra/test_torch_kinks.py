@@ -291,6 +291,10 @@ def test_exact_machine_rebuilds_piecewise_linear_nets_to_rounding(kind):
         assert rel(km.predict(Z), traj.predict(Z)) <= RTOL64
     diag = km.diagnostics(Xq)
     assert diag.max_residual <= adaptive_rtol(np.float64)
+    # the kernel pass evaluates the same per-row nodes (per-row Jacobians and kernels along
+    # the steps): the training points' contributions and b add up to the model
+    C = km.contributions(Xq)
+    assert rel(km.b(Xq) + C.sum(axis=1), traj.predict(Xq)) <= RTOL64
 
 
 def test_relu_mlp_pieces_are_polynomial_so_the_first_level_is_exact():
