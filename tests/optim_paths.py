@@ -53,7 +53,8 @@ def hand_path(model, X, Y, opt, steps=6, batch_size=None, reduction="sum", reg=N
         if reg is not None:
             g = g + reg.grad(w)
         g = opt.gradient(g, w)
-        parts, dec, _, state = opt.advance(state, g[None, :], w, float(eta[s]), s, total=g)
+        parts, dec, _, state = opt.advance(state, g[None, :], w, opt.rate(s, float(eta[s])), s,
+                                           total=g)
         ws.append(w + (parts[0] + dec))
     ws = np.array(ws)
     losses = np.array([float(loss_o.total(model.f(v, X), Y)) for v in ws])
