@@ -38,9 +38,10 @@ _VERSION = 6
 """Format history. Version 6 (written only for a path whose optimizer has parameter groups):
 the optimizer's spec holds ``groups`` (runs of weights, each group's lr or schedule and weight
 decay, :mod:`pkverify.optim.groups`); a pkverify that predates groups says it is too old
-instead of misreading the rule. Version 5 (written only for a path whose weights live in a disk store):
-``ws`` is empty and ``meta["store"]`` points to the store (its path and manifest checksum,
-:mod:`pkverify.stores.reference`), so the file's checksum covers the store's too. Version 4
+instead of misreading the rule. Version 5 (written only for a path whose weights live in a
+disk store): ``ws`` is empty and ``meta["store"]`` points to the store (its path and manifest
+checksum, :mod:`pkverify.stores.reference`), so the file's checksum covers the store's too.
+Version 4
 records the optimizer (its spec) and the loss reduction; files of earlier versions are plain
 gradient descent with the loss summed. Version 3: ``checksum`` covers every array *and* the
 metadata (kind, model, loss, regulariser, ...), so no byte of what the file says about the

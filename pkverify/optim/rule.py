@@ -27,9 +27,10 @@ at ``buf_0 = g_0`` (no dampening on the first step): κ_0 = 1. With Nesterov the
 ``g_s + μ buf_s``, i.e. ``z = μ buf`` and ν = 1. Coupled weight decay (``sgd``, ``adam``)
 adds λ_L2 w_s to g_s; AdamW's decoupled decay is ``w ← w(1 − η λ)`` before the step, the
 term ``−η_s λ_dec w_s``. With parameter groups (:mod:`.groups`) η_s and λ are diagonal
-matrices, one value per weight, and the formulas read elementwise. Because the rule is linear in g once P_s is fixed, the same functions
-move several *parts* of the gradient at once (the loss's and the regulariser's, or one per
-training example in the slow reference), each with its own buffer and the shared P_s.
+matrices, one value per weight, and the formulas read elementwise. Because the rule is linear
+in g once P_s is fixed, the same functions move several *parts* of the gradient at once (the
+loss's and the regulariser's, or one per training example in the slow reference), each with
+its own buffer and the shared P_s.
 """
 
 from __future__ import annotations
@@ -191,7 +192,7 @@ class Optimizer:
             return zg
         return self.mu * state.z + zg
 
-    def direction(self, z: Any, G: Any, P: Any | None, eta: float, s: int) -> Any:
+    def direction(self, z: Any, G: Any, P: Any | None, eta: Any, s: int) -> Any:
         """The parts' steps ``−η_s α_s P_s (z_s + ν G)`` (without decoupled decay)."""
         d = z + self.nu * G if self.nu else z
         a = self.alpha(s)
@@ -201,7 +202,7 @@ class Optimizer:
             d = P * d
         return -eta * d
 
-    def decay(self, w: Any, eta: float) -> Any:
+    def decay(self, w: Any, eta: Any) -> Any:
         """AdamW's decoupled term ``−η_s λ_dec w_s`` (0.0 for the other rules)."""
         lam = self.decoupled_decay
         if self.groups is not None:
@@ -209,9 +210,10 @@ class Optimizer:
         return -(eta * lam) * w if lam else 0.0
 
     def advance(
-        self, state: OptimizerState, G: Any, w: Any, eta: float, s: int, total: Any = None
+        self, state: OptimizerState, G: Any, w: Any, eta: Any, s: int, total: Any = None
     ) -> tuple[Any, Any, Any | None, OptimizerState]:
-        """One step for the gradient parts ``G (m, P)`` at weights ``w``.
+        """One step for the gradient parts ``G (m, P)`` at weights ``w``, with step size
+        ``eta``: η_s, or the ``(P,)`` diagonal E_s of parameter groups (:meth:`rate`).
 
         Returns ``(steps (m, P), decay (P,) or 0.0, P_s or None, new state)``: the step is
         ``Σ_j steps[j] + decay``. ``total`` is the whole gradient ``Σ_j G[j]`` (v_s is built
