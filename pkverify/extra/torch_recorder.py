@@ -109,6 +109,7 @@ class Recorder:
         self.mismatch: list[float] = []
         self._state = OptimizerState()
         self._pending: dict[str, Any] | None = None
+        self._first_off: int | None = None  # the first step the check warned about
         self._hooks = [optimizer.register_step_pre_hook(self._before),
                        optimizer.register_step_post_hook(self._after)]
 
@@ -233,8 +234,16 @@ class Recorder:
         off = [] if per_group is None else np.flatnonzero(per_group > tol).tolist()
         if gap > tol or off:
             g_loss = g - self.rule.coupled_decay * w
-            cause = likely_cause(step, rebuilt, self._pending["grad"], g_loss, self.rule)
+            # the pattern read where it shows: on the first group that differs, if any
+            at = slice(None) if not off else self._layout.index == off[0]
+            cause = likely_cause(step[at], rebuilt[at], self._pending["grad"][at], g_loss[at],
+                                 self.rule)
             where = f" (in parameter group(s) {off})" if per_group is not None else ""
+            if self._first_off is not None:  # momenta and moments carry an earlier gap on
+                cause += (f"; or the optimizer's buffers carry on the gap of step "
+                          f"{self._first_off}")
+            else:
+                self._first_off = s
             warnings.warn(
                 f"recorded step {s} differs from the step pk.optim rebuilds by {gap:.2e} "
                 f"(relative){where}: {cause}. The kernel machine will rebuild the path as "
