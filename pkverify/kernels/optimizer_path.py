@@ -28,13 +28,15 @@ sensitivity per row, the kernel one per output)::
     contribution_i(x) = −Σ_r I_i(r) ρ_r ℓ'_{i,r} u_r(x)·∇f(w_r, x_i)
     a_i(x) = −K^opt(x, x_i)⁻¹ Σ_r I_i(r) ρ_r K^opt_r(x, x_i) ℓ'_{i,r}
 
-With μ = 0, P = I and no decay, ``u_r = η_r φ_r`` and this is the exact rule's machine for
-gradient descent. ``predict`` and ``b`` need no recursion: ``Σ_r u_r·g_r = Σ_s φ_s·(η_s P_s
-d_s)``, so one forward pass carries the rule's buffers for the loss's part of g and the
-regulariser's part separately (the rule is linear in g once P_s is fixed) and integrates
-φ_s against each part's step — :func:`optimizer_products`. P_s is data (Adam's second moment
-of the path's own gradients): that pass rebuilds it, checks every recorded step against the
-rule (a PathWarning names the first step that does not follow it), and keeps v every ⌈√S⌉
+With parameter groups (:mod:`pkverify.optim.groups`) η_s is the diagonal ``E_s`` of each
+weight's group's step size and λ a diagonal too: ``e_s = E_s α_s P_s φ_s`` (``E_s P_s`` is still
+diagonal) and nothing else changes. With μ = 0, P = I and no decay, ``u_r = η_r φ_r`` and this
+is the exact rule's machine for gradient descent. ``predict`` and ``b`` need no recursion: ``Σ_r
+u_r·g_r = Σ_s φ_s·(η_s P_s d_s)``, so one forward pass carries the rule's buffers for the loss's
+part of g and the regulariser's part separately (the rule is linear in g once P_s is fixed) and
+integrates φ_s against each part's step — :func:`optimizer_products`. P_s is data (Adam's second
+moment of the path's own gradients): that pass rebuilds it, checks every recorded step against
+the rule (a PathWarning names the first step that does not follow it), and keeps v every ⌈√S⌉
 steps so that the reverse pass (:func:`optimizer_kernel_sums`) replays P_s segment by segment
 (:mod:`pkverify.kernels.optimizer_replay`).
 
