@@ -203,3 +203,15 @@ def test_groups_that_do_not_fit_the_model_are_refused_before_training():
     sched = optim.grouped(optim.sgd(0.1), _mlp_groups(model), lr=[0.1, SCHED, 0.2])
     with pytest.raises(InvalidArgumentError, match="7 entries for 3 steps"):
         pk.train(model, X, Y, optimizer=sched, steps=3)
+
+
+def test_a_grouped_path_on_disk_loads_with_its_groups(tmp_path):
+    X, Y = _data()
+    model = pk.models.mlp([2, 5, 1])
+    opt = optim.grouped(optim.adam(0.02), _mlp_groups(model), lr=[0.02, 0.01, 0.2],
+                        weight_decay=[0.01, 0.0, 0.01])
+    traj = pk.train(model, X, Y, optimizer=opt, steps=4, store=tmp_path / "run",
+                    progress=False)
+    back = pk.Trajectory.load(tmp_path / "run")
+    assert back.on_disk and back.optimizer == opt
+    np.testing.assert_array_equal(back.ws[-1], traj.ws[-1])

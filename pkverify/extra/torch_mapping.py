@@ -33,7 +33,7 @@ from typing import Any
 from ..errors import InvalidArgumentError
 from ..optim import Optimizer, adam, adamw, gd, grouped, sgd
 
-__all__ = ["optimizer_rule", "loss_mapping", "group_rates", "group_segments",
+__all__ = ["optimizer_rule", "loss_mapping", "group_rates", "group_decays", "group_segments",
            "SUPPORTED_OPTIMIZERS", "SUPPORTED_LOSSES"]
 
 SUPPORTED_OPTIMIZERS = ("torch.optim.SGD (momentum, dampening, Nesterov, weight decay), Adam, "
@@ -87,6 +87,11 @@ def group_rates(optimizer: Any) -> tuple[float, ...]:
     return tuple(float(_number(g["lr"])) for g in optimizer.param_groups)
 
 
+def group_decays(optimizer: Any) -> list[float]:
+    """Each parameter group's weight decay."""
+    return [float(_number(g.get("weight_decay", 0.0))) for g in optimizer.param_groups]
+
+
 def group_segments(optimizer: Any, trainable: list[Any]) -> list[tuple[int, int, int]]:
     """Runs ``(start, stop, group)`` of the flat weight vector (the ``trainable`` tensors
     raveled in order) held by each of the optimizer's parameter groups."""
@@ -137,7 +142,7 @@ def optimizer_rule(optimizer: Any, trainable: list[Any]) -> Optimizer:
             "moments); create the Recorder before the first optimizer.step()."
         )
     rates = group_rates(optimizer)
-    decays = [float(_number(g.get("weight_decay", 0.0))) for g in groups]
+    decays = group_decays(optimizer)
     rule = _rule(kind, groups[0], rates[0], decays[0], any(decays))
     if len(groups) == 1:
         return rule

@@ -41,7 +41,13 @@ from ..optim import OptimizerState, ParamGroups, grouped
 from ..trajectory import Trajectory
 from .torch import model as torch_model
 from .torch import to_tensor
-from .torch_mapping import group_rates, group_segments, loss_mapping, optimizer_rule
+from .torch_mapping import (
+    group_decays,
+    group_rates,
+    group_segments,
+    loss_mapping,
+    optimizer_rule,
+)
 from .torch_step_check import likely_cause, step_gaps
 
 __all__ = ["Recorder", "RecorderWarning", "RecorderError", "indexed_loader", "STEP_RTOL"]
@@ -97,8 +103,7 @@ class Recorder:
         self.rule = optimizer_rule(optimizer, self._params)
         self._segments = group_segments(optimizer, self._params)
         self._layout = ParamGroups.build(  # each weight's group, each group's weight decay
-            self._segments, group_rates(optimizer),
-            [g.get("weight_decay", 0.0) for g in optimizer.param_groups])
+            self._segments, group_rates(optimizer), group_decays(optimizer))
         self.ws: list[np.ndarray] = [_flat(self._params)]
         self.X = self._inputs(X)
         self.Y = self._targets(Y)
