@@ -130,6 +130,7 @@ def test_spec_round_trip_and_description():
      "already has parameter groups"),
     (lambda: optim.from_spec({"name": "sgd", "lr": 0.1, "groups": {"lr": [0.1]}}),
      "segments, lr and weight_decay"),
+    (lambda: optim.grouped("sgd", INDEX), "needs a pk.optim optimizer"),
 ])
 def test_bad_groups_are_a_clear_error(make, words):
     with pytest.raises(InvalidArgumentError, match=words):

@@ -183,9 +183,12 @@ def grouped(optimizer: Any, groups: Any, lr: Sequence[Any] | None = None,
     one lr and one weight decay are one rule: the optimizer without groups comes back, and
     paths trained with it are bit for bit the ungrouped ones.
     """
-    from .rule import as_optimizer  # the rule imports this module
-
-    opt = as_optimizer(optimizer)
+    opt = optimizer  # a pk.optim.Optimizer (rule.py imports this module, not the reverse)
+    if not (hasattr(opt, "groups") and hasattr(opt, "weight_decay") and hasattr(opt, "spec")):
+        raise InvalidArgumentError(
+            f"grouped(optimizer, ...) needs a pk.optim optimizer such as pk.optim.sgd(0.1, "
+            f"momentum=0.9); got {type(optimizer).__name__} {optimizer!r:.40}."
+        )
     if opt.groups is not None:
         raise InvalidArgumentError("this optimizer already has parameter groups; pass the "
                                    "optimizer without them.")
