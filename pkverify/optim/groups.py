@@ -81,7 +81,7 @@ def as_segments(groups: Any) -> tuple[tuple[int, int, int], ...]:
     return tuple(merged)
 
 
-def _group_lr(value: Any, g: int) -> float | tuple[float, ...]:
+def _group_lr(value: Any) -> float | tuple[float, ...]:
     if np.ndim(value) == 0 and not isinstance(value, (str, bytes)):
         return float(as_step_sizes(value, 1)[0])
     return tuple(float(e) for e in as_step_sizes(value, int(np.size(value))))
@@ -111,7 +111,7 @@ class ParamGroups:
                 raise InvalidArgumentError(
                     f"{name} must give one value per group ({G} groups); got {values!r:.80}."
                 )
-        return cls(segments, tuple(_group_lr(v, g) for g, v in enumerate(lr)),
+        return cls(segments, tuple(_group_lr(v) for v in lr),
                    tuple(nonnegative_float(v, f"weight_decay[{g}]")
                          for g, v in enumerate(weight_decay)))
 
