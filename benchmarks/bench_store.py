@@ -256,7 +256,12 @@ def main() -> None:
         read = run_phase("read", args)
         predict = run_phase("predict", args)
         local = run_phase("contributions", args)
-        cluster = run_phase("cluster", args)
+        try:
+            import distributed  # noqa: F401  (the [dask] extra)
+        except ImportError:
+            cluster = None
+        else:
+            cluster = run_phase("cluster", args)
     finally:
         if own:
             shutil.rmtree(args.dir, ignore_errors=True)
@@ -284,6 +289,9 @@ def report(sizes, args, train, read, predict, local, cluster, gb) -> None:
           f"{local['peak RSS (MB)']:8.0f} MB   CPU {local['CPU s']:.1f} s   "
           f"max |b + Σ − predict| = "
           f"{local['max |b + Σ contributions − predict|']:.1e}")
+    if cluster is None:
+        print("    2-worker Dask   skipped: Dask is not installed (pip install pkverify[dask])")
+        return
     workers = ", ".join(f"{v:.0f}" for v in cluster["workers' peak RSS (MB)"])
     worker_cpu = cluster["workers' CPU s"]
     print(f"    2-worker Dask   {cluster['seconds']:8.1f} s   peak RSS {cluster['peak RSS (MB)']:8.0f}"
