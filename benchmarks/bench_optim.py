@@ -25,7 +25,7 @@ import time
 import tracemalloc
 
 import numpy as np
-from explaind import explaind_peer
+from peer_explaind import explaind_peer
 
 import pkverify as pk
 
