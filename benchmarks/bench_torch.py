@@ -1,7 +1,7 @@
 """pk.torch on the digits CNN against torch.func and the peers (issue 14, item 8).
 
-    python benchmarks/bench_torch.py                  # Gram n = 256 and 1024 (a few minutes)
-    python benchmarks/bench_torch.py --quick          # small sizes, a smoke run (~1 min)
+    python benchmarks/bench_torch.py                  # Gram n = 256 and 1024 (~5 CPU-minutes)
+    python benchmarks/bench_torch.py --quick          # small sizes, a smoke run (~1 CPU-minute)
     python benchmarks/bench_torch.py --json out.json --markdown out.md   # also write these
 
 Model and training: ``examples/digits_cnn.py``'s GELU CNN (P = 666, float64) trained by its
@@ -13,12 +13,12 @@ trained weights w_S (float32: the same weights rounded, in a ``.float()`` copy).
 1. Kernels: the Gram ``(n, n, 10, 10)`` on n digits and the cross kernel ``(64, n, 10, 10)``
    by pkverify's torch engine (``pk.tangent_kernel``), by the torch.func tutorial's
    ``vmap(jacrev)`` Jacobian contraction and by its NTK-vector products (``torch_peers.py``),
-   float64 and float32: medians of interleaved calls (``bench_engine.interleaved``), the max
-   relative difference of each to pkverify's, time ratios against ``vmap(jacrev)`` measured
-   in the same run.
+   float64 and float32: pkverify and ``vmap(jacrev)`` by medians of ``--repeat`` interleaved
+   calls in this process (``bench_engine.interleaved``); the NTK-vector products (n1·n2·k
+   passes: n ≤ 256 by default) by one call in their own interpreter after a warm-up. The max
+   relative difference of each to pkverify's kernel; time ratios against ``vmap(jacrev)``.
 2. The exact kernel machine: ``km.predict`` and ``km.b + km.contributions`` for q = 16 test
-   digits against the training run (the recorded loop, and the same loop unrecorded; median
-   of ``--repeat`` runs in this process).
+   digits against the training run (the recorded loop, and the same loop unrecorded).
 3. Peers on the same trained model and queries: Captum's ``TracInCP`` (checkpoints: the
    recorded weights at the start of each epoch, and at every step; see :func:`tracin`) and
    ExPLAIND's method (``peer_explaind.py``, 100 midpoints). Each one's error is
@@ -30,7 +30,10 @@ Memory: every peak is the resident-memory peak of the phase above the RSS it sta
 (``rss_peak.py``: the kernel's VmHWM reset by ``/proc/self/clear_refs``; torch's allocations
 included, which tracemalloc cannot see), each phase of 2. and 3. in a fresh interpreter of its
 own, each kernel implementation in one interpreter of its own (its cases in turn, heap
-trimmed between them). Times in 2. and 3. come from those interpreters (one run each).
+trimmed between them). Times in 2. and 3. come from those interpreters: one warm call each,
+after a smaller warm-up call (one query, one epoch, one checkpoint or one midpoint), against
+the recorded training run timed the same way; the training loop's median over ``--repeat``
+alternated runs in this process is printed beside it.
 Ratios are the result; benchmarks are not tests. Set ``OMP_NUM_THREADS=1`` (and the BLAS
 equivalents) on a shared machine; the thread count in force is printed.
 """
