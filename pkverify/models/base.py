@@ -36,6 +36,8 @@ class ForeignModel:
                  (w flat, X rows flattened), differentiable by the framework.
     kinked:      the layers whose gradient jumps (named with their type), which made the
                  model non-smooth; empty for a smooth module.
+    unlocated:   the kinked ops whose kinks the adapter's switch values do not locate
+                 (:mod:`pkverify.kernels.switches`); empty when every kink is located.
     """
 
     framework: str
@@ -47,6 +49,7 @@ class ForeignModel:
     dtype: str
     call: Callable[[Any, Any], Any]
     kinked: tuple[str, ...] = ()
+    unlocated: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
