@@ -19,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from .exact import RoundingScale, StepPlan, adaptive_rtol, scatter_rows, unit_roundoff
+from .rows import scatter_rows
 from .rules import CC_LEVELS, fejer2, gauss_legendre
+from .step_identity import RoundingScale, StepPlan, adaptive_rtol, unit_roundoff
 from .switches import locate_switches
 
 __all__ = ["integrate_pieces"]

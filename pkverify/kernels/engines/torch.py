@@ -35,7 +35,7 @@ import torch
 from ...extra.torch import check_mode, to_tensor
 from ...extra.torch_switches import switch_values
 from ...models.base import Model
-from ..exact import scatter_rows
+from ..rows import scatter_rows
 from . import DEFAULT_MEMORY, Engine, Implementation
 
 __all__ = ["TorchEngine", "TorchSide"]
