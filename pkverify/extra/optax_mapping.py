@@ -108,6 +108,9 @@ def transformation_parts(update: Any) -> list[tuple[str, dict[str, Any]]]:
         return transformation_parts(cells["tx"].update)
     if name == "identity":
         return []
+    if name == "masked" and "inner" in cells:
+        inner = ", ".join(n for n, _ in transformation_parts(cells["inner"].update))
+        return [(f"masked({inner})", cells)]
     return [(name, cells)]
 
 
@@ -141,10 +144,11 @@ class OptaxRule:
         return value
 
 
-def _refuse(name: str) -> InvalidArgumentError:
-    why = _ADVICE.get(name, "pk.optim has no rule for it")
+def _refuse(names: list[str]) -> InvalidArgumentError:
+    what = "; ".join(f"{n!r} ({_ADVICE.get(n.split('(')[0], 'pk.optim has no rule for it')})"
+                     for n in dict.fromkeys(names))
     return InvalidArgumentError(
-        f"pk.jax.Recorder cannot rebuild the optax transformation {name!r} ({why}); it "
+        f"pk.jax.Recorder cannot rebuild the optax transformation {what}; it "
         f"rebuilds {SUPPORTED}. Train with one of these, or record a plain-gradient path with "
         "pk.train."
     )
@@ -213,9 +217,9 @@ def optimizer_rule(tx: Any) -> OptaxRule:
             f"optax.adam(1e-3)); got {type(tx).__name__}. pk.jax.Recorder rebuilds {SUPPORTED}."
         )
     parts = transformation_parts(tx.update)
-    for name, _ in parts:
-        if name not in _KNOWN:
-            raise _refuse(name)
+    unknown = [name for name, _ in parts if name not in _KNOWN]
+    if unknown:
+        raise _refuse(unknown)
     head, tail = _split(parts)
     core, pre, post = _core(head)
     scale, schedules = 1.0, []
