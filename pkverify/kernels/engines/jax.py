@@ -87,7 +87,7 @@ class JaxEngine(JacobianBlockEngine):
         return jnp.asarray(a, dtype=self.dtype)
 
     def _np(self, t: Any, dtype: Any) -> np.ndarray:
-        return np.asarray(t).astype(dtype, copy=False)
+        return np.array(t, dtype=dtype)  # a writable copy: callers update results in place
 
     def _einsum(self, spec: str, a: Any, b: Any) -> Any:
         return jnp.einsum(spec, a, b, precision=jax.lax.Precision.HIGHEST)
