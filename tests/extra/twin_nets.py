@@ -27,14 +27,14 @@ def torch_mlp(weights, dtype=None):
 
     layers = []
     for j, (W, b) in enumerate(weights):
-        lin = torch.nn.Linear(W.shape[1], W.shape[0])
+        lin = torch.nn.Linear(W.shape[1], W.shape[0], dtype=dtype or torch.float64)
         with torch.no_grad():
             lin.weight.copy_(torch.from_numpy(np.asarray(W)))
             lin.bias.copy_(torch.from_numpy(np.asarray(b)))
         layers.append(lin)
         if j < len(weights) - 1:
             layers.append(torch.nn.Tanh())
-    return torch.nn.Sequential(*layers).to(dtype or torch.float64)
+    return torch.nn.Sequential(*layers)
 
 
 def jax_apply(params, x):
