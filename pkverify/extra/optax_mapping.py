@@ -210,13 +210,13 @@ def _core(head: list[tuple[str, dict[str, Any]]]) -> tuple[Any, float, float]:
 def optimizer_rule(tx: Any) -> OptaxRule:
     """The pk.optim rule of an optax ``GradientTransformation`` (module docstring), or
     InvalidArgumentError naming the part it cannot rebuild."""
-    if not (isinstance(tx, tuple) and callable(getattr(tx, "init", None))
-            and callable(getattr(tx, "update", None))):
+    update: Any = getattr(tx, "update", None)
+    if not (isinstance(tx, tuple) and callable(getattr(tx, "init", None)) and callable(update)):
         raise InvalidArgumentError(
             f"optimizer= must be the optax GradientTransformation your loop uses (e.g. "
             f"optax.adam(1e-3)); got {type(tx).__name__}. pk.jax.Recorder rebuilds {SUPPORTED}."
         )
-    parts = transformation_parts(tx.update)
+    parts = transformation_parts(update)
     unknown = [name for name, _ in parts if name not in _KNOWN]
     if unknown:
         raise _refuse(unknown)
@@ -292,6 +292,7 @@ def confirm(tx: Any, mapped: OptaxRule, params: Any, rtol: float, steps: int = 3
     gradients (seeded) at ``params`` and refuse the mapping if any update differs by more
     than ``rtol`` relative (the recorder's step tolerance): the reading of the closures is
     confirmed by what the transformation does."""
+    import jax.numpy as jnp
     from jax.flatten_util import ravel_pytree
 
     flat, unravel = ravel_pytree(params)
@@ -301,8 +302,8 @@ def confirm(tx: Any, mapped: OptaxRule, params: Any, rtol: float, steps: int = 3
     rule = mapped.rule
     for s in range(steps):
         g = rng.standard_normal(w.size)
-        tree_w = unravel(w.astype(flat.dtype))
-        upd, state = tx.update(unravel(g.astype(flat.dtype)), state, tree_w)
+        tree_w = unravel(jnp.asarray(w, dtype=flat.dtype))
+        upd, state = tx.update(unravel(jnp.asarray(g, dtype=flat.dtype)), state, tree_w)
         u = np.asarray(ravel_pytree(upd)[0], dtype=np.float64)
         w_used = np.asarray(ravel_pytree(tree_w)[0], dtype=np.float64)
         g_used = np.asarray(g.astype(flat.dtype), dtype=np.float64)
