@@ -91,7 +91,9 @@ class JaxEngine(JacobianBlockEngine):
         return jnp.asarray(a, dtype=self.dtype)
 
     def _np(self, t: Any, dtype: Any) -> np.ndarray:
-        return np.asarray(t).astype(dtype, copy=False)
+        """A writable NumPy copy (``np.asarray`` of a JAX array is a read-only view, and
+        pkverify accumulates in place)."""
+        return np.array(t, dtype=dtype)
 
     def _einsum(self, spec: str, a: Any, b: Any) -> Any:
         return jnp.einsum(spec, a, b, precision=jax.lax.Precision.HIGHEST)
