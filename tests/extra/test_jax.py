@@ -411,3 +411,37 @@ def test_pk_jax_without_jax_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "jax", None)  # `import jax` raises ImportError
     with pytest.raises(BackendMissingError, match=r"pkverify\[jax\]"):
         importlib.import_module("pkverify.extra.jax")
+
+
+def test_explain_cli_takes_a_jax_model_back_from_a_function(tmp_path, capsys):
+    """Trajectory.save without apply_fn; `pkverify explain --trajectory --model FILE:build`
+    with a build() that returns the pk.jax model; the NHWC (H, W, 1) input shape draws images."""
+    from pkverify.cli import main
+
+    def apply(p, x):  # x (n, 3, 3, 1): one dense layer on the flattened image, tanh, dense
+        return jnp.tanh(x.reshape(x.shape[0], -1) @ p["w"]) @ p["v"]
+
+    rng = np.random.default_rng(0)
+    params = {"w": rng.standard_normal((9, 4)) / 3, "v": rng.standard_normal((4, 2))}
+    np.save(tmp_path / "params.npy", np.concatenate([params["v"].ravel(), params["w"].ravel()]))
+    M = pk.jax.model(apply, params, input_shape=(3, 3, 1))
+    X, Y = _regression(6, 9, 2, seed=2)
+    path = pk.train(M, X, Y, loss="mse", lr=0.1, steps=3).save(tmp_path / "run.npz")
+    (tmp_path / "jax_model.py").write_text(
+        "import jax\njax.config.update('jax_enable_x64', True)\n"
+        "import jax.numpy as jnp\nimport numpy as np\nimport pkverify as pk\n\n"
+        "def apply(p, x):\n"
+        "    return jnp.tanh(x.reshape(x.shape[0], -1) @ p['w']) @ p['v']\n\n"
+        "def build():\n"
+        f"    flat = np.load({str(tmp_path / 'params.npy')!r})\n"
+        "    params = {'v': flat[:8].reshape(4, 2), 'w': flat[8:].reshape(9, 4)}\n"
+        "    return pk.jax.model(apply, params, input_shape=(3, 3, 1))\n",
+        encoding="utf-8")
+    np.save(tmp_path / "q.npy", X[:2])
+    html = tmp_path / "page.html"
+    assert main(["explain", "--trajectory", str(path), "--model",
+                 f"{tmp_path / 'jax_model.py'}:build", "--query", str(tmp_path / "q.npy"),
+                 "--top", "3", "--html", str(html), "--quiet"]) == 0
+    assert capsys.readouterr().out.count("  OK") == 2
+    page = html.read_text(encoding="utf-8")
+    assert page.count("<strong>query</strong>") == 2 and 'viewBox="0 0 3 3"' in page
