@@ -8,8 +8,8 @@ its inverse ``unravel`` is kept on ``Model.foreign``. ``f(w, X)`` is
 differentiates it with ``jax.vjp``, ``jax.jvp`` and ``vmap(jacrev)``.
 
 Inputs: X's rows are the inputs flattened; ``input_shape`` (given, e.g. ``(8, 8, 1)`` for an
-NHWC image, or found by ``jax.eval_shape`` on rows of each length among the first weight
-matrix's dimensions) reshapes them before ``apply_fn``. JAX arrays are accepted wherever
+NHWC image, or found by ``jax.eval_shape`` on rows of each length among the weight
+matrices' dimensions) reshapes them before ``apply_fn``. JAX arrays are accepted wherever
 pkverify takes an array; results are NumPy.
 
 dtype: float64 needs ``jax.config.update("jax_enable_x64", True)`` *before* the parameters
@@ -118,11 +118,13 @@ def flatten(foreign: ForeignModel, params: Any) -> np.ndarray:
 
 
 def _find_input_shape(apply_fn: Any, params: Any, dtype: Any) -> tuple[int, ...]:
-    """The length d of one input: each dimension of the first weight matrix in turn, kept
-    when ``jax.eval_shape`` (abstract, no computation) accepts a batch of shape (2, d)."""
+    """The length d of one input: each dimension of the weight matrices in turn, kept when
+    ``jax.eval_shape`` (abstract, no computation) accepts a batch of shape (2, d); it must be
+    the only one that fits."""
     leaves = [a for a in jax.tree_util.tree_leaves(params) if np.ndim(a) >= 2]
     found = []
-    for d in dict.fromkeys(int(s) for s in (np.shape(leaves[0]) if leaves else ())):
+    tried = list(dict.fromkeys(int(s) for a in leaves for s in np.shape(a)))
+    for d in tried:
         try:
             out = jax.eval_shape(apply_fn, params, jax.ShapeDtypeStruct((2, d), dtype))
         except Exception:
@@ -131,12 +133,12 @@ def _find_input_shape(apply_fn: Any, params: Any, dtype: Any) -> tuple[int, ...]
             found.append(d)
     if len(found) == 1:
         return (found[0],)
-    why = "several" if found else "none of"
+    why = f"inputs of lengths {found} all fit" if found else \
+        f"no length among the weight matrices' dimensions {tried} fits"
     raise InvalidArgumentError(
-        f"pk.jax.model cannot tell the shape of one input ({why} the first weight matrix's "
-        f"dimensions {found or ''} fit apply_fn); pass input_shape=..., e.g. (d,) for vectors, "
-        "(8, 8, 1) for 8×8 grey NHWC images or (L, E) for L tokens of E features. X's rows "
-        "are then the inputs flattened."
+        f"pk.jax.model cannot tell the shape of one input ({why}); pass input_shape=..., "
+        "e.g. (d,) for vectors, (8, 8, 1) for 8×8 grey NHWC images or (L, E) for L tokens of "
+        "E features. X's rows are then the inputs flattened."
     )
 
 

@@ -18,6 +18,7 @@ Each distinct chunk shape compiles once (XLA); later calls of that shape reuse i
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -32,8 +33,11 @@ from .jacobian_blocks import JacobianBlockEngine
 __all__ = ["JaxEngine"]
 
 
+@functools.lru_cache(maxsize=16)
 def _transforms(call: Any) -> dict[str, Any]:
-    """The jitted transforms of ``call(w, X) -> (n, k)`` the engine uses."""
+    """The jitted transforms of ``call(w, X) -> (n, k)`` the engine uses; one set per model
+    (cached by its ``call``), so that the engines every public call builds share XLA's
+    compilations."""
 
     def row(p: Any, x: Any) -> tuple[Any, Any]:
         y = call(p, x[None])[0]
@@ -87,7 +91,9 @@ class JaxEngine(JacobianBlockEngine):
         return jnp.asarray(a, dtype=self.dtype)
 
     def _np(self, t: Any, dtype: Any) -> np.ndarray:
-        return np.array(t, dtype=dtype)  # a writable copy: callers update results in place
+        """A writable NumPy copy (``np.asarray`` of a JAX array is a read-only view, and
+        pkverify accumulates in place)."""
+        return np.array(t, dtype=dtype)
 
     def _einsum(self, spec: str, a: Any, b: Any) -> Any:
         return jnp.einsum(spec, a, b, precision=jax.lax.Precision.HIGHEST)
