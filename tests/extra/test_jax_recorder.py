@@ -25,13 +25,39 @@ import jax.numpy as jnp  # noqa: E402
 import pkverify as pk  # noqa: E402
 from pkverify.errors import DomainError, InvalidArgumentError, PkVerifyError, ShapeError  # noqa: E402,I001
 
-from .twin_nets import jax_apply, jax_params, mlp_weights, torch_mlp  # noqa: E402
+from . import twins  # noqa: E402
 
 # float64: the machine sums S steps of products in another order than the framework's forward
 # pass (rounding ~1e-16 per term over ≤ 12 steps of ≤ 50 parameters); three orders below 1e-12
 RTOL64 = 1e-12
 N, D, H, K = 12, 3, 8, 2
 STEPS, BATCH = 12, 4
+
+
+def twin(k):
+    """The tanh MLP D → H → k shared with the adapter tests, buildable in both frameworks
+    from the same NumPy weights (tests/extra/twins.py)."""
+    return twins.mlp(sizes=(D, H, k), act="tanh", seed=0)
+
+
+jax_apply = twin(K).jax()[0]  # reads the layers from the params: any k
+
+
+def jax_params(k, dtype="float64"):
+    return {name: jnp.asarray(a, dtype=dtype) for name, a in twin(k).jax()[1].items()}
+
+
+def torch_ordered(traj):
+    """A JAX path's weights in the torch module's parameter order (w0, b0, w1, b1; the
+    pytree's are its sorted keys b0, b1, w0, w1)."""
+    unravel = traj.model.foreign.unravel
+
+    def one(w):
+        p = unravel(jnp.asarray(w))
+        return np.concatenate([np.asarray(p[f"{kind}{i}"]).ravel()
+                               for i in range(2) for kind in "wb"])
+
+    return np.stack([one(w) for w in traj.ws])
 
 
 def rel(a, b) -> float:
@@ -105,7 +131,7 @@ def run_jax(case, steps=STEPS, dtype="float64"):
     _, make_tx, loss, reduction, target, _ = CASES[case]
     X, Ys = data()
     Y = Ys[target]
-    params = jax_params(mlp_weights((D, H, 1 if target == "bin" else K)), dtype)
+    params = jax_params(1 if target == "bin" else K, dtype)
     tx = make_tx()
     state = tx.init(params)
     rec = pk.jax.Recorder(jax_apply, params, X, Y, loss=loss, reduction=reduction,
@@ -127,7 +153,7 @@ def run_torch(case, steps=STEPS):
     X, Ys = data()
     Xt = torch.from_numpy(X)
     Yt = torch.from_numpy(Ys[target])
-    net = torch_mlp(mlp_weights((D, H, 1 if target == "bin" else K)))
+    net = twin(1 if target == "bin" else K).torch()
     opt = make_opt(net.parameters())
     loss_fn = _torch_loss(loss, reduction)
     rec = pk.torch.Recorder(net, opt, Xt, Yt, loss_fn)
@@ -207,9 +233,10 @@ def test_torch_and_jax_record_the_same_path_and_machine(case):
     assert tt.optimizer == tj.optimizer
     np.testing.assert_array_equal(tt.step_sizes, tj.step_sizes)
     assert (tt.loss.name, tt.reduction) == (tj.loss.name, tj.reduction)
-    np.testing.assert_array_equal(tt.ws[0], tj.ws[0])  # the same weights, in the same order
+    ws_j = torch_ordered(tj)
+    np.testing.assert_array_equal(tt.ws[0], ws_j[0])  # the same weights
     np.testing.assert_array_equal(tt.Y, tj.Y)
-    assert rel(tj.ws, tt.ws) <= RTOL64
+    assert rel(ws_j, tt.ws) <= RTOL64
     assert rel(km_j.predict(XQ), km_t.predict(XQ)) <= RTOL64
     assert rel(km_j.contributions(XQ), km_t.contributions(XQ)) <= RTOL64
     assert rel(km_j.predict(XQ), _output("torch", net, XQ)) <= RTOL64
@@ -252,7 +279,7 @@ def test_a_float32_loop_is_checked_at_float32_rounding():
 
 def _loop(tx, steps, *, clip_at=None, skip=None, loss="squared_error_mean", Y="reg"):
     X, Ys = data()
-    params = jax_params(mlp_weights((D, H, K)))
+    params = jax_params(K)
     state = tx.init(params)
     rec = pk.jax.Recorder(jax_apply, params, X, Ys[Y], loss=loss, optimizer=tx)
     grad = jax.grad(lambda p, xb, yb: optax.squared_error(jax_apply(p, xb), yb).mean())
@@ -325,7 +352,7 @@ def test_rec_step_twice_for_one_update():
 
 def _rec(tx=None, loss="squared_error_mean", Y="reg", k=K, **kw):
     X, Ys = data()
-    params = jax_params(mlp_weights((D, H, k)))
+    params = jax_params(k)
     Yv = Ys[Y] if isinstance(Y, str) else Y
     return pk.jax.Recorder(jax_apply, params, X, Yv, loss=loss,
                            optimizer=tx or optax.sgd(0.1), **kw), params
@@ -344,8 +371,10 @@ def test_an_unsupported_optax_transformation_is_refused_before_any_step(tx, matc
 def test_params_of_another_structure_or_shape_are_refused():
     rec, params = _rec()
     with pytest.raises(InvalidArgumentError, match="structure"):
-        rec.step({"W1": params[0][0]}, np.arange(N))
-    wrong = [(params[0][0][:, :2], params[0][1]), params[1]]
+        rec.step({"w0": params["w0"]}, np.arange(N))
+    with pytest.raises(InvalidArgumentError, match="structure"):
+        rec.step([params["w0"], params["b0"], params["w1"], params["b1"]], np.arange(N))
+    wrong = dict(params, w0=params["w0"][:, :2])
     with pytest.raises(InvalidArgumentError, match=r"shape \(8, 2\)"):
         rec.step(wrong, np.arange(N))
     assert rec.lrs == []
@@ -380,7 +409,7 @@ def test_unknown_losses_reductions_and_inputs_are_refused():
         _rec(reduction="none")
     X, Ys = data()
     with pytest.raises(ShapeError, match="input_shape"):
-        pk.jax.Recorder(jax_apply, jax_params(mlp_weights((D, H, K))), X[:, :2], Ys["reg"],
+        pk.jax.Recorder(jax_apply, jax_params(K), X[:, :2], Ys["reg"],
                         loss="squared_error", optimizer=optax.sgd(0.1))
 
 
