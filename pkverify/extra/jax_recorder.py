@@ -75,8 +75,6 @@ SUPPORTED_LOSSES = ("squared_error", "squared_error_mean", "mse", "softmax_ce", 
 def _counts(opt_state: Any) -> set[int]:
     """The step counts optax keeps in a state (``ScaleByAdamState``, ``ScaleByScheduleState``,
     ...: every NamedTuple with a ``count`` field)."""
-    import jax
-
     found: set[int] = set()
 
     def visit(node: Any) -> None:
@@ -89,7 +87,7 @@ def _counts(opt_state: Any) -> set[int]:
             for item in (node.values() if isinstance(node, dict) else node):
                 visit(item)
 
-    visit(jax.tree_util.tree_map(lambda a: a, opt_state))
+    visit(opt_state)
     return found
 
 
@@ -101,7 +99,6 @@ class Recorder:
     def __init__(self, apply_fn: Any, params0: Any, X: Any, Y: Any, *, loss: str,
                  optimizer: Any, reduction: str = "mean", input_shape: Any = None,
                  smooth: bool | None = None) -> None:
-        import jax
         import jax.numpy as jnp
 
         if loss not in SUPPORTED_LOSSES:
@@ -132,7 +129,6 @@ class Recorder:
         self.lrs: list[float] = []
         self.batches: list[np.ndarray] = []
         self.mismatch: list[float] = []
-        self._jax = jax
 
     @property
     def rule(self) -> Any:
@@ -155,9 +151,11 @@ class Recorder:
 
     def _loss_gradient(self, w: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """``ρ Σ_{i∈rows} ℓ'_i ∇f(w, x_i)`` with pkverify's loss: one ``jax.vjp``."""
-        jnp = self._jax.numpy
+        import jax
+        import jax.numpy as jnp
+
         call = self._foreign.call
-        out, vjp = self._jax.vjp(lambda v: call(v, self._Xj[rows]),
+        out, vjp = jax.vjp(lambda v: call(v, self._Xj[rows]),
                                  jnp.asarray(w, dtype=self._dtype))
         y = np.asarray(out, dtype=np.float64)
         d = loss_cotangent(self.loss, y, self.Y[rows], self.reduction)
@@ -166,12 +164,12 @@ class Recorder:
     def _replayed(self, g: np.ndarray, w: np.ndarray) -> np.ndarray:
         """The user's optax transformation applied to the loss's gradient g at w (its own
         state carried along): the update the loop should have made."""
-        jnp = self._jax.numpy
+        import jax.numpy as jnp
+        from jax.flatten_util import ravel_pytree
+
         tree = self._unravel(jnp.asarray(w, dtype=self._dtype))
         upd, self._replay = self._tx.update(self._unravel(jnp.asarray(g, dtype=self._dtype)),
                                             self._replay, tree)
-        from jax.flatten_util import ravel_pytree
-
         return np.asarray(ravel_pytree(upd)[0], dtype=np.float64)
 
     def step(self, params: Any, batch: Any, opt_state: Any = None) -> None:

@@ -115,11 +115,12 @@ class StepCheck:
 
 
 def warn_step(s: int, gap: float, cause: str) -> None:
-    """The :class:`RecorderWarning` of a step the rule does not rebuild."""
+    """The :class:`RecorderWarning` of a step the rule does not rebuild (attributed to the
+    caller of the recorder's ``step``)."""
     warnings.warn(
         f"recorded step {s} differs from the step pk.optim rebuilds by {gap:.2e} (relative): "
         f"{cause}. The kernel machine will rebuild the path as recorded and warn that it "
-        "does not follow its optimizer.", RecorderWarning, stacklevel=4)
+        "does not follow its optimizer.", RecorderWarning, stacklevel=3)
 
 
 def recorded_trajectory(model: Model, X: np.ndarray, Y: np.ndarray, loss: Loss,
