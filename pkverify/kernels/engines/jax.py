@@ -9,7 +9,9 @@
   block under the memory budget (:mod:`.jacobian_blocks`);
 * per-row weights along a step (``along=(Δ, τ)``: row r at ``w + τ_r Δ``): the same
   functions under ``vmap`` over (τ_r, x_r), so the exact rule may place its nodes per row;
-  ``jacobian_sum`` adds such Jacobians per query with ``jax.ops.segment_sum``.
+  ``jacobian_sum`` adds such Jacobians per query with ``jax.ops.segment_sum``;
+* switch values of the piecewise-linear operations (:mod:`pkverify.extra.jax_switches`)
+  at per-row weights, for the kink locator (:mod:`pkverify.kernels.switches`).
 
 Computation runs in the model's dtype (float64 needs ``jax_enable_x64``, checked when the
 engine is built); arrays arrive in NumPy and results are NumPy in the caller's dtype.
