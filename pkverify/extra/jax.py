@@ -18,7 +18,10 @@ are created: without it JAX silently computes in float32. Float64 parameters (Nu
 
 Smoothness (``smooth=None``): decided from the jaxpr of the function's JVP
 (:mod:`.jax_smooth`: comparisons, ``sign``/``floor``/``round``, max-pool derivatives that
-depend on the weights and reach the tangent); ``smooth=`` overrides it.
+depend on the weights and reach the tangent); ``smooth=`` overrides it. Where each jump has a
+switch value (:mod:`.jax_switches`: relu, leaky relu, abs, clip, ``maximum``/``minimum``,
+``where`` on a comparison) the exact rule splits every row's steps at its kinks; the others
+(max-pooling, ``reduce_max``, ``argmax``, ``round``, ...) are ``foreign.unlocated``.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ import numpy as np
 from ..errors import BackendMissingError, InvalidArgumentError, ShapeError
 from ..models.base import ForeignModel, Model
 from .common import check_input_shape, check_probe_output, refuse_autograd
-from .jax_smooth import gradient_jumps
+from .jax_smooth import trace_jvp, where
+from .jax_switches import switch_plan
 
 try:
     import jax
@@ -194,7 +198,9 @@ def model(
         ) from exc
     k = check_probe_output(tuple(probe.shape), str(tuple(probe.shape)), "apply_fn",
                            "Return (n,) or (n, k) from apply_fn (e.g. out.reshape(n, -1)).")
-    jumps = gradient_jumps(lambda p, x: call(p, x), flat, probe_x)
+    closed, jumping = trace_jvp(call, flat, probe_x[:1])
+    jumps = tuple(dict.fromkeys(where(e) for e in jumping))
+    unlocated = switch_plan(closed, jumping)[1]
     scalar = k == 1
     jcall = jax.jit(call)
 
@@ -211,7 +217,7 @@ def model(
     w0.setflags(write=False)
     device = str(next(iter(flat.devices()))) if hasattr(flat, "devices") else "cpu"
     foreign = ForeignModel("jax", apply_fn, names, shapes, shape, device, str(dt), jcall,
-                           jumps, unravel=unravel,
+                           jumps, unlocated, unravel=unravel,
                            treedef=jax.tree_util.tree_structure(params))
     if int(w0.size) == 0:
         raise ShapeError("the parameter pytree holds no values (all leaves empty).")

@@ -52,7 +52,8 @@ def image_shape_for(model: Any) -> tuple[int, int] | None:
     shape = getattr(foreign, "input_shape", None)
     if shape is not None and len(shape) == 3 and shape[0] == 1:
         return int(shape[1]), int(shape[2])
-    if shape is not None and len(shape) == 3 and shape[2] == 1 and foreign.framework == "jax":
+    nhwc = getattr(foreign, "framework", "") == "jax"
+    if shape is not None and len(shape) == 3 and shape[2] == 1 and nhwc:
         return int(shape[0]), int(shape[1])
     return None
 
