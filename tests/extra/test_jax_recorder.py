@@ -274,6 +274,26 @@ def test_a_float32_loop_is_checked_at_float32_rounding():
     assert check.rtol == 1e-3 and check.rel_error <= 1e-4
 
 
+def test_a_recorded_relu_loop_is_rebuilt_exactly_through_its_kinks():
+    """relu is read as non-smooth from the jaxpr, and the exact rule splits each recorded
+    step at its switches (pk.jax's kink location): measured 1e-16 over 10 AdamW steps."""
+    apply, params = twins.mlp(sizes=(D, H, K), act="relu", seed=0).jax()
+    X, Ys = data()
+    tx = optax.adamw(optax.cosine_decay_schedule(0.05, 10, alpha=0.1), weight_decay=1e-2)
+    state = tx.init(params)
+    rec = pk.jax.Recorder(apply, params, X, Ys["cls"], loss="softmax_ce", optimizer=tx)
+    assert not rec.model.smooth
+    grad = jax.grad(lambda p, xb, yb: optax.softmax_cross_entropy_with_integer_labels(
+        apply(p, xb), yb).mean())
+    for rows in pk_batches(steps=10):
+        updates, state = tx.update(grad(params, X[rows], Ys["cls"][rows]), state, params)
+        params = optax.apply_updates(params, updates)
+        rec.step(params, rows, state)
+    km = pk.kernel_machine(rec.trajectory(), rule="exact")
+    assert rel(km.predict(XQ), np.asarray(apply(params, jnp.asarray(XQ)))) <= RTOL64
+    assert max(rec.mismatch) <= 1e-12
+
+
 # ----- the step check names the step and the cause ------------------------------------------
 
 
