@@ -295,6 +295,29 @@ def test_a_recorded_relu_loop_is_rebuilt_exactly_through_its_kinks():
     assert max(rec.mismatch) <= 1e-12
 
 
+def test_a_recorded_cnn_loop_on_images():
+    """X given as images (n, 1, 6, 6): the input shape is taken from X, apply_fn gets the
+    images back, the path records flattened rows; the machine equals the GELU CNN."""
+    apply, params = twins.cnn(act="gelu", k=K, seed=0).jax()
+    rng = np.random.default_rng(3)
+    X, Y = rng.standard_normal((N, 1, 6, 6)), rng.integers(0, K, N)
+    tx = optax.sgd(0.1, momentum=0.9)
+    state = tx.init(params)
+    rec = pk.jax.Recorder(apply, params, X, Y, loss="softmax_ce", optimizer=tx)
+    grad = jax.grad(lambda p, xb, yb: optax.softmax_cross_entropy_with_integer_labels(
+        apply(p, xb), yb).mean())
+    for rows in pk_batches(steps=4):
+        updates, state = tx.update(grad(params, X[rows], Y[rows]), state, params)
+        params = optax.apply_updates(params, updates)
+        rec.step(params, rows, state)
+    traj = rec.trajectory()
+    assert traj.X.shape == (N, 36) and rec.model.foreign.input_shape == (1, 6, 6)
+    km = pk.kernel_machine(traj, rule="exact")
+    out = np.asarray(apply(params, jnp.asarray(X[:3])))
+    assert rel(km.predict(traj.X[:3]), out) <= RTOL64
+    assert max(rec.mismatch) <= 1e-12
+
+
 # ----- the step check names the step and the cause ------------------------------------------
 
 
