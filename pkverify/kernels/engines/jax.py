@@ -98,11 +98,16 @@ class JaxEngine(JacobianBlockEngine):
         pkverify accumulates in place)."""
         return np.array(t, dtype=dtype)
 
+    _to_numpy = _np
+
     def _einsum(self, spec: str, a: Any, b: Any) -> Any:
         return jnp.einsum(spec, a, b, precision=jax.lax.Precision.HIGHEST)
 
     def _cat(self, parts: list[Any], axis: int) -> Any:
         return jnp.concatenate(parts, axis=axis)
+
+    def _side_jacobian(self, sw: Any, X: Any) -> tuple[Any, Any]:
+        return self._jacobian(sw[0], X, sw[1])
 
     def _jacobian(self, w: Any, X: Any, along: tuple[Any, Any] | None = None) -> tuple[Any, Any]:
         if along is None:
