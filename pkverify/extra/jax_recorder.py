@@ -129,6 +129,7 @@ class Recorder:
         self.lrs: list[float] = []
         self.batches: list[np.ndarray] = []
         self.mismatch: list[float] = []
+        self._first_off: int | None = None
 
     @property
     def rule(self) -> Any:
@@ -207,7 +208,13 @@ class Recorder:
         replayed = self._replayed(g, w)
         self.mismatch.append(gap)
         if gap > self._rtol:
-            warn_step(s, gap, self._cause(after - w, replayed))
+            cause = self._cause(after - w, replayed)
+            if self._first_off is not None:  # momenta and moments carry an earlier gap on
+                cause += (f"; or the optimizer's buffers carry on the gap of step "
+                          f"{self._first_off}")
+            else:
+                self._first_off = s
+            warn_step(s, gap, cause)
         mask = np.zeros(self.X.shape[0], dtype=bool)
         mask[rows] = True
         self.ws.append(after)

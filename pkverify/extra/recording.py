@@ -27,6 +27,7 @@ from ..losses import Loss
 from ..models.base import Model
 from ..optim import Optimizer, OptimizerState
 from ..trajectory import Trajectory
+from .torch_step_check import step_gaps
 
 __all__ = ["STEP_RTOL", "RecorderWarning", "RecorderError", "batch_rows", "prepare_targets",
            "loss_cotangent", "StepCheck", "warn_step", "recorded_trajectory"]
@@ -108,10 +109,7 @@ class StepCheck:
         parts, decay, _, self.state = self.rule.advance(self.state, total[None, :], w, lr, s,
                                                         total=total)
         rebuilt = parts[0] + decay
-        step = after - w
-        size = float(np.linalg.norm(step))
-        gap = float(np.linalg.norm(step - rebuilt)) / max(size, np.finfo(float).tiny)
-        return gap, rebuilt
+        return step_gaps(after - w, rebuilt, None)[0], rebuilt
 
 
 def warn_step(s: int, gap: float, cause: str) -> None:
