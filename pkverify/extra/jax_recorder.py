@@ -44,6 +44,7 @@ ones (``rec.step`` twice for one update) are an error too.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -63,6 +64,7 @@ from .recording import (
     loss_cotangent,
     prepare_targets,
     recorded_trajectory,
+    schedule_as_used,
     warn_step,
 )
 
@@ -237,5 +239,6 @@ class Recorder:
     def trajectory(self) -> Trajectory:
         """The recorded path: weights, the step sizes used, the batches, the mapped optimizer
         (its lr the schedule actually used) and the loss with its reduction."""
-        return recorded_trajectory(self.model, self.X, self.Y, self.loss, self.rule, self.ws,
+        rule = replace(self.rule, lr=schedule_as_used(self.lrs)) if self.lrs else self.rule
+        return recorded_trajectory(self.model, self.X, self.Y, self.loss, rule, self.ws,
                                    self.lrs, self.batches, self.reduction)

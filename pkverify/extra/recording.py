@@ -16,7 +16,7 @@ given (the kernel machine rebuilds it and says it does not follow its optimizer)
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -30,7 +30,8 @@ from ..trajectory import Trajectory
 from .torch_step_check import step_gaps
 
 __all__ = ["STEP_RTOL", "RecorderWarning", "RecorderError", "batch_rows", "prepare_targets",
-           "loss_cotangent", "StepCheck", "warn_step", "recorded_trajectory"]
+           "loss_cotangent", "StepCheck", "warn_step", "schedule_as_used",
+           "recorded_trajectory"]
 
 STEP_RTOL = {"float64": 1e-9, "float32": 1e-3}
 """Relative agreement ‖Δ_recorded − Δ_rebuilt‖/‖Δ_recorded‖ required of each step. The two
@@ -121,21 +122,28 @@ def warn_step(s: int, gap: float, cause: str) -> None:
         "does not follow its optimizer.", RecorderWarning, stacklevel=3)
 
 
+def schedule_as_used(lrs: Any) -> float | tuple[float, ...]:
+    """The step sizes used, as a rule's ``lr``: one number when every step used it, else the
+    schedule, one per step."""
+    eta = np.asarray(lrs, dtype=np.float64)
+    return float(eta[0]) if np.all(eta == eta[0]) else tuple(float(e) for e in eta)
+
+
 def recorded_trajectory(model: Model, X: np.ndarray, Y: np.ndarray, loss: Loss,
                         rule: Optimizer, ws: list[np.ndarray], lrs: list[float],
                         batches: list[np.ndarray], reduction: str) -> Trajectory:
-    """The recorded path as a Trajectory: the weights, the step sizes used (the rule's lr
-    becomes the schedule actually used, one number when constant), the batches (``kind``
-    "gd" when every step took every row), the full loss at each weight."""
+    """The recorded path as a Trajectory: the weights, the step sizes used ``lrs`` (group 0's
+    with parameter groups), the batches (``kind`` "gd" when every step took every row), the
+    full loss at each weight, and ``rule``, the optimizer as used (its lr
+    :func:`schedule_as_used`; each group's so with groups)."""
     if not lrs:
         raise RecorderError("no step was recorded: call rec.step(...) after each update of "
                             "your loop.")
     eta = np.asarray(lrs, dtype=np.float64)
-    lr: Any = float(eta[0]) if np.all(eta == eta[0]) else tuple(float(e) for e in eta)
     W = np.stack(ws)
     losses = np.array([float(loss.total(model.apply(w, X), Y)) for w in W])
     mask = np.stack(batches)
     kind = "gd" if mask.all() else "sgd"
     times = np.concatenate([[0.0], np.cumsum(eta)])
     return Trajectory(model, X, Y, loss, W, eta, mask, losses, times, None, kind,
-                      optimizer=replace(rule, lr=lr), reduction=reduction)
+                      optimizer=rule, reduction=reduction)
