@@ -30,7 +30,7 @@ built the ``update`` function: each optax transformation is a closure
 ``<factory>.<locals>.update_fn`` defined in an ``optax.*`` module, whose free variables are
 the factory's arguments (``trace``: ``decay``, ``nesterov``; ``scale_by_adam``: ``b1``, ``b2``,
 ``eps``, ``eps_root``, ``nesterov``; ``add_decayed_weights``: ``weight_decay``; ``scale``:
-``step_size``; ``scale_by_schedule``: ``step_size_fn``), and ``chain`` /
+``step_size``; ``scale_by_schedule``: ``step_size_fn``), and ``chain``, ``named_chain`` and
 ``with_extra_args_support`` hold their parts the same way. The chain is flattened into these
 parts, every part must be one of them (anything else, in optax or the user's own, is refused by
 the name of its factory), and the parts must form one of the rules above. Then the reading is
@@ -58,7 +58,6 @@ SUPPORTED = ("optax.sgd (momentum, nesterov), optax.adam, optax.adamw, "
              "optax.add_decayed_weights placed before sgd or adam (coupled weight decay), "
              "optax.chain of these, with a learning rate that is a number or a schedule")
 
-_WRAPPERS = ("chain", "with_extra_args_support", "named_chain")
 _KNOWN = ("identity", "trace", "scale_by_adam", "add_decayed_weights", "scale",
           "scale_by_schedule")
 _ADVICE = {
@@ -104,6 +103,8 @@ def transformation_parts(update: Any) -> list[tuple[str, dict[str, Any]]]:
     cells = _cells(update)
     if name == "chain" and "update_fns" in cells:
         return [p for fn in cells["update_fns"] for p in transformation_parts(fn)]
+    if name == "named_chain" and "transforms" in cells:
+        return [p for _, tx in cells["transforms"] for p in transformation_parts(tx.update)]
     if name == "with_extra_args_support" and "tx" in cells:
         return transformation_parts(cells["tx"].update)
     if name == "identity":
@@ -303,7 +304,14 @@ def confirm(tx: Any, mapped: OptaxRule, params: Any, rtol: float, steps: int = 3
     for s in range(steps):
         g = rng.standard_normal(w.size)
         tree_w = unravel(jnp.asarray(w, dtype=flat.dtype))
-        upd, state = tx.update(unravel(jnp.asarray(g, dtype=flat.dtype)), state, tree_w)
+        try:
+            upd, state = tx.update(unravel(jnp.asarray(g, dtype=flat.dtype)), state, tree_w)
+        except Exception as exc:  # the user's transformation, on the user's params
+            raise InvalidArgumentError(
+                f"the optax transformation failed on a probe update at the initial params "
+                f"({type(exc).__name__}: {exc}); check that tx.init/tx.update accept this "
+                "params pytree."
+            ) from exc
         u = np.asarray(ravel_pytree(upd)[0], dtype=np.float64)
         w_used = np.asarray(ravel_pytree(tree_w)[0], dtype=np.float64)
         g_used = np.asarray(g.astype(flat.dtype), dtype=np.float64)

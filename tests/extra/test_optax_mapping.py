@@ -86,6 +86,9 @@ def test_the_chain_is_read_through_its_wrappers():
     mapped = optimizer_rule(tx)
     assert mapped.rule == pk.optim.sgd(0.1, momentum=0.9, nesterov=True, weight_decay=1e-3)
     assert isinstance(mapped, OptaxRule) and mapped.lr(5) == 0.1
+    named = optax.named_chain(("decay", optax.add_decayed_weights(1e-3)),
+                              ("opt", optax.sgd(0.1, momentum=0.9)))
+    assert optimizer_rule(named).rule == pk.optim.sgd(0.1, momentum=0.9, weight_decay=1e-3)
 
 
 @pytest.mark.parametrize("tx, match", [
