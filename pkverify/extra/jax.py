@@ -179,6 +179,9 @@ def model(
     dt = np.dtype(dtype or found)
     params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype=dt), params)
     flat, unravel = ravel_pytree(params)
+    if int(flat.size) == 0:
+        raise ShapeError("the parameter pytree holds no values (all its leaves are empty); "
+                         "pass the trained weights.")
     shape = (check_input_shape(input_shape) if input_shape is not None
              else _find_input_shape(apply_fn, params, dt))
     d = math.prod(shape)
@@ -198,7 +201,19 @@ def model(
         ) from exc
     k = check_probe_output(tuple(probe.shape), str(tuple(probe.shape)), "apply_fn",
                            "Return (n,) or (n, k) from apply_fn (e.g. out.reshape(n, -1)).")
-    closed, jumping = trace_jvp(call, flat, probe_x[:1])
+    if np.dtype(probe.dtype).kind != "f":
+        raise InvalidArgumentError(
+            f"apply_fn returns {probe.dtype} outputs; pkverify needs float outputs, a "
+            "differentiable function of the parameters (drop the rounding or cast)."
+        )
+    try:
+        closed, jumping = trace_jvp(call, flat, probe_x[:1])
+    except Exception as exc:
+        raise InvalidArgumentError(
+            f"jax.jvp cannot differentiate apply_fn with respect to the parameters "
+            f"({type(exc).__name__}: {exc}); apply_fn must be a differentiable function of "
+            "float parameters, returning float outputs."
+        ) from exc
     jumps = tuple(dict.fromkeys(where(e) for e in jumping))
     unlocated = switch_plan(closed, jumping)[1]
     scalar = k == 1
@@ -219,8 +234,6 @@ def model(
     foreign = ForeignModel("jax", apply_fn, names, shapes, shape, device, str(dt), jcall,
                            jumps, unlocated, unravel=unravel,
                            treedef=jax.tree_util.tree_structure(params))
-    if int(w0.size) == 0:
-        raise ShapeError("the parameter pytree holds no values (all leaves empty).")
     return Model(
         name or str(getattr(apply_fn, "__qualname__", None) or "jax_model"),
         f,

@@ -377,6 +377,11 @@ def test_bad_trees_functions_and_shapes_are_refused():
         pk.jax.model(lambda p, x: x.reshape(-1, 4) @ p["w"], {"w": np.ones((3, 2))})
     with pytest.raises(ShapeError, match=r"\(n,\) or \(n, k\)"):
         pk.jax.model(lambda p, x: (x @ p["w"])[:, :, None], {"w": np.ones((3, 2))})
+    with pytest.raises(ShapeError, match="holds no values"):
+        pk.jax.model(lambda p, x: x @ p["w"], {"w": np.ones((3, 0))}, input_shape=(3,))
+    with pytest.raises(InvalidArgumentError, match="returns int32 outputs"):
+        pk.jax.model(lambda p, x: jnp.round(x @ p["w"]).astype(jnp.int32),
+                     {"w": np.ones((3, 2))})
 
 
 def test_params_of_the_wrong_structure_are_refused_by_flatten():
