@@ -210,13 +210,9 @@ class Recorder:
         replayed = self._replayed(g, w)
         self.mismatch.append(gap)
         if gap > self._rtol:
-            cause = self._cause(after - w, replayed)
-            if self._first_off is not None:  # momenta and moments carry an earlier gap on
-                cause += (f"; or the optimizer's buffers carry on the gap of step "
-                          f"{self._first_off}")
-            else:
+            if self._first_off is None:
                 self._first_off = s
-            warn_step(s, gap, cause)
+            warn_step(s, gap, self._cause(after - w, replayed), self._first_off)
         mask = np.zeros(self.X.shape[0], dtype=bool)
         mask[rows] = True
         self.ws.append(after)

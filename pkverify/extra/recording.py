@@ -113,9 +113,12 @@ class StepCheck:
         return step_gaps(after - w, rebuilt, None)[0], rebuilt
 
 
-def warn_step(s: int, gap: float, cause: str) -> None:
+def warn_step(s: int, gap: float, cause: str, first_off: int | None = None) -> None:
     """The :class:`RecorderWarning` of a step the rule does not rebuild (attributed to the
-    caller of the recorder's ``step``)."""
+    caller of the recorder's ``step``); ``first_off``, an earlier step that differed, whose
+    gap the optimizer's momenta and moments carry on into this one."""
+    if first_off is not None and first_off < s:
+        cause += f"; or the optimizer's buffers carry on the gap of step {first_off}"
     warnings.warn(
         f"recorded step {s} differs from the step pk.optim rebuilds by {gap:.2e} (relative): "
         f"{cause}. The kernel machine will rebuild the path as recorded and warn that it "
