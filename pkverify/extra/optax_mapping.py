@@ -134,7 +134,9 @@ class OptaxRule:
     def lr(self, s: int) -> float:
         """η_s, the step size optax applies at its ``s``-th update (count s, from 0): minus
         the product of the scales and of the schedules evaluated at the count, as optax's
-        ``ScaleByScheduleState.count`` holds it."""
+        ``ScaleByScheduleState.count`` holds it. Evaluated as optax does (an int32 count), it
+        is the number optax applied, bit for bit — also where a schedule computes in float32
+        under x64 (``warmup_cosine_decay_schedule`` does: 0.00800000037997961 for 0.008)."""
         value = -self.scale
         if self.schedules:
             import jax.numpy as jnp
