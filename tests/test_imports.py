@@ -26,14 +26,17 @@ LAYERS: list[tuple[str, ...]] = [
     ("extra",),
     ("optim",),  # the optimizers: the update rule as data
     ("extra.torch_mapping",),  # torch.optim and torch.nn losses → pk.optim and pkverify losses
+    ("extra.optax_mapping",),  # optax transformations → pk.optim
     ("trajectory_file",),  # the .npz format the path is saved in
     ("trajectory",),  # the recorded path of any optimizer
     ("kernels",),  # tangent and path kernels over a recorded path
     ("train",),  # takes its steps with the kernel engine (kernels.engines)
     ("flow",),  # gradient flow, with train's loss and divergence helpers
-    # the user's torch loop recorded as a Trajectory, and pk.torch's face re-exporting it
-    ("extra.torch_recorder",),
-    ("extra.pk_torch",),
+    # the user's torch or JAX loop recorded as a Trajectory (on what recorders share), and
+    # pk.torch's and pk.jax's faces re-exporting it
+    ("extra.recording",),
+    ("extra.torch_recorder", "extra.jax_recorder"),
+    ("extra.pk_torch", "extra.pk_jax"),
     ("machine",),
     ("testing",),  # assert_kernel_machine: Theorem 1 as an assertion for the user's tests
     ("ntk",),

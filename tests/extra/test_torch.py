@@ -244,7 +244,7 @@ def test_products_and_kernels_match_the_layerwise_engine(sizes):
 
 
 def test_a_side_too_large_for_one_chunk_is_computed_block_by_block(monkeypatch):
-    import pkverify.kernels.engines.torch as te_mod
+    import pkverify.kernels.engines.jacobian_blocks as te_mod  # the chunking, shared
 
     mlp = pk.models.mlp([3, 5, 2])
     w = mlp.init(1)

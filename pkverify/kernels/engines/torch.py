@@ -13,7 +13,8 @@
   torch.func NTK recipe), contracted ``K[i, j, c, d] = Σ_p J_a[i, c, p] J_b[j, d, p]`` block
   by block. Each side is chunked: a side's Jacobian is kept whole only when it fits in half
   the memory budget (``DEFAULT_MEMORY``), otherwise its blocks are recomputed for each block
-  of the other side — never an n × P array beyond one chunk of each side.
+  of the other side — never an n × P array beyond one chunk of each side (the chunking is
+  shared with the JAX engine: :mod:`.jacobian_blocks`).
 
 Arrays arrive in NumPy (pkverify's ``xp`` for torch models) and are converted at each call:
 ``torch.from_numpy`` is zero-copy on the CPU when the dtype matches; on CUDA each call moves
@@ -26,7 +27,6 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -36,24 +36,14 @@ from ...extra.torch import check_mode, to_tensor
 from ...extra.torch_switches import switch_values
 from ...models.base import Model
 from ..rows import scatter_rows
-from . import DEFAULT_MEMORY, Engine, Implementation
+from . import DEFAULT_MEMORY, Implementation
+from .jacobian_blocks import JacobianBlockEngine, JacobianSide
 
 __all__ = ["TorchEngine", "TorchSide"]
 
 
-@dataclass
-class TorchSide:
-    """One side of a kernel: weights and rows as tensors on the module's device, and — when
-    it fits in one chunk — the rows' Jacobian ``(n, k, P)`` and outputs ``(n, k)``."""
-
-    w: Any
-    X: Any
-    jac: Any | None = None
-    out: np.ndarray | None = None
-
-    @property
-    def n(self) -> int:
-        return int(self.X.shape[0])
+TorchSide = JacobianSide
+"""One side of a kernel (the shared :class:`~.jacobian_blocks.JacobianSide`)."""
 
 
 @contextmanager
@@ -66,7 +56,7 @@ def _quiet_forward_ad() -> Iterator[None]:
         yield
 
 
-class TorchEngine(Engine):
+class TorchEngine(JacobianBlockEngine):
     implementation = Implementation.TORCH
     supports_along = True
 
@@ -79,7 +69,7 @@ class TorchEngine(Engine):
         self.tdtype = getattr(torch, fm.dtype)
         self.device = torch.device(fm.device)
         self.jvp_mode = "vmap"  # falls back to "loop", then "transpose", on the first failure
-        self.chunk_rows: int | None = None  # rows per Jacobian block; None: from the budget
+        self.itemsize = self.tdtype.itemsize
 
     # --- conversions ----------------------------------------------------------------------
     def _t(self, a: Any) -> Any:
@@ -88,6 +78,24 @@ class TorchEngine(Engine):
     @staticmethod
     def _np(t: Any, like: Any) -> np.ndarray:
         return t.detach().cpu().numpy().astype(np.asarray(like).dtype, copy=False)
+
+    def _to_numpy(self, t: Any, dtype: Any) -> np.ndarray:
+        return t.detach().cpu().numpy().astype(dtype, copy=False)
+
+    def _einsum(self, spec: str, a: Any, b: Any) -> Any:
+        return torch.einsum(spec, a, b)
+
+    def _cat(self, parts: list[Any], axis: int) -> Any:
+        return torch.cat(parts, dim=axis)
+
+    def _side_weights(self, w: Any, along: tuple[Any, Any] | None) -> Any:
+        return self._weights(w, along)
+
+    def _weights_rows(self, sw: Any, lo: int, hi: int) -> Any:
+        return sw if sw.ndim == 1 else sw[lo:hi]
+
+    def _side_jacobian(self, sw: Any, X: Any) -> tuple[Any, Any]:
+        return self._jacobian(sw, X)
 
     def _weights(self, w: Any, along: tuple[Any, Any] | None) -> Any:
         """The weights as a tensor: ``(P,)``, or ``(n, P)`` rows ``w + τ_r Δ`` with along."""
@@ -198,11 +206,6 @@ class TorchEngine(Engine):
                           for lo in range(0, int(Xt.shape[0]), rows)], dim=1)
 
     # --- kernels ----------------------------------------------------------------------------
-    def jacobian(self, w: Any, X: Any, along: tuple[Any, Any] | None = None) -> np.ndarray:
-        """The per-row Jacobian ``J[i, c, p] = ∂f_c(w, x_i)/∂w_p``, ``(n, k, P)`` (NumPy);
-        row i at ``w + τ_i Δ`` with ``along = (Δ, τ)``."""
-        return self._np(self._jacobian(self._weights(w, along), self._t(X))[0], X)
-
     def jacobian_sum(self, w, X, along, rows, weights, q):
         """``Σ_{e: rows[e] = r} weights[e] ∇f(w + τ_e Δ, x_e)``, ``(q, k, P)``, block by
         block of the evaluation rows."""
@@ -227,81 +230,3 @@ class TorchEngine(Engine):
         dims = (None, 0) if w.ndim == 1 else (0, 0)
         J, y = torch.func.vmap(torch.func.jacrev(row, has_aux=True), in_dims=dims)(w, X)
         return J, y
-
-    def _rows(self) -> int:
-        if self.chunk_rows is not None:
-            return self.chunk_rows
-        per_row = self.row_bytes(0, self.tdtype.itemsize)
-        return max(1, DEFAULT_MEMORY // 2 // max(1, per_row))
-
-    def side(self, w, X, along=None):
-        s = TorchSide(self._weights(w, along), self._t(X))
-        if s.n <= self._rows():  # fits in one chunk: computed once, reused by every block
-            J, y = self._jacobian(s.w, s.X)
-            s.jac, s.out = J, self._np(y, X)
-        return s
-
-    def side_rows(self, s, lo, hi):
-        return TorchSide(s.w if s.w.ndim == 1 else s.w[lo:hi], s.X[lo:hi],
-                         None if s.jac is None else s.jac[lo:hi],
-                         None if s.out is None else s.out[lo:hi])
-
-    def side_output(self, s):
-        return s.out
-
-    def _blocks(self, s: TorchSide):
-        """``(lo, hi, J)`` for consecutive row blocks of a side."""
-        if s.jac is not None:
-            yield 0, s.n, s.jac
-            return
-        rows = self._rows()
-        for lo in range(0, s.n, rows):
-            hi = min(s.n, lo + rows)
-            yield lo, hi, self._jacobian(s.w if s.w.ndim == 1 else s.w[lo:hi], s.X[lo:hi])[0]
-
-    def cross(self, A, B):
-        out = None
-        for lo, hi, Ja in self._blocks(A):
-            for lo2, hi2, Jb in self._blocks(B):
-                K = torch.einsum("icp,jdp->ijcd", Ja, Jb).detach().cpu().numpy()
-                if out is None:
-                    k = K.shape[2]
-                    out = np.empty((A.n, B.n, k, k), dtype=self._result_dtype())
-                out[lo:hi, lo2:hi2] = K
-        assert out is not None  # a side has at least one row
-        return out
-
-    def side_products(self, B, U):
-        """``∇f(x_i)·u_t`` for the rows of side B, ``(t, n, k)``, from its Jacobian blocks."""
-        Ut = self._t(U)
-        out = [torch.einsum("icp,tp->tic", J, Ut) for _, _, J in self._blocks(B)]
-        return torch.cat(out, dim=1).detach().cpu().numpy().astype(self._result_dtype(),
-                                                                   copy=False)
-
-    def weighted_products(self, w, X, cotangent, U):
-        """``(f, Σ_c v_ic ∇f_c(x_i)·u_t (t, n))`` with ``v = cotangent(f)``: forward-mode
-        products ``∇f·u_t`` (:meth:`jvp`) contracted with v, never a Jacobian."""
-        y, dY = self.jvp(w, X, U)
-        v = np.asarray(cotangent(y))
-        return y, np.einsum("tic,ic->ti", dY, v.reshape(y.shape))
-
-    def _result_dtype(self) -> Any:
-        return np.float32 if self.tdtype == torch.float32 else np.float64
-
-    def row_bytes(self, n2, itemsize):
-        """One row's Jacobian ``(k, P)`` and the two like it that ``jacrev`` holds while
-        building it (cotangents, gradients), plus its share of the ``(n2, k, k)`` block;
-        the module's own activations are not counted."""
-        return itemsize * (3 * self.k * self.model.n_params + 2 * n2 * self.k * self.k)
-
-    def kernel(self, w_a, X_a, w_b, X_b, *, same=False, along=None, batch_size=None,
-               show=False, B=None):
-        """As :meth:`Engine.kernel`, with ``batch_size`` (chunk_rows) bounding the Jacobian
-        blocks of both sides, not only side A's."""
-        self.chunk_rows = batch_size
-        try:
-            out = super().kernel(w_a, X_a, w_b, X_b, same=same, along=along,
-                                 batch_size=batch_size, show=show, B=B)
-        finally:
-            self.chunk_rows = None
-        return np.asarray(out).astype(np.asarray(X_a).dtype, copy=False)
