@@ -87,6 +87,25 @@ class JacobianBlockEngine(Engine):
         J = self._side_jacobian(self._side_weights(w, along), self._t(X))[0]
         return self._to_numpy(J, np.asarray(X).dtype)
 
+    def jacobian_sum(self, w, X, along, rows, weights, q):
+        """``J[r] = Σ_{e: rows[e] = r} weights[e] ∇f(w + τ_e Δ, x_e)``, ``(q, k, P)``: the
+        evaluation rows' Jacobians block by block, weighted and added per query on the host
+        (``np.add.at``)."""
+        sw, Xt = self._side_weights(w, along), self._t(X)
+        dt = np.asarray(X).dtype
+        rows, weights = np.asarray(rows), np.asarray(weights, dtype=dt)
+        out = None
+        step = self._rows()
+        for lo in range(0, int(Xt.shape[0]), step):
+            hi = min(int(Xt.shape[0]), lo + step)
+            J = self._to_numpy(self._side_jacobian(self._weights_rows(sw, lo, hi),
+                                                   Xt[lo:hi])[0], dt)
+            if out is None:
+                out = np.zeros((q,) + J.shape[1:], dtype=dt)
+            np.add.at(out, rows[lo:hi], weights[lo:hi, None, None] * J)
+        assert out is not None  # at least one evaluation row
+        return out
+
     def _rows(self) -> int:
         if self.chunk_rows is not None:
             return self.chunk_rows
