@@ -175,16 +175,13 @@ def integrate_step(
 
     ``step_integral(I)`` maps the integrals of the tangents U to ``∫∇f·Δ`` (q, k), the right
     side of the step identity that the residual checks. ``cuts``: τ
-    where a custom model's gradient jumps (shared by all rows).
+    where a custom model's gradient jumps (shared by all rows). A foreign model whose kinks
+    its switch values locate goes through :func:`pkverify.kernels.exact_rows.integrate`
+    (which imports this module, not the other way round).
     """
     net: Network | None = getattr(engine, "net", None)
     if net is not None and net.kinked and engine.supports_along:
         return _per_row(engine, net, w, delta, Xq, U, step_integral)
-    if cuts is None and not engine.model.smooth and engine.supports_along \
-            and engine.locates_kinks():  # a foreign model's kinks, from its switch values
-        from .exact_rows import integrate_pieces
-
-        return integrate_pieces(engine, w, delta, Xq, U, step_integral, nodes)
     edges = [0.0, 1.0] if cuts is None or len(cuts) == 0 else [0.0, *sorted(cuts), 1.0]
     pieces = [(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
     degree = engine.model.piece_degree if cuts is not None else None
