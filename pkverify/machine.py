@@ -32,8 +32,8 @@ import numpy as np
 
 from .backend import to_numpy
 from .errors import InvalidArgumentError
-from .kernels.blocks import BlockJob, uses_recursion
-from .kernels.distributed import run_blocks
+from .kernels.blocks import BlockJob, plan_blocks, unpack_sums, uses_recursion
+from .kernels.distributed import run_blocks, run_mean_deriv, run_products
 from .kernels.engines import Engine, Implementation
 from .kernels.optimizer_path import optimizer_kernel_sums
 from .kernels.options import RENAMED, KernelOptions, refuse_batch_size
@@ -43,23 +43,15 @@ from .kernels.path import (
     ProductSums,
     check_sums_memory,
     kernel_sums,
-    loss_deriv,
     node_weights,
     product_sums,
 )
+from .kernels.ratio import coefficients, mean_loss_deriv
 from .kernels.rules import Rule, parse_rule
 from .trajectory import Trajectory, require_trajectory
 from .validation import as_array_in, positive_int
 
 __all__ = ["KernelMachine", "kernel_machine", "StepDiagnostics", "Ranking"]
-
-_DEGENERATE = 1e-12
-"""|K^p(x, x_i)| below this × Σ_s |c_s K^g_s(x, x_i)| (the size of the terms it sums) is
-cancellation down to rounding noise (2.2e-16 per term, over up to thousands of steps), which
-makes ℓ̄'_i(x) a 0/0; a_i(x) there falls back to the time-averaged −ℓ'_i with the rule's
-weights, the value of the ratio when K^g(x, x_i) is constant along the path (the term a_i K^p
-is ≈ 0 either way; predict never divides)."""
-
 
 class Ranking(list):
     """One query's ``(index, contribution)`` pairs, largest |contribution| first; ``class_``
@@ -117,12 +109,16 @@ class KernelMachine:
         key = to_numpy(Xq).tobytes() + str(tuple(Xq.shape)).encode()
         return Xq, key
 
-    def _products(self, Xq: Any) -> ProductSums:
+    def _products(self, Xq: Any, scheduler: Any = None) -> ProductSums:
         Xq, key = self._queries(Xq)
         if self._cache.get("pkey") != key:
-            sums = product_sums(
-                self.engine, self.traj, Xq, self.rule, self.nodes, show=self.progress
-            )
+            if scheduler is None:
+                sums = product_sums(
+                    self.engine, self.traj, Xq, self.rule, self.nodes, show=self.progress
+                )
+            else:  # one Dask task reading the store; the same pass, the same bits
+                sums = run_products(self.traj, self._job("products"), to_numpy(Xq),
+                                    scheduler, self.progress)
             self._cache.update(pkey=key, products=sums)
         return self._cache["products"]
 
@@ -132,7 +128,26 @@ class KernelMachine:
         gradient descent with the loss summed; exact rule only)."""
         return uses_recursion(self.traj, self.rule)
 
-    def _kernels(self, Xq: Any) -> KernelSums:
+    def _job(self, what: str) -> BlockJob:
+        return BlockJob.of(what, self.rule, self.nodes, self.engine, self.dtype, self.chunk_rows)
+
+    def _blocked_kernels(self, Xq: Any, scheduler: Any, block_size: Any) -> KernelSums:
+        """The kernel pass's sums in blocks (:mod:`pkverify.kernels.blocks`), in-process or as
+        Dask tasks; cached per query set and block plan (the same plan gives the same bits)."""
+        Xq_arr, key = self._queries(Xq)
+        plan = plan_blocks(int(Xq_arr.shape[0]), int(self.traj.X.shape[0]), block_size,
+                           scheduler)
+        key += repr(plan).encode()
+        if self._cache.get("bkey") != key:
+            packed = run_blocks(self.traj, self._job("machine"), self.engine, Xq_arr, None,
+                                block_size, scheduler, self.progress)
+            self._cache.update(bkey=key, blocked=unpack_sums(packed, self.engine.xp,
+                                                             self.dtype))
+        return self._cache["blocked"]
+
+    def _kernels(self, Xq: Any, scheduler: Any = None, block_size: Any = None) -> KernelSums:
+        if scheduler is not None or block_size is not None:
+            return self._blocked_kernels(Xq, scheduler, block_size)
         Xq_arr, key = self._queries(Xq)
         if self._cache.get("kkey") == key:
             return self._cache["kernels"]
@@ -176,34 +191,36 @@ class KernelMachine:
 
     # ----- the parts of Theorem 1 ----------------------------------------------------------
 
-    def kernel(self, Xq: Any) -> Any:
+    def kernel(self, Xq: Any, scheduler: Any = None, block_size: Any = None) -> Any:
         """``K^p(x_q, x_i)`` (the optimizer's ``K^opt`` on a path trained with momentum, Adam,
-        ...): ``(q, n)``, or ``(q, n, k, k)`` for k outputs."""
-        return self._squeeze_scalar(self._kernels(Xq).kernel, 2)
+        ...): ``(q, n)``, or ``(q, n, k, k)`` for k outputs. ``scheduler`` and
+        ``block_size``: as for :meth:`contributions` (one blocked pass gives ``kernel``,
+        ``a`` and ``loss_weighted_kernel`` on the same queries)."""
+        return self._squeeze_scalar(self._kernels(Xq, scheduler, block_size).kernel, 2)
 
-    def loss_weighted_kernel(self, Xq: Any) -> Any:
+    def loss_weighted_kernel(self, Xq: Any, scheduler: Any = None,
+                             block_size: Any = None) -> Any:
         """Remark 2: ``∫ I_i ℓ'_i K^g(x_q, x_i) dt``: ``(q, n)`` or ``(q, n, k)``."""
-        return self._squeeze_scalar(self._kernels(Xq).weighted, 1)
+        return self._squeeze_scalar(self._kernels(Xq, scheduler, block_size).weighted, 1)
 
-    def contributions(self, Xq: Any, scheduler: Any = None, block_size: int | None = None
+    def contributions(self, Xq: Any, scheduler: Any = None, block_size: Any = None
                       ) -> Any:
         """Each training point's term ``a_i(x) K(x, x_i) = −Σ_r I_i(r) ρ_r ℓ'_{i,r}
         u_r(x)·∇f(w_r, x_i)``: ``(q, n)``, or ``(q, n, k)`` (point i's share of output c).
         ``b(x) + contributions(x).sum(axis=1)`` is ``predict(x)`` (to rounding).
 
-        ``block_size=m`` computes blocks of at most m queries × m training points one by one
-        (:mod:`pkverify.kernels.blocks`); ``scheduler`` (a Dask address such as
-        ``"tcp://host:8786"`` or a ``distributed.Client``) runs each block as a Dask task that
-        re-opens the path from its store on disk (:mod:`pkverify.kernels.distributed`; a path
-        in memory is refused), by default in 4 blocks of training points. The same
+        ``block_size=m`` computes blocks of at most m queries × m training points (a pair
+        ``(mq, mn)``: mq × mn) one by one (:mod:`pkverify.kernels.blocks`); ``scheduler``
+        (a Dask address such as ``"tcp://host:8786"`` or a ``distributed.Client``) runs
+        each block as a Dask task that re-opens the path from its store on disk
+        (:mod:`pkverify.kernels.distributed`; a path in memory is refused), by default in 4
+        blocks of training points. The same
         ``block_size`` gives the same result, bit for bit, in-process and on the cluster."""
         if scheduler is None and block_size is None:
             return -self._squeeze_scalar(self._weighted(Xq), 1)
         Xq_arr, _ = self._queries(Xq)
-        job = BlockJob.of("contributions", self.rule, self.nodes, self.engine, self.dtype,
-                          self.chunk_rows)
-        W = run_blocks(self.traj, job, self.engine, Xq_arr, None, block_size, scheduler,
-                       self.progress)
+        W = run_blocks(self.traj, self._job("contributions"), self.engine, Xq_arr, None,
+                       block_size, scheduler, self.progress)
         return -self._squeeze_scalar(self.engine.xp.asarray(W, dtype=self.dtype), 1)
 
     def _weighted(self, Xq: Any) -> Any:
@@ -233,22 +250,23 @@ class KernelMachine:
         value = s.unexplained if s.unexplained is not None else 0.0 * s.y0
         return self._squeeze_scalar(value, 1)
 
-    def b(self, Xq: Any) -> Any:
+    def b(self, Xq: Any, scheduler: Any = None) -> Any:
         """``b(x) = y_0(x) − ∫ ∇f(x)·∇R dt`` (Remark 4); for the optimizers, also minus the
         weight decay's share ``Σ_s η_s λ_dec φ_s(x)·w_s + Σ_r u_r(x)·λ_L2 w_r``, and on a path
-        off its rule :meth:`unexplained`: ``(q,)`` or ``(q, k)``."""
-        s = self._products(Xq)
+        off its rule :meth:`unexplained`: ``(q,)`` or ``(q, k)``. With ``scheduler`` the
+        product pass (b, y_0, predict) runs as one Dask task reading the store."""
+        s = self._products(Xq, scheduler)
         return self._squeeze_scalar(s.y0 if s.reg is None else s.y0 - s.reg, 1)
 
     def initial(self, Xq: Any) -> Any:
         """``y_0(x) = f(w_0, x)``."""
         return self._squeeze_scalar(self._products(Xq).y0, 1)
 
-    def predict(self, Xq: Any) -> Any:
+    def predict(self, Xq: Any, scheduler: Any = None) -> Any:
         """``b(x) − Σ_i K^{lp}(x, x_i)`` = ``b(x) + Σ_i a_i(x) K^p(x, x_i)``: ``(q,)``/``(q, k)``.
 
-        Computed from products (no kernel matrix, no 0/0)."""
-        s = self._products(Xq)
+        Computed from products (no kernel matrix, no 0/0); ``scheduler``: as for :meth:`b`."""
+        s = self._products(Xq, scheduler)
         b = s.y0 if s.reg is None else s.y0 - s.reg
         return self._squeeze_scalar(b - s.loss_term, 1)
 
@@ -258,24 +276,39 @@ class KernelMachine:
         s = self._products(Xq)
         return StepDiagnostics(s.evaluations, s.residuals)
 
-    def a(self, Xq: Any) -> Any:
-        """``a_i(x) = −ℓ̄'_i(x)``: ``(q, n)``, or ``(q, n, k)`` for k outputs."""
-        xp = self.engine.xp
-        s = self._kernels(Xq)
+    def a(self, Xq: Any, scheduler: Any = None, block_size: Any = None) -> Any:
+        """``a_i(x) = −ℓ̄'_i(x)``: ``(q, n)``, or ``(q, n, k)`` for k outputs
+        (:func:`pkverify.kernels.ratio.coefficients`). ``scheduler``, ``block_size``: as for
+        :meth:`kernel` (the 0/0 fallback, when some entry needs it, one more task)."""
+        s = self._kernels(Xq, scheduler, block_size)
         K, W, terms = (to_numpy(v) for v in (s.kernel, s.weighted, s.kernel_abs))
-        q, n, k, _ = K.shape
-        fallback = -self._mean_loss_deriv()  # (n, k)
-        out = np.empty((q, n, k))
-        if k == 1:
-            den = K[:, :, 0, 0]
-            ok = (np.abs(den) > _DEGENERATE * terms[:, :, 0, 0]) & (den != 0.0)
-            out[:, :, 0] = np.where(ok, -W[:, :, 0] / np.where(ok, den, 1.0), fallback[None, :, 0])
-        else:  # k × k blocks: a = −K⁺ (Σ C K ℓ'), all pairs at once (a stacked pseudo-inverse)
-            size = terms.max(axis=(2, 3))
-            degenerate = (size == 0.0) | (np.abs(K).max(axis=(2, 3)) <= _DEGENERATE * size)
-            solved = -np.einsum("qiab,qib->qia", np.linalg.pinv(K), W)
-            out[:] = np.where(degenerate[:, :, None], fallback[None, :, :], solved)
-        return self._squeeze_scalar(xp.asarray(out, dtype=self.dtype), 1)
+        out = coefficients(K, W, terms, lambda: self._mean_loss_deriv(scheduler))
+        return self._squeeze_scalar(self.engine.xp.asarray(out, dtype=self.dtype), 1)
+
+    def classes(self, Xq: Any, class_: int | None = None, scheduler: Any = None
+                ) -> list[int | None]:
+        """The output each query's explanation is about: None for a scalar model (which takes
+        no ``class_``), ``class_`` when given (checked), else the predicted class
+        ``argmax_c y_c(x)`` (``scheduler``: as for :meth:`predict`)."""
+        q = int(self._queries(Xq)[0].shape[0])
+        k = None if self._scalar else int(self.traj.Y.shape[1])
+        if k is None and class_ is not None:
+            raise InvalidArgumentError(
+                f"class_={class_!r} applies to models with several outputs; this model has one "
+                "output. Leave class_ out."
+            )
+        if k is None:
+            return [None] * q
+        if class_ is None:
+            return [int(c) for c in np.argmax(to_numpy(self.predict(Xq, scheduler)), axis=1)]
+        if isinstance(class_, bool) or not isinstance(class_, (int, np.integer)) or not (
+            0 <= class_ < k
+        ):
+            raise InvalidArgumentError(
+                f"class_ must be an output index 0 ... {k - 1} (the model has {k} "
+                f"outputs); got {class_!r}."
+            )
+        return [int(class_)] * q
 
     def explain(
         self, Xq: Any, top: int = 5, class_: int | None = None
@@ -289,31 +322,10 @@ class KernelMachine:
         which output was explained (None for a scalar model, which takes no ``class_``).
         """
         top = positive_int(top, "top")
-        k = None if self._scalar else int(self.traj.Y.shape[1])
-        if k is None and class_ is not None:
-            raise InvalidArgumentError(
-                f"class_={class_!r} applies to models with several outputs; this model has one "
-                "output. Leave class_ out."
-            )
-        if k is not None and class_ is not None:
-            if isinstance(class_, bool) or not isinstance(class_, (int, np.integer)) or not (
-                0 <= class_ < k
-            ):
-                raise InvalidArgumentError(
-                    f"class_ must be an output index 0 ... {k - 1} (the model has {k} "
-                    f"outputs); got {class_!r}."
-                )
+        classes = self.classes(Xq, class_)
         W = to_numpy(self._weighted(Xq))  # (q, n, k): −(a_i K^p) per output
-        if k is None:
-            classes: list[int | None] = [None] * W.shape[0]
-            contrib = -W[:, :, 0]
-        else:
-            if class_ is None:
-                chosen = np.argmax(to_numpy(self.predict(Xq)), axis=1)
-            else:
-                chosen = np.full(W.shape[0], int(class_))
-            classes = [int(c) for c in chosen]
-            contrib = -W[np.arange(W.shape[0]), :, chosen]  # (q, n)
+        chosen = [0 if c is None else c for c in classes]
+        contrib = -W[np.arange(W.shape[0]), :, chosen]  # (q, n)
         order = np.argsort(-np.abs(contrib), axis=1, kind="stable")[:, :top]
         return [
             Ranking([(int(i), float(contrib[qi, i])) for i in row], class_=classes[qi])
@@ -322,24 +334,13 @@ class KernelMachine:
 
     # ----- helpers -------------------------------------------------------------------------
 
-    def _mean_loss_deriv(self) -> np.ndarray:
-        """``Σ_s C[s,i] ℓ'_i(w_s) / Σ_s C[s,i]``, (n, k): ℓ̄'_i(x) in the limit where
-        ``K^g(x, x_i)`` is constant along the path, with the rule's own time weights C (the
-        exact rule weighs step s by ε_s I_i(s), as Riemann does)."""
+    def _mean_loss_deriv(self, scheduler: Any = None) -> np.ndarray:
+        """:func:`pkverify.kernels.ratio.mean_loss_deriv`, (n, k), cached; with ``scheduler``
+        computed by one Dask task (the same pass)."""
         if "mean_ld" not in self._cache:
-            tr, xp = self.traj, self.engine.xp
-            node_rule = Rule.RIEMANN if self.rule is Rule.EXACT else self.rule
-            C = node_weights(tr, node_rule, indicators=True)  # (S+1, n)
-            X = xp.asarray(tr.X, dtype=self.dtype)
-            acc = np.zeros((tr.X.shape[0], 1 if self._scalar else tr.Y.shape[1]))
-            for s in range(tr.steps + 1):
-                if not C[s].any():
-                    continue
-                w = xp.asarray(tr.ws[s], dtype=self.dtype)
-                d = to_numpy(loss_deriv(tr, self.engine.forward(w, X), xp))
-                acc = acc + C[s][:, None] * d
-            total = C.sum(axis=0)[:, None]
-            self._cache["mean_ld"] = acc / np.maximum(total, np.finfo(float).tiny)
+            self._cache["mean_ld"] = mean_loss_deriv(
+                self.engine, self.traj, self.rule, self.dtype) if scheduler is None else \
+                run_mean_deriv(self.traj, self._job("fallback"), scheduler, self.progress)
         return self._cache["mean_ld"]
 
 

@@ -51,9 +51,10 @@ def add(sub: Any) -> argparse.ArgumentParser:
                    help="draw the inputs in the HTML page as grey images of this shape (e.g. "
                    "8x8): the query and its top proponents and opponents (default: a torch "
                    "model's input shape (1, H, W); otherwise no images)")
-    options.add_scheduler(p, "compute the contributions as blocks on a Dask cluster that "
-                          "reads the --trajectory's store (a folder pk.train(..., store=PATH) "
-                          "wrote, on a filesystem the workers share)")
+    options.add_scheduler(p, "compute the page on a Dask cluster that reads the "
+                          "--trajectory's store (a folder pk.train(..., store=PATH) wrote, on "
+                          "a filesystem the workers share): K^p, a_i and the contributions in "
+                          "blocks of training points, b(x) and the prediction in one task")
     options.add_quiet(p)
     p.set_defaults(handler=run)
     return p
@@ -154,11 +155,6 @@ def run(args: argparse.Namespace) -> int:
             "--scheduler needs --trajectory STORE: the workers read the path from a store "
             "folder that pk.train(..., store=PATH) wrote."
         )
-    if args.scheduler is not None and args.html:
-        raise InvalidArgumentError(
-            "--html shows a_i(x) and K^p(x, x_i), which the in-process pass computes; leave "
-            "out --scheduler (or --html)."
-        )
     html_target = options.output_file(args.html, "--html") if args.html else None
     from ..report.pixels import image_shape_for, parse_image_shape
 
@@ -186,24 +182,21 @@ def run(args: argparse.Namespace) -> int:
     top = min(args.top, traj.X.shape[0])
     shape = (parse_image_shape(args.image_shape, traj.X.shape[1]) if args.image_shape
              else image_shape_for(traj.model))  # checked before any work
-    render: Any = render_text
     with disabled() if args.quiet else nullcontext():
-        if args.scheduler is not None:
+        if args.scheduler is not None:  # every part of the page computed on the cluster
             from ..dask_client import connect
-            from .explain_cluster import explain_on_cluster, render_contributions
 
             client = connect(args.scheduler)  # SchedulerUnreachableError within seconds
             try:
-                expls = explain_on_cluster(traj, queries, top, args.class_, client)
+                expls = explain(traj, queries, top, class_=args.class_, scheduler=client)
             finally:
                 client.close()
-            render = render_contributions
         else:
             expls = explain(traj, queries, top, class_=args.class_)
     print(f"{title}: {traj.X.shape[0]} training points, {traj.steps} steps, T = {traj.T:g}")
     for e in expls:
         print()
-        print(render(e, traj.X, traj.Y))
+        print(render_text(e, traj.X, traj.Y))
     if html_target is not None:
         from ..io import atomic_write_text
 

@@ -1,6 +1,7 @@
 """Explanations split into blocks of queries × training points (design §3e).
 
-``km.contributions(Xq, block_size=m)`` and ``pk.path_kernel(..., block_size=m)`` cut the
+``km.contributions(Xq, block_size=m)`` (likewise ``km.kernel``, ``km.a``,
+``km.loss_weighted_kernel``) and ``pk.path_kernel(..., block_size=m)`` cut the
 queries and the training points (or X2) into consecutive blocks of at most ``m`` rows and
 compute each (query block, column block) pair by itself: the forward pass over the block's
 queries, then the kernel pass (:func:`~pkverify.kernels.path.kernel_sums`) or the optimizer's
@@ -26,17 +27,18 @@ from typing import Any
 import numpy as np
 
 from ..backend import to_numpy
+from ..errors import InvalidArgumentError
 from ..progress import Counter
 from ..trajectory import Trajectory
 from ..validation import positive_int
 from .engines import Engine, Implementation
 from .optimizer_path import optimizer_kernel_sums
 from .options import KernelOptions
-from .path import kernel_sums, product_sums
+from .path import KernelSums, kernel_sums, product_sums
 from .rules import Rule
 
 __all__ = ["BlockJob", "uses_recursion", "split", "plan_blocks", "compute_block",
-           "run_in_process", "assemble"]
+           "pack_sums", "unpack_sums", "run_in_process", "assemble"]
 
 DEFAULT_BLOCKS = 4
 """With a scheduler and no ``block_size``: the training points (or X2) are cut into this many
@@ -56,8 +58,10 @@ class BlockJob:
     """What every block computes, and with which engine settings (sent to Dask workers).
 
     what: "contributions" (``Σ_r ρ_r I_i(r) K_r ℓ'_{i,r}``, the negated contributions,
-          (q, n, k)), "weighted" (Remark 2's ``K^{lp}``, (q, n, k)) or "kernel" (``K^p``
-          against X2 without indicators, (q, n2, k, k)).
+          (q, n, k)), "weighted" (Remark 2's ``K^{lp}``, (q, n, k)), "kernel" (``K^p``
+          against X2 without indicators, (q, n2, k, k)) or "machine" (the kernel machine's
+          ``K^p``, the size of its terms and ``K^{lp}`` against the training points, with
+          indicators, packed by :func:`pack_sums`: what ``km.kernel`` and ``km.a`` read).
     """
 
     what: str
@@ -90,7 +94,7 @@ def compute_block(engine: Engine, traj: Trajectory, job: BlockJob, Xq: Any,
                   columns: tuple[int, int], X2: Any | None) -> np.ndarray:
     """One block: the queries ``Xq`` (engine's xp and dtype) against the training points
     ``columns = (lo, hi)`` (``X2 = None``) or against ``X2`` (the block's rows of X2, for
-    ``what="kernel"``), as a NumPy array."""
+    ``what="kernel"``), as a NumPy array (``what="machine"``: :func:`pack_sums`'s)."""
     rule, show = job.rule, False
     if job.what == "kernel":
         plans = product_sums(engine, traj, Xq, rule, job.nodes, with_reg=False,
@@ -99,34 +103,63 @@ def compute_block(engine: Engine, traj: Trajectory, job: BlockJob, Xq: Any,
                            chunk_rows=job.chunk_rows, show=show)
         return to_numpy(sums.kernel)
     cols = np.arange(*columns)
-    if job.what == "contributions" and uses_recursion(traj, rule):
+    machine = job.what == "machine"
+    if job.what != "weighted" and uses_recursion(traj, rule):
         products = product_sums(engine, traj, Xq, rule, job.nodes, show=show)
         assert products.plans is not None and traj.optimizer is not None
         out = optimizer_kernel_sums(
             engine, traj, traj.optimizer, traj.reduction, Xq, products.plans,
-            products.preconditioners, chunk_rows=job.chunk_rows, show=show, kernel=False,
+            products.preconditioners, chunk_rows=job.chunk_rows, show=show, kernel=machine,
             columns=cols)
-        return to_numpy(out.weighted)
-    with_reg = job.what == "contributions"  # as the machine's product pass; path_kernel's not
-    plans = product_sums(engine, traj, Xq, rule, job.nodes, with_reg=with_reg,
-                         show=show).plans if rule is Rule.EXACT else None
-    sums = kernel_sums(engine, traj, Xq, None, rule, plans, indicators=True, weighted=True,
-                       chunk_rows=job.chunk_rows, show=show, columns=cols)
+        sums = KernelSums(out.kernel, out.kernel_abs, out.weighted)
+    else:
+        with_reg = job.what != "weighted"  # as the machine's product pass; path_kernel's not
+        plans = product_sums(engine, traj, Xq, rule, job.nodes, with_reg=with_reg,
+                             show=show).plans if rule is Rule.EXACT else None
+        sums = kernel_sums(engine, traj, Xq, None, rule, plans, indicators=True,
+                           weighted=True, chunk_rows=job.chunk_rows, show=show, columns=cols)
     assert sums.weighted is not None
-    return to_numpy(sums.weighted)
+    return pack_sums(sums) if machine else to_numpy(sums.weighted)
+
+
+def pack_sums(sums: KernelSums) -> np.ndarray:
+    """The machine's three sums of one block as one ``(q, n, 2k² + k)`` array (K^p, its
+    terms' size, K^{lp}), so that blocks are placed like any other piece; values copied."""
+    K, terms, W = (to_numpy(v) for v in (sums.kernel, sums.kernel_abs, sums.weighted))
+    q, n, k, _ = K.shape
+    return np.concatenate([K.reshape(q, n, k * k), terms.reshape(q, n, k * k), W], axis=2)
+
+
+def unpack_sums(packed: np.ndarray, xp: Any, dtype: Any) -> KernelSums:
+    """:func:`pack_sums` undone on the assembled ``(q, n, 2k² + k)`` array."""
+    q, n, m = packed.shape
+    k = int(round((-1 + (1 + 8 * m) ** 0.5) / 4))  # m = 2k² + k
+    parts = (packed[:, :, : k * k].reshape(q, n, k, k),
+             packed[:, :, k * k: 2 * k * k].reshape(q, n, k, k), packed[:, :, 2 * k * k:])
+    return KernelSums(*(xp.asarray(np.ascontiguousarray(v), dtype=dtype) for v in parts))
 
 
 def plan_blocks(q: int, n2: int, block_size: Any, scheduler: Any
                 ) -> list[tuple[tuple[int, int], tuple[int, int]]]:
     """The (query rows, columns) ranges of every block, in block order: ``block_size`` rows
-    each way, or (``None``) one block in-process and :data:`DEFAULT_BLOCKS` column blocks on
-    a scheduler."""
+    each way (an int m), or ``(mq, mn)`` query rows × training points (or X2 rows), or
+    (``None``) one block in-process and :data:`DEFAULT_BLOCKS` column blocks on a scheduler.
+    A pair suits few queries against a mini-batch path, whose work is on the queries' side:
+    ``(⌈q/W⌉, n)`` gives each of W workers a share of the queries and every point."""
     if block_size is None:
-        size = max(1, -(-n2 // DEFAULT_BLOCKS)) if scheduler is not None else max(q, n2)
+        qsize = csize = max(1, -(-n2 // DEFAULT_BLOCKS)) if scheduler is not None \
+            else max(q, n2)
     else:
-        size = positive_int(block_size, "block_size",
-                            " It is the number of queries / training points per block.")
-    return [(qb, cb) for qb in split(q, size) for cb in split(n2, size)]
+        hint = (" It is the number of queries / training points per block: an int m, or a "
+                "pair (queries, training points).")
+        pair = isinstance(block_size, (tuple, list))
+        if pair and len(block_size) != 2:
+            raise InvalidArgumentError(
+                f"block_size must be an int or a pair (queries, training points); got "
+                f"{block_size!r}.")
+        qsize, csize = (positive_int(v, "block_size", hint) for v in (
+            block_size if pair else (block_size, block_size)))
+    return [(qb, cb) for qb in split(q, qsize) for cb in split(n2, csize)]
 
 
 def run_in_process(traj: Trajectory, job: BlockJob, engine: Engine, Xq: Any, X2: Any | None,

@@ -11,7 +11,8 @@ is refused before any task is sent), a custom regulariser likewise, and a finger
 run (data, batches, step sizes, losses, store size). The worker re-opens the trajectory with
 ``Trajectory.load(folder, model=...)`` — checksums and recomputed losses included — checks
 the fingerprint, and runs :func:`~pkverify.kernels.blocks.compute_block`, streaming the
-weights a chunk of steps at a time. A path in memory is refused: save it to a store first
+weights a chunk of steps at a time (or, for b(x) and the prediction, the product pass over
+the queries: one task, :func:`run_products`). A path in memory is refused: save it to a store first
 (``pk.train(..., store=PATH)``), since shipping S × P weights per task is what the store
 avoids. A worker that cannot read the folder raises a PathStoreError naming both.
 """
@@ -30,8 +31,10 @@ from ..progress import Counter
 from ..trajectory import Trajectory
 from .blocks import BlockJob, assemble, compute_block, plan_blocks, run_in_process
 from .engines import Engine
+from .path import ProductSums, product_sums
 
-__all__ = ["StoreReference", "reference_to", "run_blocks", "run_on_cluster"]
+__all__ = ["StoreReference", "reference_to", "run_blocks", "run_on_cluster", "run_products",
+           "run_mean_deriv"]
 
 
 def run_blocks(traj: Trajectory, job: BlockJob, engine: Engine, Xq: Any, X2: Any | None,
@@ -148,10 +151,48 @@ def block_task(ref: StoreReference, job: BlockJob, Xq: np.ndarray,
                          None if X2 is None else xp.asarray(X2, dtype=job.dtype))
 
 
+def products_task(ref: StoreReference, job: BlockJob, Xq: np.ndarray) -> ProductSums:
+    """The product pass of :func:`~pkverify.kernels.path.product_sums` (b, y_0, predict, the
+    exact rule's plans) for ``Xq`` on a worker, as the kernel machine runs it."""
+    traj = reopen(ref)
+    engine = job.engine(traj, "a distributed product pass")
+    return product_sums(engine, traj, engine.xp.asarray(Xq, dtype=job.dtype), job.rule,
+                        job.nodes, show=False)
+
+
+def run_products(traj: Trajectory, job: BlockJob, Xq: np.ndarray, scheduler: Any,
+                 show: bool | None) -> ProductSums:
+    """:func:`products_task` as one Dask task on ``scheduler``; its sums come back whole."""
+    return _on_cluster(traj, scheduler, [(products_task, (job, Xq))], "product pass", show)[0]
+
+
+def mean_deriv_task(ref: StoreReference, job: BlockJob) -> np.ndarray:
+    """:func:`~pkverify.kernels.ratio.mean_loss_deriv` (a_i's 0/0 fallback) on a worker."""
+    from .ratio import mean_loss_deriv
+
+    traj = reopen(ref)
+    return mean_loss_deriv(job.engine(traj, "a distributed pass"), traj, job.rule, job.dtype)
+
+
+def run_mean_deriv(traj: Trajectory, job: BlockJob, scheduler: Any,
+                   show: bool | None) -> np.ndarray:
+    """:func:`mean_deriv_task` as one Dask task on ``scheduler``."""
+    return _on_cluster(traj, scheduler, [(mean_deriv_task, (job,))], "a_i's fallback", show)[0]
+
+
 def run_on_cluster(traj: Trajectory, job: BlockJob, Xq: np.ndarray, X2: np.ndarray | None,
                    blocks: list[tuple[tuple[int, int], tuple[int, int]]], scheduler: Any,
                    show: bool | None) -> list[np.ndarray]:
     """One task per block on ``scheduler``; the pieces in block order."""
+    calls = [(block_task, (job, Xq[qlo:qhi], (clo, chi), None if X2 is None else X2[clo:chi]))
+             for (qlo, qhi), (clo, chi) in blocks]
+    return _on_cluster(traj, scheduler, calls, f"{job.what} blocks", show)
+
+
+def _on_cluster(traj: Trajectory, scheduler: Any, calls: list[tuple[Any, tuple]], what: str,
+                show: bool | None) -> list[Any]:
+    """``fn(ref, *args)`` for each call, one Dask task each, with ``ref`` the trajectory's
+    :class:`StoreReference` (refused before connecting when it has none); results in order."""
     from ..dask_client import client_for, distributed_module
 
     distributed_module()  # BackendMissingError naming the [dask] extra when Dask is missing
@@ -161,17 +202,13 @@ def run_on_cluster(traj: Trajectory, job: BlockJob, Xq: np.ndarray, X2: np.ndarr
     client, owned = client_for(scheduler)
     futures: list[Any] = []
     try:
-        futures = [
-            client.submit(block_task, ref, job, Xq[qlo:qhi], (clo, chi),
-                          None if X2 is None else X2[clo:chi], pure=False)
-            for (qlo, qhi), (clo, chi) in blocks
-        ]
-        pieces = []
-        with Counter(len(blocks), f"{job.what} blocks on Dask", show, unit="block") as bar:
-            for f in futures:  # in block order
-                pieces.append(f.result())
+        futures = [client.submit(fn, ref, *args, pure=False) for fn, args in calls]
+        results = []
+        with Counter(len(calls), f"{what} on Dask", show, unit="task") as bar:
+            for f in futures:  # in order
+                results.append(f.result())
                 bar.update()
-        return pieces
+        return results
     finally:
         if futures:
             client.cancel(futures)

@@ -19,33 +19,16 @@ from typing import Any
 
 import numpy as np
 
-from .exact import (
-    RoundingScale,
-    StepPlan,
-    adaptive_rtol,
-    integrate_step,
-    scatter_rows,
-    unit_roundoff,
-)
+from .rows import scatter_rows
 from .rules import CC_LEVELS, fejer2, gauss_legendre
+from .step_identity import RoundingScale, StepPlan, adaptive_rtol, unit_roundoff
 from .switches import locate_switches
 
-__all__ = ["integrate", "integrate_pieces"]
+__all__ = ["integrate_pieces"]
 
 
 def _take(xp: Any, X: Any, rows: np.ndarray) -> Any:
     return X[rows] if isinstance(X, np.ndarray) else X[xp.asarray(rows)]
-
-
-def integrate(engine: Any, w: Any, delta: Any, Xq: Any, U: Any, step_integral: Any,
-              nodes: int | None, cuts: np.ndarray | None = None) -> tuple[Any, Any, StepPlan]:
-    """:func:`~pkverify.kernels.exact.integrate_step`, except that a foreign model whose
-    kinks its switch values locate has each row's step split at its own kinks
-    (:func:`integrate_pieces`)."""
-    if cuts is None and not engine.model.smooth and engine.supports_along \
-            and engine.locates_kinks():  # a foreign model's kinks, from its switch values
-        return integrate_pieces(engine, w, delta, Xq, U, step_integral, nodes)
-    return integrate_step(engine, w, delta, Xq, U, step_integral, nodes, cuts)
 
 
 def integrate_pieces(engine: Any, w: Any, delta: Any, Xq: Any, U: Any, step_integral: Any,

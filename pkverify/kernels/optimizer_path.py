@@ -64,10 +64,10 @@ from .exact import (
     PathWarning,
     StepPlan,
     adaptive_rtol,
+    integrate_step,
     unit_roundoff,
     warn_not_exact,
 )
-from .exact_rows import integrate
 from .optimizer_replay import (
     Preconditioners,
     batch_rows,
@@ -179,7 +179,7 @@ def optimizer_products(
         if model.kinks is not None:
             cuts = np.asarray(model.kinks(traj.ws[s], step, to_numpy(Xq)), float).ravel()
         delta = xp.asarray(step, dtype=dt)
-        I, f0, plan = integrate(engine, w, delta, Xq, U, gdelta, nodes, cuts)
+        I, f0, plan = integrate_step(engine, w, delta, Xq, U, gdelta, nodes, cuts)
         plans.append(plan)
         if s == 0:
             y0 = f0

@@ -136,26 +136,31 @@ def tolerance_for(traj) -> tuple[str, float | None, str]:
     return "exact", 1e-10, "float64 rounding accumulated over the steps of the exact rule"
 
 
-def explain(traj, queries: np.ndarray, top: int = 5,
-            class_: int | None = None) -> list[Explanation]:
+def explain(traj, queries: np.ndarray, top: int = 5, class_: int | None = None,
+            scheduler: Any = None) -> list[Explanation]:
     """One :class:`Explanation` per row of ``queries``; for k > 1 outputs, of output
     ``class_`` (default: each query's predicted class, as
-    :meth:`~pkverify.machine.KernelMachine.explain` chooses it)."""
+    :meth:`~pkverify.machine.KernelMachine.explain` chooses it). ``scheduler`` (a Dask
+    address or Client; the trajectory on a disk store): every part of the page — the kernel
+    pass's K^p, a and K^{lp} in blocks of training points, b and the prediction in one product
+    pass — runs as Dask tasks reading the store; only f(w_0, x) and f(w_S, x) (two rows of
+    the path) run here."""
     from ..claims.problems import explain_bars
     from ..machine import kernel_machine
 
     top = positive_int(top, "top")
     rule, tol, reason = tolerance_for(traj)
     km = kernel_machine(traj, rule=rule)
-    rankings = km.explain(queries, top=1, class_=class_)  # validates class_, picks the class
+    classes = km.classes(queries, class_, scheduler)  # validates class_, picks the class
     # every part on the whole query set at once (one pass over the path; cached per set)
-    A, K, B = np.asarray(km.a(queries)), np.asarray(km.kernel(queries)), np.asarray(km.b(queries))
-    W = np.asarray(km.loss_weighted_kernel(queries))
+    A = np.asarray(km.a(queries, scheduler))
+    K = np.asarray(km.kernel(queries, scheduler))
+    B = np.asarray(km.b(queries, scheduler))
+    W = np.asarray(km.loss_weighted_kernel(queries, scheduler))
     trained = np.asarray(traj.predict(queries))
     initial = np.asarray(traj.predict_initial(queries))
     out = []
-    for q, (xq, ranking) in enumerate(zip(queries, rankings)):
-        c = ranking.class_
+    for q, (xq, c) in enumerate(zip(queries, classes)):
         if c is None:
             contribution = A[q] * K[q]
             b, y, y0 = float(B[q]), float(trained[q]), float(initial[q])

@@ -62,9 +62,9 @@ def test_an_ignored_kink_locator_fails_theorem1_exact(monkeypatch):
             cuts = np.asarray(cuts)[:0]  # the locator's answer dropped
         return real(engine, w, delta, Xq, U, step_integral, nodes, cuts)
 
-    import pkverify.kernels.exact_rows as exact_rows  # the exact rule's step dispatcher
+    import pkverify.kernels.optimizer_path as optimizer_path  # the exact rule's forward pass
 
-    monkeypatch.setattr(exact_rows, "integrate_step", faulty)
+    monkeypatch.setattr(optimizer_path, "integrate_step", faulty)
     with pytest.warns(exact.PathWarning):
         _fails("theorem1.exact")
 

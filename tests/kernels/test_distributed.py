@@ -161,7 +161,7 @@ def test_a_worker_that_cannot_read_the_store_names_the_path_and_the_worker(tmp_p
     assert "Dask worker" in message and any(w in message for w in workers), message
 
 
-def test_explain_on_the_command_line_with_a_scheduler(stored, client, capsys):
+def test_explain_on_the_command_line_with_a_scheduler(stored, client, capsys, tmp_path):
     folder = str(stored["adam-batches"].store.folder)
     address = client.scheduler.address
     assert main(["explain", "--trajectory", folder, "--top", "3", "-q"]) == 0
@@ -169,12 +169,20 @@ def test_explain_on_the_command_line_with_a_scheduler(stored, client, capsys):
     assert main(["explain", "--trajectory", folder, "--top", "3", "-q",
                  "--scheduler", address]) == 0
     remote = capsys.readouterr().out
-    assert "a_i·K^p" in remote and "a_i(x)" not in remote and "OK" in remote
-    # the same top points with the same contributions (to the 5 digits printed)
+    assert "a_i(x)" in remote and "K^p" in remote and "OK" in remote
+    # the same top points with the same a_i(x), K^p(x, x_i) and contributions (to the digits
+    # printed: the cluster's 4 blocks and the unsplit pass agree to rounding)
     def ranked(text):
-        return [line.split()[:2] + line.split()[-1:] for line in text.splitlines()
+        return [line.split() for line in text.splitlines()
                 if line.strip()[:1].isdigit() and "(" in line]
     assert ranked(remote) == ranked(local) and len(ranked(remote)) == 3
+    # and the HTML page, which shows a_i(x) and K^p too, is written from the cluster's parts
+    page = tmp_path / "page.html"
+    assert main(["explain", "--trajectory", folder, "--top", "3", "-q", "--scheduler",
+                 address, "--html", str(page)]) == 0
+    html = page.read_text(encoding="utf-8")
+    a_cell, k_cell = ranked(local)[0][4:6]  # the top point's a_i(x) and K^p as printed
+    assert f"<td>{a_cell}</td><td>{k_cell}</td>" in html and "<td>nan</td>" not in html
 
 
 def test_explain_with_an_unreachable_scheduler_exits_2_within_seconds(stored, monkeypatch,

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..rows import scatter_rows
 from . import DEFAULT_MEMORY, Engine
 
 __all__ = ["JacobianSide", "JacobianBlockEngine"]
@@ -90,19 +91,17 @@ class JacobianBlockEngine(Engine):
     def jacobian_sum(self, w, X, along, rows, weights, q):
         """``J[r] = Σ_{e: rows[e] = r} weights[e] ∇f(w + τ_e Δ, x_e)``, ``(q, k, P)``: the
         evaluation rows' Jacobians block by block, weighted and added per query on the host
-        (``np.add.at``)."""
+        (:func:`~pkverify.kernels.rows.scatter_rows`)."""
         sw, Xt = self._side_weights(w, along), self._t(X)
         dt = np.asarray(X).dtype
-        rows, weights = np.asarray(rows), np.asarray(weights, dtype=dt)
         out = None
         step = self._rows()
         for lo in range(0, int(Xt.shape[0]), step):
             hi = min(int(Xt.shape[0]), lo + step)
             J = self._to_numpy(self._side_jacobian(self._weights_rows(sw, lo, hi),
                                                    Xt[lo:hi])[0], dt)
-            if out is None:
-                out = np.zeros((q,) + J.shape[1:], dtype=dt)
-            np.add.at(out, rows[lo:hi], weights[lo:hi, None, None] * J)
+            part = scatter_rows(np, J, rows[lo:hi], weights[lo:hi], q)
+            out = part if out is None else out + part
         assert out is not None  # at least one evaluation row
         return out
 
