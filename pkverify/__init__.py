@@ -23,9 +23,10 @@ _LAZY = ("symbolic", "strategies", "ntk", "sources", "io", "progress", "validati
 """Submodules reachable as ``pk.<name>`` that load on first use: SymPy (symbolic), Hypothesis
 (strategies) and SciPy (ntk) cost nothing until touched."""
 
-_EXTRA = {"torch": "extra.pk_torch"}
-"""Adapters for other frameworks, reachable as ``pk.torch``: PyTorch is imported on first use
-(extra ``[torch]``); without it the attribute raises BackendMissingError saying so."""
+_EXTRA = {"torch": "extra.pk_torch", "jax": "extra.pk_jax"}
+"""Adapters for other frameworks, reachable as ``pk.torch`` and ``pk.jax``: PyTorch and JAX
+are imported on first use (extras ``[torch]``, ``[jax]``); without them the attribute raises
+BackendMissingError saying so."""
 
 
 def __getattr__(name: str):

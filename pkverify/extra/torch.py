@@ -34,8 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import BackendMissingError, InvalidArgumentError, ShapeError
+from ..errors import BackendMissingError, InvalidArgumentError
 from ..models.base import ForeignModel, Model
+from .common import check_input_shape, check_probe_output, refuse_autograd
 
 try:
     import torch
@@ -107,17 +108,7 @@ def to_tensor(a: Any, dtype: Any, device: Any) -> Any:
 
 def _input_shape(module: Any, input_shape: Any) -> tuple[int, ...]:
     if input_shape is not None:
-        try:
-            shape = tuple(int(s) for s in input_shape)
-            ok = len(shape) >= 1 and all(s >= 1 and s == t for s, t in zip(shape, input_shape))
-        except (TypeError, ValueError):
-            ok = False
-        if not ok:
-            raise InvalidArgumentError(
-                f"input_shape must be a tuple of positive ints, the shape of one input such "
-                f"as (1, 8, 8) for 8×8 grey images; got {input_shape!r}."
-            )
-        return shape
+        return check_input_shape(input_shape)
     first = next((m for m in module.modules() if isinstance(m, _FIRST)), None)
     if isinstance(first, torch.nn.Linear) and first.in_features > 0:
         return (int(first.in_features),)
@@ -201,23 +192,17 @@ def model(
                 f"the module failed on a batch of inputs of shape {(2, *shape)} "
                 f"({type(exc).__name__}: {exc}); pass the shape of one input as input_shape=..."
             ) from exc
-    if not isinstance(probe, torch.Tensor) or probe.ndim != 2 or probe.shape[0] != 2:
-        got = tuple(probe.shape) if isinstance(probe, torch.Tensor) else type(probe).__name__
-        raise ShapeError(
-            f"the module must map a batch of n inputs to (n,) or (n, k) outputs; on 2 inputs "
-            f"it returned {got}. Flatten the output in the module (e.g. a final nn.Flatten)."
-        )
-    k = int(probe.shape[1])
+    is_tensor = isinstance(probe, torch.Tensor)
+    k = check_probe_output(
+        tuple(probe.shape) if is_tensor else None,
+        str(tuple(probe.shape)) if is_tensor else type(probe).__name__, "the module",
+        "Flatten the output in the module (e.g. a final nn.Flatten).")
     kinked = kinked_modules(module)
     is_smooth = not kinked if smooth is None else smooth
     scalar = k == 1
 
     def f(w: Any, X: Any) -> np.ndarray:
-        if type(w).__module__.startswith("autograd"):
-            raise InvalidArgumentError(
-                "a torch model's f(w, X) is differentiated by torch, not autograd; use its "
-                "engine (implementation='auto' or 'torch')."
-            )
+        refuse_autograd(w, "torch")
         with torch.no_grad():
             out = call(to_tensor(w, dtype, device), to_tensor(X, dtype, device))
         arr = out.detach().cpu().numpy().astype(np.float64)

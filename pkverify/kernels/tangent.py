@@ -21,18 +21,15 @@ __all__ = ["jacobian", "tangent_kernel", "output_size"]
 
 def jacobian(model: Model, w: Any, X: Any) -> np.ndarray:
     """The per-example Jacobian ``J[i, c, p] = ∂f_c(w, x_i)/∂w_p``, ``(n, k, P)``, by autograd
-    (n·k reverse passes): the slow, obvious reference. Kernels never need it. A torch model's
-    comes from torch (``vmap(jacrev)``)."""
+    (n·k reverse passes): the slow, obvious reference. Kernels never need it. A torch or JAX
+    model's comes from its framework (``vmap(jacrev)``)."""
     require_model(model, "pk.kernels.jacobian(model, w, X)")
     w = as_weights(w, model.n_params)
     X = as_data(X, model.input_dim)
     check_output(model.f(w, X), X.shape[0], model.name)
     if model.foreign is not None:  # differentiated by its framework, never by autograd
-        from .engines.torch import TorchEngine
-
-        engine = engine_for(model, Implementation.AUTO, np)
-        assert isinstance(engine, TorchEngine)
-        return engine.jacobian(w, X).astype(np.float64)
+        return np.asarray(engine_for(model, Implementation.AUTO, np).jacobian(w, X),
+                          dtype=np.float64)
     return reference.jacobian(model.f, w, X)
 
 

@@ -22,10 +22,12 @@ KinkFn = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 @dataclass(frozen=True, eq=False)
 class ForeignModel:
-    """The framework side of a model written in another framework (``pk.torch.model``).
+    """The framework side of a model written in another framework (``pk.torch.model``,
+    ``pk.jax.model``).
 
-    framework:   "torch".
-    module:      the framework's module (its architecture; never pickled or saved).
+    framework:   "torch" or "jax".
+    module:      the framework's module (its architecture; never pickled or saved); for JAX
+                 the function ``apply_fn(params, x)``.
     names:       the trainable parameters' names, in the order they are raveled into w.
     shapes:      their shapes (w is their row-major concatenation).
     input_shape: the shape of one input; rows of X (length prod(input_shape)) are reshaped.
@@ -35,7 +37,10 @@ class ForeignModel:
     call:        ``call(w, X) -> (n, k)``: the forward pass in the framework's own tensors
                  (w flat, X rows flattened), differentiable by the framework.
     kinked:      the layers whose gradient jumps (named with their type), which made the
-                 model non-smooth; empty for a smooth module.
+                 model non-smooth; empty for a smooth module. For JAX the JVP's operations
+                 that jump, with their source lines.
+    unravel:     JAX: ``w ↦ params`` pytree (``jax.flatten_util.ravel_pytree``'s inverse).
+    treedef:     JAX: the params pytree's structure (``jax.tree_util.tree_structure``).
     """
 
     framework: str
@@ -47,6 +52,8 @@ class ForeignModel:
     dtype: str
     call: Callable[[Any, Any], Any]
     kinked: tuple[str, ...] = ()
+    unravel: Callable[[Any], Any] | None = None
+    treedef: Any = None
 
 
 @dataclass(frozen=True, eq=False)

@@ -57,12 +57,22 @@ class Implementation(str, Enum):
                array namespace for everything downstream. No per-row weights along a step
                (the exact rule on non-smooth torch models warns with its residual). Torch
                models only (imported on first use).
+    JAX        JAX's transforms for ``pk.jax.model(apply_fn, params)``: jitted forward,
+               ``jax.vjp``, ``jax.jvp`` under ``vmap`` over tangents, kernels from jitted
+               ``vmap(jacrev)`` Jacobians of row chunks contracted block by block (as TORCH),
+               per-row weights along a step through ``vmap``. In the model's dtype (float64
+               needs ``jax_enable_x64``); results NumPy. JAX models only (imported on first use).
     """
 
     AUTO = "auto"
     LAYERWISE = "layerwise"
     REFERENCE = "reference"
     TORCH = "torch"
+    JAX = "jax"
+
+
+_FOREIGN = {"torch": Implementation.TORCH, "jax": Implementation.JAX}
+"""The engine of each foreign framework (``Model.foreign.framework``)."""
 
 
 def parse_implementation(value: str | Implementation) -> Implementation:
@@ -296,7 +306,7 @@ def engine_for(
     foreign = model.foreign
     if impl is Implementation.AUTO:
         impl = (Implementation.LAYERWISE if model.network is not None
-                else Implementation.TORCH if foreign is not None and foreign.framework == "torch"
+                else _FOREIGN[foreign.framework] if foreign is not None
                 else Implementation.REFERENCE)
     if impl is Implementation.LAYERWISE:
         if model.network is None:
@@ -306,7 +316,7 @@ def engine_for(
                 "implementation='auto' or 'reference'."
             )
         return LayerwiseEngine(model, xp)
-    if impl is Implementation.TORCH or foreign is not None:
+    if impl in _FOREIGN.values() or foreign is not None:
         return _foreign_engine(model, impl, xp)
     if not is_numpy(xp):
         raise BackendMissingError(
@@ -318,23 +328,28 @@ def engine_for(
 
 
 def _foreign_engine(model: Model, impl: Implementation, xp: Any) -> Engine:
-    """The torch engine (imported here, on first use), after refusing the combinations that
-    cannot work: a torch engine for a pkverify model, autograd for a torch model."""
+    """The torch or JAX engine (imported here, on first use), after refusing the combinations
+    that cannot work: a framework's engine for a pkverify model or another framework's,
+    autograd for a foreign model."""
     framework = None if model.foreign is None else model.foreign.framework
-    if impl is not Implementation.TORCH or framework != "torch":
+    if framework is None or impl is not _FOREIGN[framework]:
         what = "a pkverify model" if framework is None else f"a {framework} model"
         raise InvalidArgumentError(
             f"implementation {impl.value!r} cannot differentiate {what} ({model!r}); "
             "torch models (pk.torch.model) are differentiated by torch with "
-            "implementation='torch', pkverify's own by 'layerwise' or 'reference'. Use "
-            "implementation='auto'."
+            "implementation='torch', JAX models (pk.jax.model) by JAX with 'jax', "
+            "pkverify's own by 'layerwise' or 'reference'. Use implementation='auto'."
         )
     if not is_numpy(xp):
         raise InvalidArgumentError(
-            f"a torch model takes NumPy arrays (the engine moves them to the module's device "
-            f"itself); got the namespace {getattr(xp, '__name__', xp)!r}. Leave backend=None "
-            "and pass NumPy arrays."
+            f"a {framework} model takes NumPy arrays (its engine moves them to the "
+            f"framework's device itself); got the namespace {getattr(xp, '__name__', xp)!r}. "
+            "Leave backend=None and pass NumPy arrays."
         )
+    if framework == "jax":
+        from .jax import JaxEngine
+
+        return JaxEngine(model, xp)
     from .torch import TorchEngine
 
     return TorchEngine(model, xp)

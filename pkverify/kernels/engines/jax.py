@@ -1,0 +1,152 @@
+"""The JAX engine: the engine's products for a ``pk.jax.model`` through JAX's transforms.
+
+* forward: the model's jitted ``call(w, X) = apply_fn(unravel(w), X)``;
+* vector–Jacobian product ``Σ_i v_i ∇f(x_i)``: ``jax.vjp``, one forward and one backward
+  pass over the rows (the cotangent ``v = cotangent(f)`` is a NumPy function in between);
+* forward-mode products ``∇f(x)·u`` for t tangents: ``jax.jvp`` under ``vmap`` over the
+  tangents, jitted (the primal pass is not batched, so it runs once);
+* kernels: per-row Jacobians ``vmap(jacrev)`` of row chunks, jitted, contracted block by
+  block under the memory budget (:mod:`.jacobian_blocks`);
+* per-row weights along a step (``along=(Δ, τ)``: row r at ``w + τ_r Δ``): the same
+  functions under ``vmap`` over (τ_r, x_r), so the exact rule may place its nodes per row;
+  ``jacobian_sum`` adds such Jacobians per query with ``jax.ops.segment_sum``.
+
+Computation runs in the model's dtype (float64 needs ``jax_enable_x64``, checked when the
+engine is built); arrays arrive in NumPy and results are NumPy in the caller's dtype.
+Each distinct chunk shape compiles once (XLA); later calls of that shape reuse it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ...extra.jax import require_x64
+from ...models.base import Model
+from . import DEFAULT_MEMORY, Implementation
+from .jacobian_blocks import JacobianBlockEngine
+
+__all__ = ["JaxEngine"]
+
+
+def _transforms(call: Any) -> dict[str, Any]:
+    """The jitted transforms of ``call(w, X) -> (n, k)`` the engine uses."""
+
+    def row(p: Any, x: Any) -> tuple[Any, Any]:
+        y = call(p, x[None])[0]
+        return y, y
+
+    jac_row = jax.jacrev(row, has_aux=True)
+
+    def jvp(w: Any, X: Any, U: Any) -> tuple[Any, Any]:
+        def push(u: Any) -> Any:
+            return jax.jvp(lambda p: call(p, X), (w,), (u,))[1]
+        return call(w, X), jax.vmap(push)(U)
+
+    def jvp_along(w: Any, d: Any, taus: Any, X: Any, U: Any) -> tuple[Any, Any]:
+        def one(t: Any, x: Any) -> tuple[Any, Any]:  # one row at w + tΔ, all tangents
+            def f(p: Any) -> Any:
+                return call(p, x[None])[0]
+            wt = w + t * d
+            return f(wt), jax.vmap(lambda u: jax.jvp(f, (wt,), (u,))[1])(U)
+        y, dY = jax.vmap(one)(taus, X)  # (n, k), (n, t, k)
+        return y, jnp.swapaxes(dY, 0, 1)
+
+    return {
+        "forward": jax.jit(call),
+        "forward_along": jax.jit(lambda w, d, taus, X: jax.vmap(
+            lambda t, x: call(w + t * d, x[None])[0])(taus, X)),
+        "jvp": jax.jit(jvp),
+        "jvp_along": jax.jit(jvp_along),
+        "jacobian": jax.jit(jax.vmap(jac_row, in_axes=(None, 0))),
+        "jacobian_along": jax.jit(lambda w, d, taus, X: jax.vmap(jac_row, in_axes=(0, 0))(
+            w[None] + taus[:, None] * d[None], X)),
+    }
+
+
+class JaxEngine(JacobianBlockEngine):
+    implementation = Implementation.JAX
+    supports_along = True
+
+    def __init__(self, model: Model, xp: Any):
+        super().__init__(model, xp)
+        fm = model.foreign
+        assert fm is not None and fm.framework == "jax"
+        if fm.dtype == "float64":  # x64 may have been switched off since the model was built
+            require_x64(f"the JAX model {model.name} computes in float64")
+        self.dtype = np.dtype(fm.dtype)
+        self.itemsize = self.dtype.itemsize
+        self.call = fm.call
+        self.fn = _transforms(fm.call)
+
+    # --- conversions ------------------------------------------------------------------------
+    def _t(self, a: Any) -> Any:
+        return jnp.asarray(a, dtype=self.dtype)
+
+    def _np(self, t: Any, dtype: Any) -> np.ndarray:
+        return np.asarray(t).astype(dtype, copy=False)
+
+    def _einsum(self, spec: str, a: Any, b: Any) -> Any:
+        return jnp.einsum(spec, a, b, precision=jax.lax.Precision.HIGHEST)
+
+    def _cat(self, parts: list[Any], axis: int) -> Any:
+        return jnp.concatenate(parts, axis=axis)
+
+    def _jacobian(self, w: Any, X: Any, along: tuple[Any, Any] | None = None) -> tuple[Any, Any]:
+        if along is None:
+            return self.fn["jacobian"](w, X)
+        return self.fn["jacobian_along"](w, along[0], along[1], X)
+
+    def _rows_along(self, t: int) -> int:
+        """Rows per call when each row carries its own weights (an (n, P) array) and t
+        tangents: within the memory budget."""
+        per_row = self.itemsize * self.model.n_params * (2 + t)
+        return max(1, DEFAULT_MEMORY // 2 // per_row)
+
+    # --- values and products ----------------------------------------------------------------
+    def forward(self, w, X):
+        return self._np(self.fn["forward"](self._t(w), self._t(X)), np.asarray(X).dtype)
+
+    def value_and_vjp(self, w, X, cotangent):
+        Xt = self._t(X)
+        y, pull = jax.vjp(lambda p: self.call(p, Xt), self._t(w))
+        y_np = self._np(y, np.asarray(X).dtype)
+        v = cotangent(y_np)
+        (g,) = pull(self._t(v))
+        return y_np, v, self._np(g, np.asarray(X).dtype)
+
+    def jvp(self, w, X, U, along=None):
+        dt = np.asarray(X).dtype
+        wt, Xt, Ut = self._t(w), self._t(X), self._t(U)
+        if Ut.shape[0] == 0:
+            y = self.forward(w, X) if along is None else self._np(self.fn["forward_along"](
+                wt, self._t(along[0]), self._t(along[1]), Xt), dt)
+            return y, np.zeros((0,) + y.shape, dtype=y.dtype)
+        if along is None:
+            y, dY = self.fn["jvp"](wt, Xt, Ut)
+            return self._np(y, dt), self._np(dY, dt)
+        d, taus = self._t(along[0]), self._t(along[1])
+        rows = self._rows_along(int(Ut.shape[0]))
+        parts = [self.fn["jvp_along"](wt, d, taus[lo:lo + rows], Xt[lo:lo + rows], Ut)
+                 for lo in range(0, int(Xt.shape[0]), rows)]
+        return (self._np(jnp.concatenate([p[0] for p in parts], axis=0), dt),
+                self._np(jnp.concatenate([p[1] for p in parts], axis=1), dt))
+
+    def jacobian_sum(self, w, X, along, rows, weights, q):
+        """``J[r] = Σ_{e: rows[e] = r} weights[e] ∇f(w + τ_e Δ, x_e)``, ``(q, k, P)``: the
+        per-row Jacobians in chunks, weighted and summed per query (``segment_sum``)."""
+        wt, Xt = self._t(w), self._t(X)
+        d, taus = self._t(along[0]), self._t(along[1])
+        cw, seg = self._t(weights), jnp.asarray(np.asarray(rows, dtype=np.int32))
+        chunk = self._rows()
+        total = None
+        for lo in range(0, int(Xt.shape[0]), chunk):
+            hi = min(int(Xt.shape[0]), lo + chunk)
+            J = self.fn["jacobian_along"](wt, d, taus[lo:hi], Xt[lo:hi])[0]
+            part = jax.ops.segment_sum(cw[lo:hi, None, None] * J, seg[lo:hi], num_segments=q)
+            total = part if total is None else total + part
+        assert total is not None
+        return self._np(total, np.asarray(X).dtype)
