@@ -18,6 +18,7 @@ Each distinct chunk shape compiles once (XLA); later calls of that shape reuse i
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -32,8 +33,11 @@ from .jacobian_blocks import JacobianBlockEngine
 __all__ = ["JaxEngine"]
 
 
+@functools.lru_cache(maxsize=16)
 def _transforms(call: Any) -> dict[str, Any]:
-    """The jitted transforms of ``call(w, X) -> (n, k)`` the engine uses."""
+    """The jitted transforms of ``call(w, X) -> (n, k)`` the engine uses; one set per model
+    (cached by its ``call``), so that the engines every public call builds share XLA's
+    compilations."""
 
     def row(p: Any, x: Any) -> tuple[Any, Any]:
         y = call(p, x[None])[0]
