@@ -130,7 +130,8 @@ def run_case(net: str, dtype: str, case: dict, sizes: list[int], args) -> dict:
             for kind, rows in res.get("kernels", {}).items():
                 out["kernels"].setdefault(kind, {}).update(rows)
         for kind, rows in out["kernels"].items():
-            for a, b in itertools.combinations(rows, 2):
+            done = [lab for lab in rows if (Path(tmp) / f"{lab}-{kind}.npy").exists()]
+            for a, b in itertools.combinations(done, 2):
                 out["diffs"].setdefault(kind, {})[f"{a} | {b}"] = max_rel_diff(
                     Path(tmp) / f"{a}-{kind}.npy", Path(tmp) / f"{b}-{kind}.npy")
     return out
@@ -138,6 +139,10 @@ def run_case(net: str, dtype: str, case: dict, sizes: list[int], args) -> dict:
 
 def normalised(row: dict) -> float:
     return row["median_s"] / row["yardstick_s"]
+
+
+def timed(row: dict | None) -> bool:
+    return row is not None and "median_s" in row
 
 
 def print_case(res: dict) -> None:
@@ -150,12 +155,16 @@ def print_case(res: dict) -> None:
     for kind, rows in res["kernels"].items():
         ref = rows.get("jax-engine")
         diffs = res["diffs"].get(kind, {})
-        worst = max(diffs.values()) if diffs else float("nan")
-        print(f" {kind} (max relative difference over all {len(diffs)} pairs: {worst:.1e})")
+        pair = max(diffs, key=diffs.get) if diffs else None
+        worst = f"{diffs[pair]:.1e} ({pair})" if pair else "—"
+        print(f" {kind} (max relative difference over all {len(diffs)} pairs: {worst})")
         print(f"  {'':<30} {'median':>10} {'first call':>11} {'÷ yardstick':>12} "
               f"{'÷ JAX engine':>13} {'call peak':>10}")
         for label, row in rows.items():
-            rel = (f"{normalised(row) / normalised(ref):>13.2f}" if ref is not None
+            if "median_s" not in row:
+                print(f"  {LABELS.get(label, label):<30} skipped: {row.get('skipped')}")
+                continue
+            rel = (f"{normalised(row) / normalised(ref):>13.2f}" if timed(ref)
                    else f"{'—':>13}")
             peak = row.get("peak_mb")
             print(f"  {LABELS.get(label, label):<30} {row['median_s'] * 1e3:>8.1f}ms "
@@ -171,15 +180,15 @@ def print_ratios(results: list[dict]) -> None:
     for base in ("jax-engine", "torch-engine"):
         lines = []
         for peer in (lab for lab in LABELS if lab != base):
-            cells = [f"{normalised(rows[base]) / normalised(rows[peer]):>18.2f}"
-                     if base in rows and peer in rows else f"{'—':>18}"
+            cells = [f"{normalised(rows[base]) / normalised(rows[peer]):>22.2f}"
+                     if timed(rows.get(base)) and timed(rows.get(peer)) else f"{'—':>22}"
                      for *_, rows in cols]
             if any(c.strip() != "—" for c in cells):
                 lines.append(f"  {LABELS[peer]:<30}" + "".join(cells))
         if lines:
             print(f"\n{LABELS[base]} time ÷ peer's time (each ÷ its process's yardstick; "
                   "< 1: the engine is faster)")
-            print(f"  {'':<30}" + "".join(f"{f'{n} {d} {k}':>18}" for n, d, k, _ in cols))
+            print(f"  {'':<30}" + "".join(f"{f'{n} {d} {k}':>22}" for n, d, k, _ in cols))
             print("\n".join(lines))
 
 

@@ -16,7 +16,9 @@ and timed: the first call (tracing and compilation included), one call whose pea
 its start is taken (``timing.phase_peak_mb``), then ``REPEAT`` calls interleaved with the other
 implementations of the process and a NumPy yardstick (``plain.py``'s layer-wise kernel of
 a fixed MLP) whose time lets ``bench_jax.py`` compare processes. An implementation whose first
-call takes over ``MAX_CALL_S`` seconds is not repeated. One JSON object goes to stdout.
+call takes over ``MAX_CALL_S`` seconds is not repeated, and one whose time per kernel entry
+at the previous size predicts a call over ``MAX_CALL_S`` is skipped. One JSON object goes to
+stdout.
 """
 
 from __future__ import annotations
@@ -72,10 +74,11 @@ def torch_module(net: str, params: dict, s: float, dtype: Any) -> Any:
     else:
         W, d = params["W0"].shape
         module = scaled_mlp(d, W, s)
-    with torch.no_grad():
+    module = module.to(torch.float64 if dtype == np.float64 else torch.float32)
+    with torch.no_grad():  # after the dtype change: float64 weights copied exactly
         for name, p in module.named_parameters():
             p.copy_(torch.from_numpy(params[_torch_to_case(net, name)]))
-    return module.to(torch.float64 if dtype == np.float64 else torch.float32).eval()
+    return module.eval()
 
 
 def _torch_to_case(net: str, name: str) -> str:
@@ -143,7 +146,7 @@ def contenders(role: str, case: dict) -> dict[str, Any]:
     if role == "jax-engine":
         import pkverify as pk
 
-        model = pk.jax.model(apply_fn, jparams)
+        model = pk.jax.model(apply_fn, jparams, input_shape=(case["X"].shape[1],))
         w = model.init(0)
         return {"jax-engine": lambda A, B: pk.tangent_kernel(
             model, w, A, B, implementation="jax", progress=False)}
@@ -175,27 +178,36 @@ def run(role: str, case_dir: str, clock_name: str = "cpu", repeat: int = 3,
         result["skipped"] = f"not importable ({type(exc).__name__}: {exc})"[:300]
         return result
     yard = yardstick()
+    yard()
+    per_pair: dict[str, float] = {}  # seconds per kernel entry at the last size
     for kind, A, B in kernels_of(case):
         print(f"  {role}: {kind}", file=sys.stderr, flush=True)
+        n1, n2 = A.shape[0], (A if B is None else B).shape[0]
         rows: dict[str, dict] = {}
         timed = {}
         for label, fn in fns.items():
+            guess = per_pair.get(label, 0.0) * n1 * n2
+            if guess > max_call_s:
+                rows[label] = {"skipped": f"one call would take ~{guess:.2g} s (from the "
+                               f"last size) > {max_call_s:g} s"}
+                continue
             start = clock()
             K = fn(A, B)
             first = clock() - start
-            n1, n2 = A.shape[0], (A if B is None else B).shape[0]
             np.save(Path(case_dir) / f"{label}-{kind}.npy", as_blocks(K, n1, n2))
             del K
-            peak, exact = phase_peak_mb(lambda fn=fn: fn(A, B))
+            if first > max_call_s:
+                rows[label] = {"first_s": first, "median_s": first, "peak_mb": None,
+                               "note": f"first call over {max_call_s:g} s: not repeated"}
+                per_pair[label] = first / (n1 * n2)
+                continue
+            peak, exact = phase_peak_mb(lambda fn=fn: fn(A, B))  # also the warm-up call
             rows[label] = {"first_s": first, "peak_mb": peak, "peak_exact": exact}
-            if first <= max_call_s:
-                timed[label] = lambda fn=fn: fn(A, B)
-            else:
-                rows[label]["median_s"] = first
-                rows[label]["note"] = f"first call over {max_call_s:g} s: not repeated"
-        times = interleaved({**timed, "yardstick": yard}, repeat, clock=clock)
+            timed[label] = lambda fn=fn: fn(A, B)
+        times = interleaved({**timed, "yardstick": yard}, repeat, clock=clock, warm=False)
         for label in timed:
             rows[label]["median_s"] = times[label]
+            per_pair[label] = times[label] / (n1 * n2)
         for label in rows:
             rows[label]["yardstick_s"] = times["yardstick"]
         result["kernels"][kind] = rows
