@@ -25,10 +25,9 @@ import time
 import tracemalloc
 
 import numpy as np
+from peer_explaind import explaind_peer
 
 import pkverify as pk
-from pkverify.kernels.engines import engine_for
-from pkverify.kernels.engines.layerwise import side
 
 
 def timed(fn, memory: bool = True):
@@ -53,65 +52,6 @@ def problem(n: int, q: int, d: int = 64, k: int = 10, seed: int = 0):
     T2 = rng.standard_normal((32, k))
     labels = np.argmax(np.tanh(X @ T1) @ T2, axis=1).astype(float)
     return X[:n], labels[:n], X[n:]
-
-
-# ----- the peer: ExPLAIND's method, rebuilt ------------------------------------------------
-
-
-def per_example_loss_gradients(engine, traj, w, rows, rho):
-    """``ρ ℓ'_i ∇f(w, x_i)`` for the batch rows, ``(m, P)``: one forward and one backward
-    pass (layer-wise δ), then the outer products per example — the per-example gradients the
-    buffers are fed with."""
-    net = engine.net
-    Xb = traj.X[rows]
-    s = side(net, w, Xb, np)
-    y = s.trace.out
-    d = np.asarray(traj.loss.deriv(y, traj.Y[rows])) * rho  # (m, k)
-    H = np.zeros((rows.size, net.n_params))
-    last = len(net.layers) - 1
-    for h, layer in enumerate(net.layers):
-        D = d if h == last else np.einsum("mc,mcd->md", d, s.deltas[h])
-        if layer.weight is not None:
-            o = layer.weight
-            a = s.trace.inputs[h]
-            H[:, o : o + layer.n_weights] = (D[:, :, None] * a[:, None, :]).reshape(rows.size, -1)
-        if layer.bias is not None:
-            H[:, layer.bias : layer.bias + layer.fan_out] = D
-    return H
-
-
-def explaind_peer(traj, opt, reduction, Xq, midpoints: int = 100):
-    """``(b (q, k), contributions (q, n, k))`` by per-example buffers carried forward and a
-    midpoint rule in τ (Adam and AdamW only, PyTorch's conventions)."""
-    engine = engine_for(traj.model, "layerwise")
-    n, P = traj.X.shape[0], traj.model.n_params
-    b1, b2 = opt.betas
-    m = np.zeros((n, P))  # per-example first moments: the n × P buffers
-    v = np.zeros(P)
-    b = engine.forward(traj.ws[0], Xq).copy()
-    q, k = b.shape
-    contrib = np.zeros((q, n, k))
-    taus = (np.arange(midpoints) + 0.5) / midpoints
-    for s in range(traj.steps):
-        w = traj.ws[s]
-        delta = traj.ws[s + 1] - w
-        eta = float(traj.step_sizes[s])
-        rows = np.flatnonzero(traj.batches[s])
-        rho = 1.0 / rows.size if reduction == "mean" else 1.0
-        H = per_example_loss_gradients(engine, traj, w, rows, rho)
-        g = H.sum(axis=0)
-        reg = opt.weight_decay * w if opt.name == "adam" else np.zeros(P)
-        m *= b1
-        m[rows] += (1 - b1) * H
-        v = b2 * v + (1 - b2) * (g + reg) ** 2
-        Pm = 1.0 / (np.sqrt(v) / np.sqrt(1 - b2 ** (s + 1)) + opt.eps)
-        scale = -eta / (1 - b1 ** (s + 1)) * Pm
-        phi = sum(engine.jacobian(w + t * delta, Xq) for t in taus) / midpoints  # (q, k, P)
-        contrib += np.einsum("qcp,ip->qic", phi, m * scale)
-        if opt.name == "adamw":
-            b += phi @ (-eta * opt.weight_decay * w)
-        # (coupled decay would need its own buffer; the benchmark trains without it)
-    return b, contrib
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -71,6 +71,49 @@ class DigitsRun:
     seconds: float
 
 
+@dataclass
+class Trained:
+    """The user's loop's outcome: the trained module, its recorded path (None when not
+    recorded), the data and the loop's wall time."""
+
+    net: Any
+    traj: Any
+    data: tuple[Any, Any, Any, Any]  # Xtr, ytr, Xte, yte
+    seconds: float
+
+
+def train(n_train: int = 300, n_test: int = 200, epochs: int = 8, batch_size: int = 32,
+          lr: float = 3e-2, seed: int = 0, record: bool = True) -> Trained:
+    """Step (1): the user's loop, AdamW with a cosine schedule, recorded by
+    ``pk.torch.Recorder`` (``record=False``: the same loop unrecorded, for timing it)."""
+    import torch
+
+    import pkverify as pk
+
+    Xtr, ytr, Xte, yte = digits(n_train, n_test, seed)
+    start = time.perf_counter()
+    net = build_cnn(seed)
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-2)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    loader = pk.torch.indexed_loader(Xtr, ytr, batch_size, shuffle=True,
+                                     generator=torch.Generator().manual_seed(seed))
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * len(loader))
+    rec = pk.torch.Recorder(net, opt, Xtr, ytr, loss_fn) if record else None  # before step 1
+    for _ in range(epochs):                                 # the user's own loop
+        for idx, xb, yb in loader:
+            opt.zero_grad()
+            loss_fn(net(xb), yb).backward()
+            opt.step()
+            if rec is not None:
+                rec.step(idx)                               # after every optimizer.step()
+            sched.step()
+    traj = None
+    if rec is not None:
+        rec.close()
+        traj = rec.trajectory()
+    return Trained(net, traj, (Xtr, ytr, Xte, yte), time.perf_counter() - start)
+
+
 def run(n_train: int = 300, n_test: int = 200, epochs: int = 8, batch_size: int = 32,
         lr: float = 3e-2, seed: int = 0, top: int = 4, progress: bool = False) -> DigitsRun:
     """Train, record, rebuild and explain (module docstring); sizes for the test suite's
@@ -81,23 +124,9 @@ def run(n_train: int = 300, n_test: int = 200, epochs: int = 8, batch_size: int 
     from pkverify.report.explain import explain_page
 
     t0 = time.perf_counter()
-    Xtr, ytr, Xte, yte = digits(n_train, n_test, seed)
-    net = build_cnn(seed)
-    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-2)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    loader = pk.torch.indexed_loader(Xtr, ytr, batch_size, shuffle=True,
-                                     generator=torch.Generator().manual_seed(seed))
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * len(loader))
-    rec = pk.torch.Recorder(net, opt, Xtr, ytr, loss_fn)   # before the first step
-    for _ in range(epochs):                                 # the user's own loop
-        for idx, xb, yb in loader:
-            opt.zero_grad()
-            loss_fn(net(xb), yb).backward()
-            opt.step()
-            rec.step(idx)                                   # after every optimizer.step()
-            sched.step()
-    rec.close()
-    traj = rec.trajectory()
+    trained = train(n_train, n_test, epochs, batch_size, lr, seed)
+    net, traj = trained.net, trained.traj
+    _, _, Xte, yte = trained.data
 
     with torch.no_grad():
         test_out = net(Xte).numpy()
