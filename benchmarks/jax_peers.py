@@ -13,7 +13,7 @@ and queries ``Q``, the Gram sizes ``sizes`` and the dtype. Each kernel — the G
 first n rows of X for each n in sizes, and the cross kernel of Q against all of X — is
 written to ``CASE_DIR/LABEL-KIND.npy`` as ``(n1, n2, k, k)`` for ``bench_jax.py`` to compare,
 and timed: the first call (tracing and compilation included), one call whose peak RSS above
-its start is taken (``timing.phase_peak_mb``), then ``REPEAT`` calls interleaved with the other
+its start is taken (``rss_peak.measure_phase``), then ``REPEAT`` calls interleaved with the other
 implementations of the process and a NumPy yardstick (``plain.py``'s layer-wise kernel of
 a fixed MLP) whose time lets ``bench_jax.py`` compare processes. An implementation whose first
 call takes over ``MAX_CALL_S`` seconds is not repeated, and one whose time per kernel entry
@@ -32,7 +32,8 @@ from typing import Any
 
 import numpy as np
 from plain import plain_kernel
-from timing import CLOCKS, interleaved, phase_peak_mb, versions
+from rss_peak import measure_phase
+from timing import CLOCKS, interleaved, versions
 
 ROLES = ("jax-engine", "torch-engine", "layerwise-engine", "neural-tangents")
 PACKAGES = {"jax-engine": ("pkverify", "jax", "jaxlib", "numpy"),
@@ -201,7 +202,7 @@ def run(role: str, case_dir: str, clock_name: str = "cpu", repeat: int = 3,
                                "note": f"first call over {max_call_s:g} s: not repeated"}
                 per_pair[label] = first / (n1 * n2)
                 continue
-            peak, exact = phase_peak_mb(lambda fn=fn: fn(A, B))  # also the warm-up call
+            _, _, peak, exact = measure_phase(lambda fn=fn: fn(A, B))  # also the warm-up
             rows[label] = {"first_s": first, "peak_mb": peak, "peak_exact": exact}
             timed[label] = lambda fn=fn: fn(A, B)
         times = interleaved({**timed, "yardstick": yard}, repeat, clock=clock, warm=False)

@@ -1,4 +1,4 @@
-"""Timing, memory and process helpers shared by the benchmarks and their peer processes.
+"""Timing and process helpers shared by the benchmarks and their peer processes.
 
 NumPy and the standard library only, so that a peer's own environment (e.g. a venv holding
 only neural-tangents and its older JAX) can import it.
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ctypes
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -62,40 +61,6 @@ def versions(packages: Sequence[str]) -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[name] = "not installed"
     return out
-
-
-def _status_mb(field: str) -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024  # kB
-    raise OSError(f"{field} not in /proc/self/status")
-
-
-def phase_peak_mb(fn: Callable[[], Any]) -> tuple[float | None, bool]:
-    """``(peak MB above the starting RSS, exact)`` of one call of ``fn``, every library's
-    allocations included (tracemalloc sees Python's allocator only, not JAX's, torch's or
-    NumPy's large buffers). Linux: writing 5 to ``/proc/self/clear_refs`` resets the peak-RSS
-    mark ``VmHWM`` to the current RSS (after a heap trim, so that the call does not reuse
-    pages an earlier one freed but kept); ``exact`` is False where it cannot be written (the
-    process's lifetime peak, ``ru_maxrss``, is used) and the figure is None off Linux."""
-    if MALLOC_TRIM is not None:
-        MALLOC_TRIM(0)
-    try:
-        start = _status_mb("VmRSS")
-    except OSError:
-        fn()
-        return None, False
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        exact = True
-    except OSError:
-        exact = False
-    fn()
-    peak = _status_mb("VmHWM") if exact else resource.getrusage(
-        resource.RUSAGE_SELF).ru_maxrss / 1024
-    return max(0.0, peak - start), exact
 
 
 def run_json_process(argv: Sequence[str], timeout: float = 1800,
