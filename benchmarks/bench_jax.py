@@ -158,17 +158,19 @@ def print_case(res: dict) -> None:
         pair = max(diffs, key=diffs.get) if diffs else None
         worst = f"{diffs[pair]:.1e} ({pair})" if pair else "—"
         print(f" {kind} (max relative difference over all {len(diffs)} pairs: {worst})")
-        print(f"  {'':<30} {'median':>10} {'first call':>11} {'÷ yardstick':>12} "
-              f"{'÷ JAX engine':>13} {'call peak':>10}")
+        print(f"  {'':<30} {'median':>10} {'first call':>11} {'yardstick':>10} "
+              f"{'÷ yardstick':>12} {'÷ JAX engine':>13} {'(raw)':>7} {'call peak':>10}")
         for label, row in rows.items():
             if "median_s" not in row:
                 print(f"  {LABELS.get(label, label):<30} skipped: {row.get('skipped')}")
                 continue
-            rel = (f"{normalised(row) / normalised(ref):>13.2f}" if timed(ref)
-                   else f"{'—':>13}")
+            rel = (f"{normalised(row) / normalised(ref):>13.2f} "
+                   f"{row['median_s'] / ref['median_s']:>7.2f}" if timed(ref)
+                   else f"{'—':>13} {'—':>7}")
             peak = row.get("peak_mb")
             print(f"  {LABELS.get(label, label):<30} {row['median_s'] * 1e3:>8.1f}ms "
-                  f"{row['first_s']:>10.2f}s {normalised(row):>12.2f} {rel} "
+                  f"{row['first_s']:>10.2f}s {row['yardstick_s'] * 1e3:>8.2f}ms "
+                  f"{normalised(row):>12.2f} {rel} "
                   f"{'n/a' if peak is None else f'{peak:.0f} MB':>10}"
                   + (f"  ({row['note']})" if "note" in row else ""))
 
@@ -180,15 +182,16 @@ def print_ratios(results: list[dict]) -> None:
     for base in ("jax-engine", "torch-engine"):
         lines = []
         for peer in (lab for lab in LABELS if lab != base):
-            cells = [f"{normalised(rows[base]) / normalised(rows[peer]):>22.2f}"
-                     if timed(rows.get(base)) and timed(rows.get(peer)) else f"{'—':>22}"
+            cells = [f"{normalised(rows[base]) / normalised(rows[peer]):>12.2f} "
+                     f"({rows[base]['median_s'] / rows[peer]['median_s']:.2f})".ljust(22)
+                     if timed(rows.get(base)) and timed(rows.get(peer)) else f"{'—':>12}".ljust(22)
                      for *_, rows in cols]
             if any(c.strip() != "—" for c in cells):
                 lines.append(f"  {LABELS[peer]:<30}" + "".join(cells))
         if lines:
-            print(f"\n{LABELS[base]} time ÷ peer's time (each ÷ its process's yardstick; "
-                  "< 1: the engine is faster)")
-            print(f"  {'':<30}" + "".join(f"{f'{n} {d} {k}':>22}" for n, d, k, _ in cols))
+            print(f"\n{LABELS[base]} time ÷ peer's time, each ÷ its process's yardstick "
+                  "(in brackets: the raw ratio); < 1: the engine is faster")
+            print(f"  {'':<30}" + "".join(f"{f'{n} {d} {k}':>20}  " for n, d, k, _ in cols))
             print("\n".join(lines))
 
 
@@ -213,7 +216,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="the interpreter of neural-tangents' venv (default: this one)")
     parser.add_argument("--no-peers", action="store_true", help="skip neural-tangents")
     parser.add_argument("--json", default=None, help="write the figures to this new file")
+    parser.add_argument("--from-json", default=None, nargs="+", metavar="PATH",
+                        help="print the tables of earlier --json runs (nothing is run)")
     args = parser.parse_args(argv)
+    if args.from_json:
+        results = [r for path in args.from_json for r in json.loads(Path(path).read_text())]
+        for res in results:
+            print_case(res)
+        print_ratios(results)
+        return 0
     if args.json is not None and Path(args.json).exists():
         parser.error(f"{args.json} exists; choose another --json path (nothing is "
                      "overwritten)")
