@@ -24,8 +24,8 @@ Y = torch.from_numpy(rng.integers(0, 3, 16))               # and labels (3 class
 
 
 def build(seed: int, lr: float):
-    """Your module and optimizer. float64 and a smooth activation: the exact rule then
-    reaches float64 rounding (ReLU's kinks are not located for torch models yet)."""
+    """Your module and optimizer. float64: the exact rule then reaches float64 rounding (with
+    a smooth activation as here, or ReLU, whose kinks it locates along every step)."""
     torch.manual_seed(seed)
     net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.SiLU(),
                               torch.nn.Linear(8, 3)).double()

@@ -209,7 +209,9 @@ def train(
                  ε > 0, or a sequence of ``steps`` step sizes (a schedule).
     optimizer:   pk.optim.gd(lr), sgd(lr, momentum, dampening, nesterov, weight_decay),
                  adam(lr, betas, eps, weight_decay) or adamw(...), with PyTorch's defaults;
-                 its lr may be a schedule. Give either lr or optimizer.
+                 its lr may be a schedule. Give either lr or optimizer. Parameter groups
+                 (``pk.optim.grouped(opt, groups, lr=[...], weight_decay=[...])``) give each
+                 group of weights its own step size (or schedule) and weight decay.
     reduction:   "sum" (the paper's L = Σ_i ℓ_i) or "mean" (each batch's loss divided by its
                  size, PyTorch's default).
     batch_size:  None for full batches; else batches drawn without replacement from
@@ -275,6 +277,8 @@ def train(
             "in float64 (leave dtype out)."
         )
     eps = opt.step_sizes(steps)
+    if isinstance(model, Model):
+        opt.check_groups(model.n_params, steps)
     if progress is not None:
         progress = as_flag(progress, "progress")
     X, Y, loss, reg, w = _prepare(model, X, Y, loss, regularizer, w0, seed)
@@ -369,9 +373,10 @@ def train(
                 rec.record(s + 1, checkpoint(s, state, w_next))
                 continue
             g = opt.gradient(g, w)  # + coupled weight decay
-            parts, decay, _, state = opt.advance(state, g[None, :], w, float(eps[s]), s, total=g)
+            parts, decay, _, state = opt.advance(state, g[None, :], w, opt.rate(s, float(eps[s])),
+                                                 s, total=g)
             np.add(w, parts[0], out=w_next)  # w_{s+1} = w_s + Δ_s, as the optimizer says
-            if opt.decoupled_decay:
+            if opt.decoupled:
                 w_next += decay
             rec.record(s + 1, checkpoint(s, state, w_next))
     except BaseException as exc:

@@ -40,7 +40,8 @@ class Trajectory:
     kind:        "gd", "sgd" or "flow".
     optimizer:   the update rule that made each step (:mod:`pkverify.optim`); None on a
                  hand-built path means plain gradient descent with these step sizes (None on
-                 a flow path). Its lr must agree with ``step_sizes``.
+                 a flow path). Its lr must agree with ``step_sizes`` (with parameter
+                 groups, group 0's lr: ``step_sizes`` and ``times`` are group 0's).
     reduction:   "sum" (ℓ' enters each step as is) or "mean" (divided by the batch size).
     """
 
@@ -244,6 +245,7 @@ class Trajectory:
                     "a gradient-flow path has no optimizer; leave optimizer=None for kind "
                     "'flow'."
                 )
+            self.optimizer.check_groups(self.model.n_params, self.steps)
             eta = self.optimizer.step_sizes(self.steps)
             if not np.allclose(eta, self.step_sizes, rtol=1e-15, atol=0.0):
                 raise InvalidArgumentError(

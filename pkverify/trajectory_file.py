@@ -34,10 +34,14 @@ from .validation import as_data
 __all__ = ["save_trajectory", "load_trajectory", "check_losses", "FORMAT_VERSION"]
 
 _FORMAT = "pkverify-trajectory"
-_VERSION = 5
-"""Format history. Version 5 (written only for a path whose weights live in a disk store):
-``ws`` is empty and ``meta["store"]`` points to the store (its path and manifest checksum,
-:mod:`pkverify.stores.reference`), so the file's checksum covers the store's too. Version 4
+_VERSION = 6
+"""Format history. Version 6 (written only for a path whose optimizer has parameter groups):
+the optimizer's spec holds ``groups`` (runs of weights, each group's lr or schedule and weight
+decay, :mod:`pkverify.optim.groups`); a pkverify that predates groups says it is too old
+instead of misreading the rule. Version 5 (written only for a path whose weights live in a
+disk store): ``ws`` is empty and ``meta["store"]`` points to the store (its path and manifest
+checksum, :mod:`pkverify.stores.reference`), so the file's checksum covers the store's too.
+Version 4
 records the optimizer (its spec) and the loss reduction; files of earlier versions are plain
 gradient descent with the loss summed. Version 3: ``checksum`` covers every array *and* the
 metadata (kind, model, loss, regulariser, ...), so no byte of what the file says about the
@@ -49,6 +53,8 @@ FORMAT_VERSION = _VERSION
 _VERSION_IN_MEMORY = 4
 """The version written for a path whose weights are in the file (readable by pkverify that
 predates stores)."""
+_VERSION_ON_DISK = 5
+"""The version written for a path whose weights live in a disk store."""
 
 _ARRAYS = ("X", "Y", "ws", "step_sizes", "batches", "losses", "times")
 
@@ -118,7 +124,8 @@ def save_trajectory(traj: Any, path: str | os.PathLike) -> Path:
     }
     meta: dict[str, Any] = {
         "format": _FORMAT,
-        "version": _VERSION if on_disk else _VERSION_IN_MEMORY,
+        "version": _VERSION if getattr(traj.optimizer, "groups", None) is not None
+        else _VERSION_ON_DISK if on_disk else _VERSION_IN_MEMORY,
         "kind": traj.kind,
         "model": traj.model.spec,
         "loss": traj.loss.name,

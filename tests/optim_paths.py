@@ -53,7 +53,8 @@ def hand_path(model, X, Y, opt, steps=6, batch_size=None, reduction="sum", reg=N
         if reg is not None:
             g = g + reg.grad(w)
         g = opt.gradient(g, w)
-        parts, dec, _, state = opt.advance(state, g[None, :], w, float(eta[s]), s, total=g)
+        parts, dec, _, state = opt.advance(state, g[None, :], w, opt.rate(s, float(eta[s])), s,
+                                           total=g)
         ws.append(w + (parts[0] + dec))
     ws = np.array(ws)
     losses = np.array([float(loss_o.total(model.f(v, X), Y)) for v in ws])
@@ -61,3 +62,33 @@ def hand_path(model, X, Y, opt, steps=6, batch_size=None, reduction="sum", reg=N
     kind = "gd" if batches.all() else "sgd"
     return pk.Trajectory(model, X, np.asarray(Y, float), loss_o, ws, eta, batches, losses,
                          times, reg, kind, optimizer=opt, reduction=reduction)
+
+
+def recipe_groups(sizes) -> np.ndarray:
+    """Each weight's group in ``pk.models.mlp(sizes)`` (each layer's W then b) for the common
+    recipe: 0 the hidden layers' weights, 1 every bias (no weight decay), 2 the last layer's
+    weights (a larger lr)."""
+    index = []
+    for h, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        index += [2 if h == len(sizes) - 2 else 0] * (fan_in * fan_out) + [1] * fan_out
+    return np.array(index)
+
+
+def grouped_cases(sizes):
+    """(id, optimizer with the recipe's groups, batch_size, reduction, regulariser)."""
+    sched = tuple(0.05 * (1.0 + 0.5 * np.cos(np.arange(6))))
+    idx = recipe_groups(sizes)
+    ten = tuple(10 * e for e in sched)
+
+    def g(base, lr, wd):
+        return optim.grouped(base, idx, lr=lr, weight_decay=wd)
+
+    return [
+        ("gd-rates", g(optim.gd(0.05), [0.05, 0.02, 0.2], [0.0] * 3), 3, "sum", None),
+        ("nesterov-recipe", g(optim.sgd(0.05, momentum=0.9, nesterov=True), [0.05, 0.05, 0.2],
+                              [0.1, 0.0, 0.1]), None, "sum", None),
+        ("adam-schedules", g(optim.adam(0.05), [sched, sched, ten], [0.05, 0.0, 0.05]), 3,
+         "mean", None),
+        ("adamw-l2", g(optim.adamw(0.05), [0.05, 0.01, 0.1], [0.1, 0.0, 0.2]), 4, "sum",
+         pk.l2(0.01)),
+    ]

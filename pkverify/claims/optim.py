@@ -23,8 +23,18 @@ from .registry import CheckConfig, Outcome, claim
 from .theorem1 import EXACT_TOL, check_reconstruction
 
 
-def _cases(steps: int) -> list[tuple[str, optim.Optimizer, int | None, str, object]]:
-    """(label, optimizer, batch_size, reduction, regulariser): every rule and option."""
+def _recipe(base: optim.Optimizer, k: int) -> optim.Optimizer:
+    """Parameter groups on mlp([3, 8, k]) (each layer W then b): the hidden weights decayed,
+    the biases without decay, the last layer's weights at 10× lr."""
+    index = np.array([0] * 24 + [1] * 8 + [2] * (8 * k) + [1] * k)
+    lr = float(base.lr) if not isinstance(base.lr, tuple) else 0.05
+    return optim.grouped(base, index, lr=[lr, lr, 10 * lr],
+                         weight_decay=[base.weight_decay, 0.0, base.weight_decay])
+
+
+def _cases(steps: int) -> list[tuple[str, object, int | None, str, object]]:
+    """(label, optimizer (or a function of the output count k giving one), batch_size,
+    reduction, regulariser): every rule and option."""
     sched = tuple(0.05 * (1.0 + 0.5 * np.cos(np.arange(steps))))
     return [
         ("GD", optim.gd(0.1), None, "sum", None),
@@ -39,6 +49,8 @@ def _cases(steps: int) -> list[tuple[str, optim.Optimizer, int | None, str, obje
          4, "mean", None),
         ("AdamW, l2 regulariser, batches", optim.adamw(0.02, weight_decay=0.1), 5, "sum",
          l2(0.01)),
+        ("AdamW, parameter groups (no decay on biases, 10× lr last layer), batches, mean",
+         lambda k: _recipe(optim.adamw(0.01, weight_decay=0.1), k), 4, "mean", None),
     ]
 
 
@@ -52,6 +64,8 @@ def _train(case, activation: str, cfg: CheckConfig, steps: int, vector: bool = F
         X, Y = regression_data(cfg.seed, n=10)
         model = mlp([3, 8, 1], activation, seed=cfg.seed)
         loss = "mse"
+    if callable(opt):  # parameter groups: laid out on this model's weights
+        opt = opt(3 if vector else 1)
     return train(model, X, Y, loss=loss, optimizer=opt, steps=steps, batch_size=bs,
                  reduction=red, regularizer=reg, seed=cfg.seed, progress=False)
 

@@ -31,9 +31,10 @@ def add(sub: Any) -> argparse.ArgumentParser:
                    help="a path saved with Trajectory.save (default: the demo model, a tanh "
                    "MLP [3, 16, 1] trained by GD)")
     p.add_argument("--model", metavar="MODULE:FUNCTION",
-                   help="for a trajectory trained on a custom model: a function taking no "
-                   "arguments that returns that pkverify Model, e.g. mymodels:build (a module "
-                   "importable from the current folder) or path/to/file.py:build")
+                   help="for a trajectory trained on a custom, torch or JAX model: a function "
+                   "taking no arguments that returns that pkverify Model (pk.models.custom, "
+                   "pk.torch.model or pk.jax.model), e.g. mymodels:build (a module importable "
+                   "from the current folder) or path/to/file.py:build")
     p.add_argument("--query", metavar="X",
                    help='"x1,x2,..." or a .npy file of shape (d,) or (q, d) (default: a fresh '
                    "point for the demo model, the first training input for a trajectory)")
@@ -107,7 +108,8 @@ def load_model(spec: str) -> Any:
     if not isinstance(model, Model):
         raise InvalidArgumentError(
             f"--model {spec!r}: {func_name}() returned {type(model).__name__}, not a pkverify "
-            "Model; return e.g. pk.models.custom(f, w0)."
+            "Model; return e.g. pk.models.custom(f, w0), pk.torch.model(module) or "
+            "pk.jax.model(apply_fn, params)."
         )
     return model
 

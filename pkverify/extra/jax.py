@@ -8,8 +8,8 @@ its inverse ``unravel`` is kept on ``Model.foreign``. ``f(w, X)`` is
 differentiates it with ``jax.vjp``, ``jax.jvp`` and ``vmap(jacrev)``.
 
 Inputs: X's rows are the inputs flattened; ``input_shape`` (given, e.g. ``(8, 8, 1)`` for an
-NHWC image, or found by ``jax.eval_shape`` on rows of each length among the first weight
-matrix's dimensions) reshapes them before ``apply_fn``. JAX arrays are accepted wherever
+NHWC image, or found by ``jax.eval_shape`` on rows of each length among the weight
+matrices' dimensions) reshapes them before ``apply_fn``. JAX arrays are accepted wherever
 pkverify takes an array; results are NumPy.
 
 dtype: float64 needs ``jax.config.update("jax_enable_x64", True)`` *before* the parameters
@@ -18,7 +18,10 @@ are created: without it JAX silently computes in float32. Float64 parameters (Nu
 
 Smoothness (``smooth=None``): decided from the jaxpr of the function's JVP
 (:mod:`.jax_smooth`: comparisons, ``sign``/``floor``/``round``, max-pool derivatives that
-depend on the weights and reach the tangent); ``smooth=`` overrides it.
+depend on the weights and reach the tangent); ``smooth=`` overrides it. Where each jump has a
+switch value (:mod:`.jax_switches`: relu, leaky relu, abs, clip, ``maximum``/``minimum``,
+``where`` on a comparison) the exact rule splits every row's steps at its kinks; the others
+(max-pooling, ``reduce_max``, ``argmax``, ``round``, ...) are ``foreign.unlocated``.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ import numpy as np
 from ..errors import BackendMissingError, InvalidArgumentError, ShapeError
 from ..models.base import ForeignModel, Model
 from .common import check_input_shape, check_probe_output, refuse_autograd
-from .jax_smooth import gradient_jumps
+from .jax_smooth import trace_jvp, where
+from .jax_switches import switch_plan
 
 try:
     import jax
@@ -118,11 +122,13 @@ def flatten(foreign: ForeignModel, params: Any) -> np.ndarray:
 
 
 def _find_input_shape(apply_fn: Any, params: Any, dtype: Any) -> tuple[int, ...]:
-    """The length d of one input: each dimension of the first weight matrix in turn, kept
-    when ``jax.eval_shape`` (abstract, no computation) accepts a batch of shape (2, d)."""
+    """The length d of one input: each dimension of the weight matrices in turn, kept when
+    ``jax.eval_shape`` (abstract, no computation) accepts a batch of shape (2, d); it must be
+    the only one that fits."""
     leaves = [a for a in jax.tree_util.tree_leaves(params) if np.ndim(a) >= 2]
     found = []
-    for d in dict.fromkeys(int(s) for s in (np.shape(leaves[0]) if leaves else ())):
+    tried = list(dict.fromkeys(int(s) for a in leaves for s in np.shape(a)))
+    for d in tried:
         try:
             out = jax.eval_shape(apply_fn, params, jax.ShapeDtypeStruct((2, d), dtype))
         except Exception:
@@ -131,12 +137,12 @@ def _find_input_shape(apply_fn: Any, params: Any, dtype: Any) -> tuple[int, ...]
             found.append(d)
     if len(found) == 1:
         return (found[0],)
-    why = "several" if found else "none of"
+    why = f"inputs of lengths {found} all fit" if found else \
+        f"no length among the weight matrices' dimensions {tried} fits"
     raise InvalidArgumentError(
-        f"pk.jax.model cannot tell the shape of one input ({why} the first weight matrix's "
-        f"dimensions {found or ''} fit apply_fn); pass input_shape=..., e.g. (d,) for vectors, "
-        "(8, 8, 1) for 8×8 grey NHWC images or (L, E) for L tokens of E features. X's rows "
-        "are then the inputs flattened."
+        f"pk.jax.model cannot tell the shape of one input ({why}); pass input_shape=..., "
+        "e.g. (d,) for vectors, (8, 8, 1) for 8×8 grey NHWC images or (L, E) for L tokens of "
+        "E features. X's rows are then the inputs flattened."
     )
 
 
@@ -173,6 +179,9 @@ def model(
     dt = np.dtype(dtype or found)
     params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype=dt), params)
     flat, unravel = ravel_pytree(params)
+    if int(flat.size) == 0:
+        raise ShapeError("the parameter pytree holds no values (all its leaves are empty); "
+                         "pass the trained weights.")
     shape = (check_input_shape(input_shape) if input_shape is not None
              else _find_input_shape(apply_fn, params, dt))
     d = math.prod(shape)
@@ -192,7 +201,21 @@ def model(
         ) from exc
     k = check_probe_output(tuple(probe.shape), str(tuple(probe.shape)), "apply_fn",
                            "Return (n,) or (n, k) from apply_fn (e.g. out.reshape(n, -1)).")
-    jumps = gradient_jumps(lambda p, x: call(p, x), flat, probe_x)
+    if np.dtype(probe.dtype).kind != "f":
+        raise InvalidArgumentError(
+            f"apply_fn returns {probe.dtype} outputs; pkverify needs float outputs, a "
+            "differentiable function of the parameters (drop the rounding or cast)."
+        )
+    try:
+        closed, jumping = trace_jvp(call, flat, probe_x[:1])
+    except Exception as exc:
+        raise InvalidArgumentError(
+            f"jax.jvp cannot differentiate apply_fn with respect to the parameters "
+            f"({type(exc).__name__}: {exc}); apply_fn must be a differentiable function of "
+            "float parameters, returning float outputs."
+        ) from exc
+    jumps = tuple(dict.fromkeys(where(e) for e in jumping))
+    unlocated = switch_plan(closed, jumping)[1]
     scalar = k == 1
     jcall = jax.jit(call)
 
@@ -209,10 +232,8 @@ def model(
     w0.setflags(write=False)
     device = str(next(iter(flat.devices()))) if hasattr(flat, "devices") else "cpu"
     foreign = ForeignModel("jax", apply_fn, names, shapes, shape, device, str(dt), jcall,
-                           jumps, unravel=unravel,
+                           jumps, unlocated, unravel=unravel,
                            treedef=jax.tree_util.tree_structure(params))
-    if int(w0.size) == 0:
-        raise ShapeError("the parameter pytree holds no values (all leaves empty).")
     return Model(
         name or str(getattr(apply_fn, "__qualname__", None) or "jax_model"),
         f,

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["gradient_jumps", "JUMPING"]
+__all__ = ["gradient_jumps", "trace_jvp", "where", "sub_jaxprs", "JUMPING"]
 
 JUMPING = frozenset({"sign", "floor", "ceil", "round", "rem", "nextafter",
                      "select_and_gather_add", "select_and_scatter_add"})
@@ -96,7 +96,7 @@ def _jumps(eqn: Any, pos: set[Any]) -> bool:
     return name in JUMPING or any(_discrete(v.aval) for v in eqn.outvars)
 
 
-def _sub_jaxprs(eqn: Any) -> list[Any]:
+def sub_jaxprs(eqn: Any) -> list[Any]:
     out = []
     for value in eqn.params.values():
         for item in value if isinstance(value, (tuple, list)) else (value,):
@@ -134,7 +134,7 @@ def _scan(jaxpr: Any, dep_in: list[bool], need_out: list[bool], found: list[Any]
             continue
         if _jumps(eqn, pos):
             found.append(eqn)
-        for inner in _sub_jaxprs(eqn):
+        for inner in sub_jaxprs(eqn):
             ins = [_is_var(v) and v in dep for v in eqn.invars]
             if len(inner.invars) != len(ins):  # cond: the branch index first; else unknown
                 ins = ins[1:] if len(inner.invars) == len(ins) - 1 else [True] * len(
@@ -144,7 +144,8 @@ def _scan(jaxpr: Any, dep_in: list[bool], need_out: list[bool], found: list[Any]
             _scan(inner, ins, outs, found)
 
 
-def _where(eqn: Any) -> str:
+def where(eqn: Any) -> str:
+    """An equation's primitive and the user's source line that produced it."""
     try:
         from jax._src import source_info_util
 
@@ -154,17 +155,25 @@ def _where(eqn: Any) -> str:
         return eqn.primitive.name
 
 
-def gradient_jumps(apply_fn: Any, params: Any, x: Any) -> tuple[str, ...]:
-    """The operations (name and the user's source line) at which ``∇_p apply_fn(p, x)`` may
-    jump, traced at ``params`` on inputs ``x``; empty when the function is smooth in p."""
+def trace_jvp(fn: Any, params: Any, x: Any) -> tuple[Any, list[Any]]:
+    """``(closed jaxpr of (p, t, x) ↦ jax.jvp(fn(·, x), (p,), (t,)), the equations that
+    jump)``, traced at ``params`` on inputs ``x`` (x an input of the jaxpr, not a constant)."""
     import jax
 
     closed = jax.make_jaxpr(
-        lambda p, t: jax.jvp(lambda q: apply_fn(q, x), (p,), (t,))
-    )(params, params)
+        lambda p, t, xx: jax.jvp(lambda q: fn(q, xx), (p,), (t,))
+    )(params, params, x)
     jaxpr = closed.jaxpr
     n_p = len(jax.tree_util.tree_leaves(params))
+    n_x = len(jaxpr.invars) - 2 * n_p
     n_out = len(jaxpr.outvars) // 2  # (primal outputs, tangent outputs)
     found: list[Any] = []
-    _scan(jaxpr, [True] * n_p + [False] * n_p, [False] * n_out + [True] * n_out, found)
-    return tuple(dict.fromkeys(_where(e) for e in found))
+    _scan(jaxpr, [True] * n_p + [False] * (n_p + n_x), [False] * n_out + [True] * n_out,
+          found)
+    return closed, found
+
+
+def gradient_jumps(apply_fn: Any, params: Any, x: Any) -> tuple[str, ...]:
+    """The operations (name and the user's source line) at which ``∇_p apply_fn(p, x)`` may
+    jump, traced at ``params`` on inputs ``x``; empty when the function is smooth in p."""
+    return tuple(dict.fromkeys(where(e) for e in trace_jvp(apply_fn, params, x)[1]))

@@ -18,9 +18,12 @@ True)``
 PyTorch's MSELoss is ``(y − y*)²`` per output, without pkverify's ``½`` in ``"mse"``, and its
 mean divides by the batch size times the k outputs: ``squared_error_mean`` is
 ``(1/k) Σ_j (y_j − y*_j)²`` per example, so that pkverify's mean over the batch gives PyTorch's
-number exactly. Options whose update pkverify does not rebuild (amsgrad, maximize, capturable,
-differentiable), losses with class weights, ``pos_weight`` or label smoothing, and optimizers
-other than these are refused before any step.
+number exactly. Parameter groups with their own ``lr`` and ``weight_decay`` map onto
+:func:`pkverify.optim.grouped` (runs of the flat weight vector in ``module.parameters()``
+order, one run per tensor); groups that differ in momentum, dampening, Nesterov, betas or eps
+are refused (pk.optim shares those across groups). Options whose update pkverify does not
+rebuild (amsgrad, maximize, capturable, differentiable), losses with class weights,
+``pos_weight`` or label smoothing, and optimizers other than these are refused before any step.
 """
 
 from __future__ import annotations
@@ -28,10 +31,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import InvalidArgumentError
-from ..optim import Optimizer, adam, adamw, gd, sgd
+from ..optim import Optimizer, adam, adamw, gd, grouped, sgd
 
-__all__ = ["optimizer_rule", "loss_mapping", "group_lr", "SUPPORTED_OPTIMIZERS",
-           "SUPPORTED_LOSSES"]
+__all__ = ["optimizer_rule", "loss_mapping", "group_rates", "group_decays", "group_segments",
+           "SUPPORTED_OPTIMIZERS", "SUPPORTED_LOSSES"]
 
 SUPPORTED_OPTIMIZERS = ("torch.optim.SGD (momentum, dampening, Nesterov, weight decay), Adam, "
                         "AdamW")
@@ -41,9 +44,10 @@ SUPPORTED_LOSSES = ("torch.nn.MSELoss, CrossEntropyLoss, BCEWithLogitsLoss (redu
 _OFF_OPTIONS = ("amsgrad", "maximize", "capturable", "differentiable")
 """Options that change the update away from pk.optim's rule (refused when set)."""
 
-_SHARED = {"SGD": ("momentum", "dampening", "nesterov", "weight_decay"),
-           "Adam": ("betas", "eps", "weight_decay", "decoupled_weight_decay"),
-           "AdamW": ("betas", "eps", "weight_decay")}
+_SHARED = {"SGD": ("momentum", "dampening", "nesterov"),
+           "Adam": ("betas", "eps", "decoupled_weight_decay"),
+           "AdamW": ("betas", "eps")}
+"""Hyperparameters every group must share (lr and weight_decay may differ per group)."""
 
 
 def _number(value: Any) -> Any:
@@ -78,16 +82,25 @@ def _kind(optimizer: Any) -> str:
     )
 
 
-def group_lr(optimizer: Any) -> float:
-    """The step size every parameter group uses now (they must agree: one pk.optim rule)."""
-    rates = {float(_number(g["lr"])) for g in optimizer.param_groups}
-    if len(rates) > 1:
-        raise InvalidArgumentError(
-            f"the optimizer's parameter groups use different learning rates {sorted(rates)} at "
-            "this step; pk.optim applies one step size to every parameter. Use one group (or "
-            "groups with the same lr and weight decay)."
-        )
-    return rates.pop()
+def group_rates(optimizer: Any) -> tuple[float, ...]:
+    """The step size each parameter group uses now (a scheduler's current values)."""
+    return tuple(float(_number(g["lr"])) for g in optimizer.param_groups)
+
+
+def group_decays(optimizer: Any) -> list[float]:
+    """Each parameter group's weight decay."""
+    return [float(_number(g.get("weight_decay", 0.0))) for g in optimizer.param_groups]
+
+
+def group_segments(optimizer: Any, trainable: list[Any]) -> list[tuple[int, int, int]]:
+    """Runs ``(start, stop, group)`` of the flat weight vector (the ``trainable`` tensors
+    raveled in order) held by each of the optimizer's parameter groups."""
+    of = {id(p): i for i, g in enumerate(optimizer.param_groups) for p in g["params"]}
+    runs, at = [], 0
+    for p in trainable:
+        runs.append((at, at + int(p.numel()), of[id(p)]))
+        at += int(p.numel())
+    return runs
 
 
 def optimizer_rule(optimizer: Any, trainable: list[Any]) -> Optimizer:
@@ -109,7 +122,8 @@ def optimizer_rule(optimizer: Any, trainable: list[Any]) -> Optimizer:
             raise InvalidArgumentError(
                 f"the optimizer's {len(groups)} parameter groups differ in {key} "
                 f"({', '.join(sorted(values))}); pk.optim applies one rule, with one {key}, to "
-                "every parameter. Use one group, or the same hyperparameters in every group."
+                "every parameter (groups may differ in lr and weight_decay only). Use the "
+                f"same {key} in every group."
             )
     held = [p for g in groups for p in g["params"]]
     ids = {id(p) for p in trainable}
@@ -127,12 +141,20 @@ def optimizer_rule(optimizer: Any, trainable: list[Any]) -> Optimizer:
             "the optimizer has already taken steps (its state holds momentum buffers or "
             "moments); create the Recorder before the first optimizer.step()."
         )
-    g = groups[0]
-    lr = group_lr(optimizer)
-    wd = float(_number(g.get("weight_decay", 0.0)))
+    rates = group_rates(optimizer)
+    decays = group_decays(optimizer)
+    rule = _rule(kind, groups[0], rates[0], decays[0], any(decays))
+    if len(groups) == 1:
+        return rule
+    # one rule per group, the same except lr and weight decay: merged when those agree too
+    return grouped(rule, group_segments(optimizer, trainable), list(rates), decays)
+
+
+def _rule(kind: str, g: dict[str, Any], lr: float, wd: float, decays: bool) -> Optimizer:
+    """The rule of one group (``decays``: some group has weight decay, so SGD is not gd)."""
     if kind == "SGD":
         mom = float(_number(g.get("momentum", 0.0)))
-        if mom == 0.0 and wd == 0.0:
+        if mom == 0.0 and not decays:
             return gd(lr)
         return sgd(lr, momentum=mom, dampening=float(_number(g.get("dampening", 0.0))),
                    nesterov=bool(g.get("nesterov", False)), weight_decay=wd)

@@ -10,17 +10,21 @@
     km = pk.kernel_machine(rec.trajectory(), rule="exact")
 
 The recorder hooks ``optimizer.step`` (``register_step_pre_hook`` / ``post_hook``): before each
-step it reads the weights w_s, the gradient the optimizer is about to use and the step size
-``param_groups[0]["lr"]`` (so a scheduler's value is the one recorded); after it, w_{s+1}.
+step it reads the weights w_s, the gradient the optimizer is about to use and each parameter
+group's step size ``param_groups[g]["lr"]`` (so a scheduler's values are the ones recorded);
+after it, w_{s+1}. Groups with their own lr and weight decay become the rule's parameter groups
+(:func:`pkverify.optim.grouped`); the trajectory's ``step_sizes`` are group 0's.
 ``rec.step(batch)`` names the step's batch and checks the step: the batch loss's gradient
 ``g_s = ρ_s Σ_{i∈B_s} ℓ'_{i,s} ∇f(w_s, x_i)`` is recomputed at w_s (with pkverify's loss, the
 mapping of :mod:`.torch_mapping`), the step ``Δ_s`` is rebuilt by pk.optim's rule from it
 (:meth:`pkverify.optim.Optimizer.advance`, the one update rule), and a :class:`RecorderWarning`
-names the step and the likely cause when ``w_{s+1} − w_s`` differs from it by more than
-``STEP_RTOL`` relative: gradient clipping or AMP loss scaling (the gradient the optimizer saw
-differs from g_s), or an option pkverify does not rebuild (it does not). A second
-``optimizer.step()`` before ``rec.step``, ``rec.step`` without a step, and weights changed
-between steps are errors.
+names the step, the parameter groups and the likely cause when ``w_{s+1} − w_s`` differs from
+it by more than ``STEP_RTOL`` relative, over all weights or within a group: gradient clipping
+or AMP (loss scaling not undone, reduced-precision autocast), or an option pkverify does not
+rebuild (the pattern each fits: :mod:`.torch_step_check`). A step that AMP's GradScaler skips
+(inf/NaN gradients: ``optimizer.step()`` is not called, the weights do not move) is left out
+with a warning that says so: the path stays exact. A second ``optimizer.step()`` before
+``rec.step``, ``rec.step`` without a step, and weights changed between steps are errors.
 """
 
 from __future__ import annotations
@@ -33,11 +37,18 @@ import numpy as np
 from ..errors import InvalidArgumentError, ShapeError
 from ..kernels.exactness import PathWarning
 from ..losses import get_loss
-from ..optim import OptimizerState
+from ..optim import OptimizerState, ParamGroups, grouped
 from ..trajectory import Trajectory
 from .torch import model as torch_model
 from .torch import to_tensor
-from .torch_mapping import group_lr, loss_mapping, optimizer_rule
+from .torch_mapping import (
+    group_decays,
+    group_rates,
+    group_segments,
+    loss_mapping,
+    optimizer_rule,
+)
+from .torch_step_check import likely_cause, step_gaps
 
 __all__ = ["Recorder", "RecorderWarning", "RecorderError", "indexed_loader", "STEP_RTOL"]
 
@@ -90,15 +101,20 @@ class Recorder:
         self._device = torch.device(foreign.device)
         self._params = [p for n, p in module.named_parameters() if p.requires_grad]
         self.rule = optimizer_rule(optimizer, self._params)
+        self._segments = group_segments(optimizer, self._params)
+        self._layout = ParamGroups.build(  # each weight's group, each group's weight decay
+            self._segments, group_rates(optimizer), group_decays(optimizer))
         self.ws: list[np.ndarray] = [_flat(self._params)]
         self.X = self._inputs(X)
         self.Y = self._targets(Y)
         self._Xt = to_tensor(self.X, self._dtype, self._device)
-        self.lrs: list[float] = []
+        self.lrs: list[float] = []  # group 0's step sizes
+        self.group_lrs: list[tuple[float, ...]] = []  # every group's
         self.batches: list[np.ndarray] = []
         self.mismatch: list[float] = []
         self._state = OptimizerState()
         self._pending: dict[str, Any] | None = None
+        self._first_off: int | None = None  # the first step the check warned about
         self._hooks = [optimizer.register_step_pre_hook(self._before),
                        optimizer.register_step_post_hook(self._after)]
 
@@ -160,7 +176,7 @@ class Recorder:
                 "recorded path would have a gap there."
             )
         grads = [p.grad if p.grad is not None else p.detach() * 0 for p in self._params]
-        self._pending = {"lr": group_lr(optimizer), "grad": _flat(grads)}
+        self._pending = {"lr": group_rates(optimizer), "grad": _flat(grads)}
 
     def _after(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         assert self._pending is not None
@@ -201,44 +217,65 @@ class Recorder:
     def step(self, batch: Any) -> None:
         """Record the optimizer step just taken on the training rows ``batch`` and check it."""
         s = len(self.ws) - 1
+        if self._pending is None and self._skipped_by_scaler(s):
+            return
         if self._pending is None or "w" not in self._pending:
             raise RecorderError(
                 f"rec.step(batch) was called without an optimizer.step() since step {s - 1} "
                 "was recorded (called twice?); call it once after each optimizer.step()."
             )
         rows = self._batch(batch)
-        w, after, lr = self.ws[-1], self._pending["w"], self._pending["lr"]
+        w, after, lrs = self.ws[-1], self._pending["w"], self._pending["lr"]
+        # η_s, or each weight's own group's step size when the groups' differ
+        rate = lrs[0] if len(set(lrs)) == 1 else self._layout.per_weight(lrs)
         g = self.rule.gradient(self._loss_gradient(w, rows), w)
         parts, decay, _, self._state = self.rule.advance(
-            self._state, g[None, :], w, lr, s, total=g)
+            self._state, g[None, :], w, rate, s, total=g)
         rebuilt, step = parts[0] + decay, after - w
-        size = float(np.linalg.norm(step))
-        gap = float(np.linalg.norm(step - rebuilt)) / max(size, np.finfo(float).tiny)
+        index = self._layout.index if self._layout.n_groups > 1 else None
+        gap, per_group = step_gaps(step, rebuilt, index)
         self.mismatch.append(gap)
-        if gap > STEP_RTOL[self._dtype_name]:
-            self._warn(s, gap, self._pending["grad"], g)
+        tol = STEP_RTOL[self._dtype_name]
+        off = [] if per_group is None else np.flatnonzero(per_group > tol).tolist()
+        if gap > tol or off:
+            g_loss = g - self.rule.coupled_decay * w
+            # the pattern read where it shows: on the first group that differs, if any
+            at = slice(None) if not off else self._layout.index == off[0]
+            cause = likely_cause(step[at], rebuilt[at], self._pending["grad"][at], g_loss[at],
+                                 self.rule)
+            where = f" (in parameter group(s) {off})" if per_group is not None else ""
+            if self._first_off is not None:  # momenta and moments carry an earlier gap on
+                cause += (f"; or the optimizer's buffers carry on the gap of step "
+                          f"{self._first_off}")
+            else:
+                self._first_off = s
+            warnings.warn(
+                f"recorded step {s} differs from the step pk.optim rebuilds by {gap:.2e} "
+                f"(relative){where}: {cause}. The kernel machine will rebuild the path as "
+                "recorded and warn that it does not follow its optimizer.", RecorderWarning,
+                stacklevel=2)
         mask = np.zeros(self.X.shape[0], dtype=bool)
         mask[rows] = True
         self.ws.append(after)
-        self.lrs.append(lr)
+        self.lrs.append(lrs[0])
+        self.group_lrs.append(lrs)
         self.batches.append(mask)
         self._pending = None
 
-    def _warn(self, s: int, gap: float, seen: np.ndarray, g: np.ndarray) -> None:
-        g_loss = g - self.rule.coupled_decay * self.ws[-1]
-        off = float(np.linalg.norm(seen - g_loss)) / max(float(np.linalg.norm(g_loss)), 1e-300)
-        if off > 1e-6:  # not rounding: the gradients differ in the sixth digit or earlier
-            cause = (f"the gradient the optimizer used differs from the batch loss's gradient "
-                     f"by {off:.2e} (relative): gradient clipping, AMP/GradScaler loss scaling, "
-                     "a term added to the loss, or batch indices that are not the batch")
-        else:
-            cause = (f"the gradient is the loss's, but the optimizer's update is not "
-                     f"{self.rule.describe()}'s: an option pkverify does not rebuild, or the "
-                     "weights were changed inside the step")
+    def _skipped_by_scaler(self, s: int) -> bool:
+        """True (and a warning) when no optimizer step was taken because the gradients hold
+        inf/NaN and the weights did not move: AMP's GradScaler skipped the step."""
+        grads = [p.grad for p in self._params if p.grad is not None]
+        if not grads or np.all(np.isfinite(_flat(grads))) or \
+                not np.array_equal(_flat(self._params), self.ws[-1]):
+            return False
         warnings.warn(
-            f"recorded step {s} differs from the step pk.optim rebuilds by {gap:.2e} (relative): "
-            f"{cause}. The kernel machine will rebuild the path as recorded and warn that it "
-            "does not follow its optimizer.", RecorderWarning, stacklevel=3)
+            f"no optimizer step was taken before rec.step for step {s}: the gradients hold inf "
+            "or NaN and the weights did not move, as when AMP's torch.amp.GradScaler skips a "
+            "step whose scaled gradients overflow. The batch is left out (nothing changed: "
+            "neither the weights nor the optimizer's state), and the path stays exact.",
+            RecorderWarning, stacklevel=3)
+        return True
 
     def trajectory(self) -> Trajectory:
         """The recorded path: weights, the step sizes used, the batches, the mapped optimizer
@@ -256,6 +293,11 @@ class Recorder:
         eta = np.asarray(self.lrs)
         lr: Any = float(eta[0]) if np.all(eta == eta[0]) else tuple(float(e) for e in eta)
         rule = replace(self.rule, lr=lr)
+        if self._layout.n_groups > 1:  # each group's lr as used (merged when all agree)
+            per = [float(c[0]) if np.all(c == c[0]) else tuple(float(e) for e in c)
+                   for c in np.asarray(self.group_lrs).T]
+            rule = grouped(replace(self.rule, groups=None), self._segments, per,
+                           list(self._layout.weight_decay))
         ws = np.stack(self.ws)
         losses = np.array([float(self.loss.total(self.model.apply(w, self.X), self.Y))
                            for w in ws])

@@ -71,6 +71,8 @@ class StepPlan:
     evaluations:   gradient evaluations per query row for this step.
     residual:      max |f(w+Δ) − f(w) − ∫∇f·Δ| relative to the identity's rounding scale
                    (:class:`RoundingScale`; float64 rounding ≈ 1e-16).
+    switch_evaluations: forward passes per query row that located its kinks (foreign
+                   models with piecewise-linear units; :mod:`pkverify.kernels.switches`).
     """
 
     taus: np.ndarray
@@ -78,6 +80,7 @@ class StepPlan:
     rows: np.ndarray | None
     evaluations: float
     residual: float
+    switch_evaluations: float = 0.0
 
 
 Evaluate = Callable[[float | None, Any], tuple[Any, Any]]
@@ -143,15 +146,19 @@ class RoundingScale:
         evaluated only when the plain relative residual misses the target and ``refine``
         (callers refine where more nodes no longer help: a climb that stalled, or its end),
         so a converging climb never builds a gradient norm."""
-        worst = self.relative(gap, y0, y1)
-        rtol = adaptive_rtol(self.Xq.dtype)
-        if worst <= rtol or not refine:
-            return worst
+        return float(np.max(self.per_row(gap, y0, y1, refine)))
+
+    def per_row(self, gap: Any, y0: Any, y1: Any, refine: bool = True) -> np.ndarray:
+        """The residual of each query row, ``(q,)`` (:meth:`residual` is their max)."""
         size = self._size(y0, y1)
+        gap_h = np.abs(to_numpy(gap).astype(np.float64)).reshape(int(self.Xq.shape[0]), -1)
+        plain = np.max(gap_h, axis=1) / size
+        rtol = adaptive_rtol(self.Xq.dtype)
+        if float(np.max(plain)) <= rtol or not refine:
+            return plain
         ulps = unit_roundoff(self.Xq.dtype) / rtol  # one ulp per weight, in units of rtol
-        gap_h = np.abs(to_numpy(gap).astype(np.float64))  # (q, k): small, on the host
         g = self.grad_norm().reshape(gap_h.shape) * (self.weight_norm * ulps)
-        return float(np.max(gap_h / np.maximum(g, size)))
+        return np.max(gap_h / np.maximum(g, size), axis=1)
 
 
 def integrate_step(
@@ -173,6 +180,11 @@ def integrate_step(
     net: Network | None = getattr(engine, "net", None)
     if net is not None and net.kinked and engine.supports_along:
         return _per_row(engine, net, w, delta, Xq, U, step_integral)
+    if cuts is None and not engine.model.smooth and engine.supports_along \
+            and engine.locates_kinks():  # a foreign model's kinks, from its switch values
+        from .exact_rows import integrate_pieces
+
+        return integrate_pieces(engine, w, delta, Xq, U, step_integral, nodes)
     edges = [0.0, 1.0] if cuts is None or len(cuts) == 0 else [0.0, *sorted(cuts), 1.0]
     pieces = [(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
     degree = engine.model.piece_degree if cuts is not None else None

@@ -45,13 +45,15 @@ def warn_not_exact(model: Any, residual: float, nodes: int | None) -> None:
     elif getattr(model, "foreign", None) is not None:
         cause = "foreign_kinked" if not model.smooth else "foreign"
         framework = model.foreign.framework
-        why = (f"({framework}) has piecewise-linear units (relu, max-pooling, ...) whose kinks "
-               "inside a step are not located yet, and misses the step identity"
+        unlocated = ", ".join(getattr(model.foreign, "unlocated", ())) or "none"
+        why = (f"({framework}) has piecewise-linear ops whose kinks inside a step pkverify "
+               f"does not locate (unlocated: {unlocated}), and misses the step identity"
                if not model.smooth else
                f"({framework}) did not reach rounding with 65 nodes a step and bisection (a "
                "gradient that jumps inside steps, or steps too large for the quadrature)")
-        fix = ("Smooth activations (tanh, GELU, SiLU, softplus) make the rule exact today; the "
-               "residual is recorded in km.diagnostics(Xq)." if not model.smooth else
+        fix = ("relu, leaky relu, clamp, hardtanh, abs, maximum and max-pooling (without "
+               "ceil_mode) are located, as are smooth activations; the residual is recorded in "
+               "km.diagnostics(Xq)." if not model.smooth else
                "If the module computes relu/abs/max through a function call the adapter cannot "
                f"see, build the model with pk.{framework}.model(module, smooth=False).")
     elif model.kinks is not None:

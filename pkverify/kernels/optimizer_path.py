@@ -28,13 +28,15 @@ sensitivity per row, the kernel one per output)::
     contribution_i(x) = −Σ_r I_i(r) ρ_r ℓ'_{i,r} u_r(x)·∇f(w_r, x_i)
     a_i(x) = −K^opt(x, x_i)⁻¹ Σ_r I_i(r) ρ_r K^opt_r(x, x_i) ℓ'_{i,r}
 
-With μ = 0, P = I and no decay, ``u_r = η_r φ_r`` and this is the exact rule's machine for
-gradient descent. ``predict`` and ``b`` need no recursion: ``Σ_r u_r·g_r = Σ_s φ_s·(η_s P_s
-d_s)``, so one forward pass carries the rule's buffers for the loss's part of g and the
-regulariser's part separately (the rule is linear in g once P_s is fixed) and integrates
-φ_s against each part's step — :func:`optimizer_products`. P_s is data (Adam's second moment
-of the path's own gradients): that pass rebuilds it, checks every recorded step against the
-rule (a PathWarning names the first step that does not follow it), and keeps v every ⌈√S⌉
+With parameter groups (:mod:`pkverify.optim.groups`) η_s is the diagonal ``E_s`` of each
+weight's group's step size and λ a diagonal too: ``e_s = E_s α_s P_s φ_s`` (``E_s P_s`` is still
+diagonal) and nothing else changes. With μ = 0, P = I and no decay, ``u_r = η_r φ_r`` and this
+is the exact rule's machine for gradient descent. ``predict`` and ``b`` need no recursion: ``Σ_r
+u_r·g_r = Σ_s φ_s·(η_s P_s d_s)``, so one forward pass carries the rule's buffers for the loss's
+part of g and the regulariser's part separately (the rule is linear in g once P_s is fixed) and
+integrates φ_s against each part's step — :func:`optimizer_products`. P_s is data (Adam's second
+moment of the path's own gradients): that pass rebuilds it, checks every recorded step against
+the rule (a PathWarning names the first step that does not follow it), and keeps v every ⌈√S⌉
 steps so that the reverse pass (:func:`optimizer_kernel_sums`) replays P_s segment by segment
 (:mod:`pkverify.kernels.optimizer_replay`).
 
@@ -140,7 +142,7 @@ def optimizer_products(
     inconsistent = np.zeros(S, dtype=bool)
     Ps = Preconditioners(S, checkpoint_every) if opt.adaptive else None
     y0 = loss_term = reg_term = unexplained = None
-    has_reg = traj.regularizer is not None or opt.weight_decay != 0.0
+    has_reg = traj.regularizer is not None or opt.decays
     for s in progress(range(S), total=S, desc="exact rule", enabled=show, unit="step"):
         w_host = np.asarray(traj.ws[s], dtype=np.float64)
         w = xp.asarray(w_host, dtype=dt)
@@ -149,7 +151,7 @@ def optimizer_products(
             Ps.record(s, state)
         g = step_gradient(engine, traj, opt, rho, X, s, dt)
         parts, dec, _, state = opt.advance(state, np.stack([g.loss, g.reg]), w_host,
-                                           float(eta[s]), s, total=g.total)
+                                           opt.rate(s, float(eta[s])), s, total=g.total)
         rebuilt = parts[0] + parts[1] + dec
         gap = float(np.linalg.norm(step - rebuilt))
         size = float(np.linalg.norm(step))
@@ -160,12 +162,12 @@ def optimizer_products(
         direct = bool(gap > allowed) and unit_roundoff(dt) <= F64_EPS
         inconsistent[s] = direct
         tangents = [parts[0], parts[1]]
-        if opt.decoupled_decay:
+        if opt.decoupled:
             tangents.append(np.asarray(dec))
         if direct:  # not the rule's step: integrate along Δ itself
             tangents.append(step)
         U = xp.asarray(np.stack(tangents), dtype=dt)
-        n_rule = 3 if opt.decoupled_decay else 2
+        n_rule = 3 if opt.decoupled else 2
 
         def gdelta(I, direct=direct, n_rule=n_rule):
             if direct:
@@ -322,11 +324,15 @@ def _reverse(engine, traj, opt, reduction, Xq, plans, preconditioners, show, wit
         w = xp.asarray(w_host, dtype=dt)
         delta = xp.asarray(traj.ws[s + 1] - traj.ws[s], dtype=dt)
         phi = step_gradients(engine, w, delta, Xq, plans[s])  # (q, k, P)
-        if opt.decoupled_decay:  # b(x): the decoupled decay of step s, −η_s λ φ_s·w_s
+        rate = opt.rate(s, float(eta[s]))  # η_s, or the diagonal E_s with groups
+        if opt.decoupled and opt.groups is None:  # b(x): step s's decoupled decay, −η_s λ φ_s·w_s
             reg = reg + (float(eta[s]) * opt.decoupled_decay) * (phi @ xp.asarray(w_host,
                                                                                   dtype=dt))
-        e = phi  # e_s = η_s α_s P_s φ_s, in place
-        e *= float(eta[s]) * opt.alpha(s)
+        elif opt.decoupled:  # −φ_s·(E_s λ w_s)
+            reg = reg + phi @ xp.asarray(rate * opt.decoupled_decay * w_host, dtype=dt)
+        e = phi  # e_s = η_s α_s P_s φ_s (E_s α_s P_s φ_s with groups), in place
+        e *= float(eta[s]) * opt.alpha(s) if opt.groups is None \
+            else xp.asarray(rate * opt.alpha(s), dtype=dt)
         if preconditioners is not None:
             e *= xp.asarray(segment.pop(s), dtype=dt)
         if y is None or opt.mu == 0.0:

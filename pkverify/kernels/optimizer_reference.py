@@ -72,7 +72,7 @@ def buffer_reference(traj, opt: Optimizer, reduction: str, Xq: np.ndarray,
     kstate = OptimizerState()
     for s in range(traj.steps):
         w = traj.ws[s]
-        eta = float(traj.step_sizes[s])
+        eta = opt.rate(s, float(traj.step_sizes[s]))  # (P,) with parameter groups
         J = reference.jacobian(f, w, X)  # (n, k, P)
         y = np.asarray(f(w, X))
         d = np.asarray(traj.loss.deriv(y, traj.Y))

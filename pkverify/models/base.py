@@ -39,6 +39,8 @@ class ForeignModel:
     kinked:      the layers whose gradient jumps (named with their type), which made the
                  model non-smooth; empty for a smooth module. For JAX the JVP's operations
                  that jump, with their source lines.
+    unlocated:   the kinked ops whose kinks the adapter's switch values do not locate
+                 (:mod:`pkverify.kernels.switches`); empty when every kink is located.
     unravel:     JAX: ``w ↦ params`` pytree (``jax.flatten_util.ravel_pytree``'s inverse).
     treedef:     JAX: the params pytree's structure (``jax.tree_util.tree_structure``).
     """
@@ -52,6 +54,7 @@ class ForeignModel:
     dtype: str
     call: Callable[[Any, Any], Any]
     kinked: tuple[str, ...] = ()
+    unlocated: tuple[str, ...] = ()
     unravel: Callable[[Any], Any] | None = None
     treedef: Any = None
 

@@ -7,10 +7,13 @@ km.contributions(Xq)                  # per training point; b(x) + Σ_i = predic
 
 ``gd(lr)``, ``sgd(lr, momentum, dampening, nesterov, weight_decay)``,
 ``adam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0)`` and
-``adamw(..., weight_decay=1e-2)``; ``lr`` may be a schedule (one step size per step). The
+``adamw(..., weight_decay=1e-2)``; ``lr`` may be a schedule (one step size per step).
+``grouped(opt, groups, lr=[...], weight_decay=[...])`` gives each group of weights its own
+step size (or schedule) and weight decay, as PyTorch's ``param_groups`` do. The
 rule itself — buffers, preconditioner, decay — is written once, in :mod:`.rule`.
 """
 
+from .groups import ParamGroups, grouped
 from .reduction import REDUCTIONS, batch_weights, parse_reduction
 from .rule import (
     NAMES,
@@ -34,6 +37,8 @@ __all__ = [
     "adamw",
     "as_optimizer",
     "from_spec",
+    "grouped",
+    "ParamGroups",
     "REDUCTIONS",
     "parse_reduction",
     "batch_weights",

@@ -26,9 +26,11 @@ with Adam's ``P_s = diag(1/(√(v_s/(1 − β₂^{s+1})) + eps))``, ``v_s = β�
 at ``buf_0 = g_0`` (no dampening on the first step): κ_0 = 1. With Nesterov the step uses
 ``g_s + μ buf_s``, i.e. ``z = μ buf`` and ν = 1. Coupled weight decay (``sgd``, ``adam``)
 adds λ_L2 w_s to g_s; AdamW's decoupled decay is ``w ← w(1 − η λ)`` before the step, the
-term ``−η_s λ_dec w_s``. Because the rule is linear in g once P_s is fixed, the same functions
-move several *parts* of the gradient at once (the loss's and the regulariser's, or one per
-training example in the slow reference), each with its own buffer and the shared P_s.
+term ``−η_s λ_dec w_s``. With parameter groups (:mod:`.groups`) η_s and λ are diagonal
+matrices, one value per weight, and the formulas read elementwise. Because the rule is linear
+in g once P_s is fixed, the same functions move several *parts* of the gradient at once (the
+loss's and the regulariser's, or one per training example in the slow reference), each with
+its own buffer and the shared P_s.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ import numpy as np
 
 from ..errors import InvalidArgumentError, unknown_name
 from ..validation import as_step_sizes, nonnegative_float, positive_float
+from .groups import ParamGroups, grouped
 
 __all__ = ["Optimizer", "OptimizerState", "NAMES", "gd", "sgd", "adam", "adamw", "from_spec",
            "as_optimizer"]
@@ -71,6 +74,9 @@ class Optimizer:
     betas, eps:    Adam's (``torch.optim.Adam``/``AdamW``).
     weight_decay:  λ: coupled (λ w added to the gradient) for sgd and adam, decoupled
                    (``w ← w (1 − η λ)``) for adamw.
+    groups:        None (one group), or :class:`~pkverify.optim.groups.ParamGroups`: a step
+                   size and a weight decay per group of weights (lr and weight_decay are then
+                   group 0's); build with :func:`grouped`.
     """
 
     name: str = "gd"
@@ -81,6 +87,7 @@ class Optimizer:
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
     weight_decay: float = 0.0
+    groups: ParamGroups | None = None
 
     # ----- what the rule is ----------------------------------------------------------------
 
@@ -100,19 +107,35 @@ class Optimizer:
         return 1.0 if self.name == "sgd" and self.nesterov and self.momentum > 0 else 0.0
 
     @property
-    def coupled_decay(self) -> float:
-        """λ_L2, added to the gradient (sgd, adam)."""
-        return self.weight_decay if self.name in ("sgd", "adam") else 0.0
+    def _decay(self) -> Any:
+        return self.weight_decay if self.groups is None else self.groups.decay
 
     @property
-    def decoupled_decay(self) -> float:
-        """λ_dec, AdamW's ``w ← w (1 − η λ)``."""
-        return self.weight_decay if self.name == "adamw" else 0.0
+    def coupled_decay(self) -> Any:
+        """λ_L2, added to the gradient (sgd, adam); a ``(P,)`` vector with groups."""
+        return self._decay if self.name in ("sgd", "adam") else 0.0
+
+    @property
+    def decoupled_decay(self) -> Any:
+        """λ_dec, AdamW's ``w ← w (1 − η λ)``; a ``(P,)`` vector with groups."""
+        return self._decay if self.name == "adamw" else 0.0
+
+    @property
+    def decays(self) -> bool:
+        """True when some weight decays (coupled or decoupled)."""
+        return bool(np.any(np.asarray(self._decay) != 0.0))
+
+    @property
+    def decoupled(self) -> bool:
+        """True when the rule has AdamW's decoupled decay on some weight."""
+        return self.name == "adamw" and self.decays
 
     @property
     def plain(self) -> bool:
-        """True for plain gradient descent: μ = 0, P = I, no weight decay (Theorem 1's form)."""
-        return (not self.adaptive and self.momentum == 0.0 and self.weight_decay == 0.0)
+        """True for plain gradient descent: μ = 0, P = I, no weight decay, one step size for
+        every weight (Theorem 1's form)."""
+        return (not self.adaptive and self.momentum == 0.0 and self.weight_decay == 0.0
+                and self.groups is None)
 
     def kappa(self, s: int) -> float:
         """κ_s, the weight of g_s entering the buffer."""
@@ -134,9 +157,21 @@ class Optimizer:
         return self.alpha(s) * (self.kappa(r) * self.mu ** (s - r) + (self.nu if r == s else 0.0))
 
     def step_sizes(self, steps: int) -> np.ndarray:
-        """η_s for ``steps`` steps (a schedule must have exactly that many entries)."""
+        """η_s for ``steps`` steps (a schedule must have exactly that many entries); with
+        groups, group 0's."""
         return as_step_sizes(np.asarray(self.lr) if isinstance(self.lr, tuple) else self.lr,
                              steps)
+
+    def rate(self, s: int, eta: float) -> Any:
+        """The step size of step s as :meth:`advance` takes it: ``eta`` (the path's η_s)
+        itself for one group; with groups the ``(P,)`` diagonal ``E_s`` (group 0's entry is
+        η_s)."""
+        return eta if self.groups is None else self.groups.rates(s)
+
+    def check_groups(self, n_params: int, steps: int | None = None) -> None:
+        """Refuse groups that do not fit a model of ``n_params`` weights and ``steps`` steps."""
+        if self.groups is not None:
+            self.groups.check(n_params, steps)
 
     # ----- the step, written once --------------------------------------------------------
 
@@ -157,7 +192,7 @@ class Optimizer:
             return zg
         return self.mu * state.z + zg
 
-    def direction(self, z: Any, G: Any, P: Any | None, eta: float, s: int) -> Any:
+    def direction(self, z: Any, G: Any, P: Any | None, eta: Any, s: int) -> Any:
         """The parts' steps ``−η_s α_s P_s (z_s + ν G)`` (without decoupled decay)."""
         d = z + self.nu * G if self.nu else z
         a = self.alpha(s)
@@ -167,15 +202,18 @@ class Optimizer:
             d = P * d
         return -eta * d
 
-    def decay(self, w: Any, eta: float) -> Any:
+    def decay(self, w: Any, eta: Any) -> Any:
         """AdamW's decoupled term ``−η_s λ_dec w_s`` (0.0 for the other rules)."""
         lam = self.decoupled_decay
+        if self.groups is not None:
+            return -(eta * lam) * w if self.decoupled else 0.0
         return -(eta * lam) * w if lam else 0.0
 
     def advance(
-        self, state: OptimizerState, G: Any, w: Any, eta: float, s: int, total: Any = None
+        self, state: OptimizerState, G: Any, w: Any, eta: Any, s: int, total: Any = None
     ) -> tuple[Any, Any, Any | None, OptimizerState]:
-        """One step for the gradient parts ``G (m, P)`` at weights ``w``.
+        """One step for the gradient parts ``G (m, P)`` at weights ``w``, with step size
+        ``eta``: η_s, or the ``(P,)`` diagonal E_s of parameter groups (:meth:`rate`).
 
         Returns ``(steps (m, P), decay (P,) or 0.0, P_s or None, new state)``: the step is
         ``Σ_j steps[j] + decay``. ``total`` is the whole gradient ``Σ_j G[j]`` (v_s is built
@@ -189,6 +227,8 @@ class Optimizer:
     def gradient(self, g: Any, w: Any) -> Any:
         """The gradient the rule sees: ``g + λ_L2 w`` (coupled weight decay)."""
         lam = self.coupled_decay
+        if self.groups is not None:
+            return g + lam * w if self.name in ("sgd", "adam") and self.decays else g
         return g + lam * w if lam else g
 
     # ----- records ---------------------------------------------------------------------------
@@ -203,14 +243,22 @@ class Optimizer:
                        nesterov=self.nesterov, weight_decay=self.weight_decay)
         elif self.adaptive:
             out.update(betas=list(self.betas), eps=self.eps, weight_decay=self.weight_decay)
+        if self.groups is not None:
+            out["groups"] = self.groups.spec
         return out
 
     def describe(self) -> str:
         """A short human-readable form, e.g. ``adam(lr=0.001, betas=(0.9, 0.999))``."""
         args = ", ".join(f"{k}={tuple(v) if isinstance(v, list) and k == 'betas' else v}"
-                         for k, v in self.spec.items() if k != "name" and k != "lr")
+                         for k, v in self.spec.items() if k not in ("name", "lr", "groups"))
         lr = "schedule" if isinstance(self.lr, tuple) else f"{self.lr:g}"
+        args = ", ".join(a for a in (args, self._describe_groups()) if a)
         return f"{self.name}(lr={lr}{', ' + args if args else ''})"
+
+    def _describe_groups(self) -> str:
+        if self.groups is None:
+            return ""
+        return f"groups={self.groups.n_groups} (weight_decay {list(self.groups.weight_decay)})"
 
 
 # ----- constructors with PyTorch's names and defaults ----------------------------------------
@@ -295,12 +343,19 @@ def from_spec(spec: Any) -> Optimizer:
     name = spec["name"]
     if name not in _CONSTRUCTORS:
         raise unknown_name("optimizer", name, NAMES)
-    args = {k: v for k, v in spec.items() if k != "name"}
+    args = {k: v for k, v in spec.items() if k not in ("name", "groups")}
     try:
-        return _CONSTRUCTORS[name](**args)
+        opt = _CONSTRUCTORS[name](**args)
     except TypeError as exc:
-        raise InvalidArgumentError(f"optimizer spec {spec!r} does not fit {name}(): {exc}") \
-            from exc
+        raise InvalidArgumentError(f"optimizer spec {spec!r:.200} does not fit {name}(): "
+                                   f"{exc}") from exc
+    g = spec.get("groups")
+    if g is None:
+        return opt
+    if not isinstance(g, dict) or set(g) != {"segments", "lr", "weight_decay"}:
+        raise InvalidArgumentError(f"an optimizer spec's groups hold segments, lr and "
+                                   f"weight_decay; got {g!r:.120}.")
+    return grouped(opt, g["segments"], g["lr"], g["weight_decay"], merge=False)
 
 
 def as_optimizer(value: Any) -> Optimizer:

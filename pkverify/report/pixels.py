@@ -46,11 +46,15 @@ def parse_image_shape(value: Any, dim: int) -> tuple[int, int]:
 
 
 def image_shape_for(model: Any) -> tuple[int, int] | None:
-    """A torch model's grey image shape from its input shape ``(1, H, W)``, else None."""
+    """A torch or JAX model's grey image shape from its input shape ``(1, H, W)`` (NCHW),
+    or a JAX model's ``(H, W, 1)`` (NHWC, Flax's convention), else None."""
     foreign = getattr(model, "foreign", None)
     shape = getattr(foreign, "input_shape", None)
     if shape is not None and len(shape) == 3 and shape[0] == 1:
         return int(shape[1]), int(shape[2])
+    nhwc = getattr(foreign, "framework", "") == "jax"
+    if shape is not None and len(shape) == 3 and shape[2] == 1 and nhwc:
+        return int(shape[0]), int(shape[1])
     return None
 
 

@@ -197,7 +197,7 @@ def test_products_and_kernels_match_the_layerwise_engine(sizes):
     w_b = w + 0.05 * rng.standard_normal(mlp.n_params)
     M = pk.torch.model(mirror_of(mlp, w))
     te, le = engine_for(M), engine_for(mlp)
-    assert te.implementation is Implementation.TORCH and not te.supports_along
+    assert te.implementation is Implementation.TORCH and te.supports_along
     X, X2 = data(7, 3, 4), data(5, 3, 5)
     k = sizes[-1]
     assert rel(te.forward(w, X), le.forward(w, X)) <= RTOL64
@@ -227,10 +227,24 @@ def test_products_and_kernels_match_the_layerwise_engine(sizes):
     f_w, W_t = te.weighted_products(w, X, lambda y: V * y, U)
     _, W_l = le.weighted_products(w, X, lambda y: V * y, U)
     assert W_t.shape == (3, 7) and rel(W_t, W_l) <= RTOL64 and rel(f_w, y_l) <= RTOL64
+    # per-row weights along a step (row r at w + τ_r Δ), as the exact rule's per-row nodes
+    # evaluate them: against the layer-wise engine's own along
+    along = (w_b - w, rng.uniform(0.0, 1.0, 7))
+    f_t, dY_t = te.jvp(w, X, U, along=along)
+    f_l, dY_l = le.jvp(w, X, U, along=along)
+    assert rel(dY_t, dY_l) <= RTOL64 and rel(f_t, f_l) <= RTOL64
+    assert rel(te.jacobian(w, X, along), le.jacobian(w, X, along)) <= RTOL64
+    assert rel(te.kernel(w, X, w, X2, along=along), le.kernel(w, X, w, X2, along=along)) \
+        <= RTOL64
+    assert rel(te.kernel(w, X, w, X2, along=along, batch_size=2),
+               le.kernel(w, X, w, X2, along=along)) <= RTOL64
+    rows, cw = np.array([0, 1, 1, 2, 0, 2, 1]), rng.standard_normal(7)
+    assert rel(te.jacobian_sum(w, X, along, rows, cw, 3),
+               le.jacobian_sum(w, X, along, rows, cw, 3)) <= RTOL64
 
 
 def test_a_side_too_large_for_one_chunk_is_computed_block_by_block(monkeypatch):
-    import pkverify.kernels.engines.torch as te_mod
+    import pkverify.kernels.engines.jacobian_blocks as te_mod  # the chunking, shared
 
     mlp = pk.models.mlp([3, 5, 2])
     w = mlp.init(1)
@@ -376,21 +390,30 @@ def test_float32_module_computes_in_float32():
     assert rel(km.predict(Xt), traj.predict(Xt)) <= RTOL32
 
 
-def test_non_smooth_module_warns_with_its_residual():
+def test_non_smooth_module_with_unlocated_kinks_warns_with_its_residual():
+    # adaptive max-pooling's windows are not located (kernels.switches covers fixed windows)
+    class Adaptive(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = torch.nn.Linear(2, 16), torch.nn.Linear(4, 1)
+
+        def forward(self, x):
+            h = torch.nn.functional.adaptive_max_pool1d(self.a(x)[:, None, :], 4)
+            return self.b(h.flatten(1))
+
     torch.manual_seed(0)
-    m = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.ReLU(),
-                            torch.nn.Linear(16, 1)).double()
-    M = pk.torch.model(m)
-    assert not M.smooth
+    M = pk.torch.model(Adaptive().double())
+    assert not M.smooth and M.foreign.unlocated == ("adaptive_max_pool1d",)
     X, Y = _regression(12, 2, 1, seed=4)
     traj = pk.train(M, X, Y[:, 0], loss="mse", lr=0.05, steps=5)
     km = pk.kernel_machine(traj, rule="exact")
     with pytest.warns(PathWarning, match="residual") as record:
         km.predict(X)
     message = str(record[0].message)  # names the torch cause, never pk.models.custom's kinks=
-    assert "(torch)" in message and "kinks=" not in message
-    # kinks crossed and not located: far from rounding (5e-4 measured), and the machine
-    # misses the trained model by about as much
+    assert "(torch)" in message and "adaptive_max_pool1d" in message
+    assert "kinks=" not in message
+    # kinks crossed and not located: far from rounding, and the machine misses the trained
+    # model by about as much
     assert km.diagnostics(X).max_residual > 1e-8
     assert rel(km.predict(X), traj.predict(X)) > 1e-8
 

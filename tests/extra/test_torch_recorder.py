@@ -229,11 +229,18 @@ def test_parameter_groups():
                                                           "weight_decay": wd2}], lr=0.1)
         return make
 
-    with pytest.raises(InvalidArgumentError, match="differ in weight_decay"):
-        _rec(two(0.1, 1e-3))
-    with pytest.raises(InvalidArgumentError, match="different learning rates"):
-        _rec(two(0.2))
-    assert _rec(two(0.1)).rule.name == "gd"  # groups with one rule are one rule
+    # groups may differ in lr and weight decay (tests/extra/test_torch_recorder_groups.py)
+    assert _rec(two(0.1, 1e-3)).rule.groups.weight_decay == (0.0, 1e-3)
+    assert _rec(two(0.2)).rule.groups.lr == (0.1, 0.2)
+    assert _rec(two(0.1)).rule == pk.optim.gd(0.1)  # groups with one rule are one rule
+
+    def momenta(params):
+        ps = list(params)
+        return torch.optim.SGD([{"params": ps[:2]}, {"params": ps[2:], "momentum": 0.5}],
+                               lr=0.1, momentum=0.9)
+
+    with pytest.raises(InvalidArgumentError, match="differ in momentum.*lr and weight_decay"):
+        _rec(momenta)
 
     def partial(params):
         return torch.optim.SGD(list(params)[:2], lr=0.1)

@@ -14,7 +14,7 @@ from pkverify.kernels.engines import engine_for
 from pkverify.kernels.exact import PathWarning
 from pkverify.kernels.optimizer_path import optimizer_kernel_sums, optimizer_products
 from pkverify.kernels.optimizer_reference import buffer_reference
-from tests.optim_paths import hand_path, optimizer_cases
+from tests.optim_paths import grouped_cases, hand_path, optimizer_cases
 
 CASES = optimizer_cases()
 IDS = [c[0] for c in CASES]
@@ -67,6 +67,40 @@ def test_recursion_equals_buffers_and_the_trained_model(case, activation, k):
     # mini-batches: a point outside every batch contributes nothing
     never = ~traj.batches.any(axis=0)
     assert np.all(ks.kernel[:, never] == 0.0)
+
+
+@pytest.mark.parametrize("activation, k", [("tanh", 1), ("relu", 2)])
+@pytest.mark.parametrize("index", range(4), ids=[c[0] for c in grouped_cases([2, 6, 1])])
+def test_parameter_groups_recursion_equals_buffers_and_the_trained_model(index, activation, k):
+    """Per-group step sizes and weight decay (E_s a diagonal): the reverse recursion against
+    the buffers carried forward and against the trained model, as for one group."""
+    model, X, Y, Xq = _setup(activation, k)
+    sizes = [2, 6, 1] if k == 1 else [2, 5, 4, k]
+    _, opt, bs, red, reg = grouped_cases(sizes)[index]
+    assert opt.groups is not None and opt.groups.n_params == model.n_params
+    traj = hand_path(model, X, Y, opt, 6, bs, red, reg)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # every step follows the grouped rule
+        prod, ks = _run(model, traj, opt, red, Xq)
+    ref = buffer_reference(traj, opt, red, Xq, prod.plans)
+    yS = traj.predict(Xq).reshape(Xq.shape[0], -1)
+    scale = np.abs(yS).max()
+    b = prod.y0 - (0.0 if prod.reg is None else prod.reg)
+    contrib = -ks.weighted
+    assert np.abs(b - prod.loss_term - yS).max() <= ROUNDING * scale
+    assert np.abs(b + contrib.sum(axis=1) - yS).max() <= ROUNDING * scale
+    assert np.abs((prod.y0 - ks.reg) - b).max() <= ROUNDING * scale
+    assert np.abs(contrib - ref.contributions).max() <= ROUNDING * scale
+    assert np.abs(ks.kernel - ref.kernel).max() <= ROUNDING * np.abs(ref.kernel).max()
+    assert np.abs(b - ref.b).max() <= ROUNDING * scale
+    assert prod.mismatch.max() <= 1e-13
+    # the same path read with one step size for all weights does not follow its rule
+    flat = replace(opt, groups=None)
+    with pytest.warns(PathWarning, match="at step 0 "):
+        optimizer_products(engine_for(model, "layerwise"), traj, flat, red, Xq)
+    # pk.kernel_machine on the path (the public route) rebuilds the trained model
+    km = pk.kernel_machine(traj, progress=False)
+    assert np.abs(km.predict(Xq).reshape(yS.shape) - yS).max() <= ROUNDING * scale
 
 
 def test_reference_engine_agrees():

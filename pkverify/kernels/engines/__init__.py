@@ -54,14 +54,18 @@ class Implementation(str, Enum):
                module's device in its dtype. pkverify's arrays stay NumPy (``xp``) and are
                converted at each call: zero-copy on the CPU, but on CUDA every call moves its
                P-vectors, inputs and outputs between host and device — the price of one
-               array namespace for everything downstream. No per-row weights along a step
-               (the exact rule on non-smooth torch models warns with its residual). Torch
-               models only (imported on first use).
+               array namespace for everything downstream. Per-row weights along a step
+               (``vmap`` over rows with their own weights) and the switch values of the
+               module's piecewise-linear ops, captured by a ``TorchFunctionMode``: the exact
+               rule splits each row's steps at its own kinks (relu, leaky relu, clamp,
+               max-pooling, …; kernels.switches). Torch models only (imported on first use).
     JAX        JAX's transforms for ``pk.jax.model(apply_fn, params)``: jitted forward,
                ``jax.vjp``, ``jax.jvp`` under ``vmap`` over tangents, kernels from jitted
                ``vmap(jacrev)`` Jacobians of row chunks contracted block by block (as TORCH),
-               per-row weights along a step through ``vmap``. In the model's dtype (float64
-               needs ``jax_enable_x64``); results NumPy. JAX models only (imported on first use).
+               per-row weights along a step through ``vmap``, switch values read from the
+               JVP's jaxpr (relu, leaky relu, abs, clip, max/min: kinks located as TORCH's).
+               In the model's dtype (float64 needs ``jax_enable_x64``); results NumPy. JAX
+               models only (imported on first use).
     """
 
     AUTO = "auto"
@@ -156,6 +160,15 @@ class Engine:
     def jacobian_sum(self, w: Any, X: Any, along: tuple[Any, Any], rows: np.ndarray,
                      weights: np.ndarray, q: int) -> Any:
         """``J[r] = Σ_{e: rows[e] = r} weights[e] ∇f(w + τ_e Δ, x_e)``, ``(q, k, P)``."""
+        raise NotImplementedError
+
+    def locates_kinks(self) -> bool:
+        """Whether :meth:`switch_values` locates every kink of a non-smooth model."""
+        return False
+
+    def switch_values(self, w: Any, X: Any, along: tuple[Any, Any]) -> list[Any]:
+        """Row r's switch values at ``w + τ_r Δ``: one ``(n, units)`` array per kinked op in
+        forward order, whose signs change exactly at the kinks (kernels.switches)."""
         raise NotImplementedError
 
     def rows_per_chunk(self, n2: int, itemsize: int, batch_size: int | None) -> int:

@@ -24,15 +24,14 @@ __all__ = ["JacobianSide", "JacobianBlockEngine"]
 
 @dataclass
 class JacobianSide:
-    """One side of a kernel: weights and rows as framework arrays, optionally each row at its
-    own weights ``w + τ_r Δ`` (``along``), and — when it fits in one chunk — the rows'
-    Jacobian ``(n, k, P)`` and outputs ``(n, k)``."""
+    """One side of a kernel: the rows' weights (the engine's own form: shared, or per row
+    ``w + τ_r Δ``) and inputs as framework arrays, and — when it fits in one chunk — the
+    rows' Jacobian ``(n, k, P)`` and outputs ``(n, k)``."""
 
     w: Any
     X: Any
     jac: Any | None = None
     out: np.ndarray | None = None
-    along: tuple[Any, Any] | None = None
 
     @property
     def n(self) -> int:
@@ -42,9 +41,11 @@ class JacobianSide:
 class JacobianBlockEngine(Engine):
     """Kernels, side products and weighted products from chunked per-row Jacobians.
 
-    Subclasses implement ``_t`` (NumPy → framework array in the model's dtype), ``_np``
-    (framework → NumPy in a given dtype), ``_jacobian(w, X, along) -> (J, y)``, ``_einsum``
-    and ``_cat``; ``itemsize`` is the bytes per element of the model's dtype.
+    Subclasses implement ``_t`` (NumPy → framework array in the model's dtype),
+    ``_to_numpy(t, dtype)``, ``_einsum``, ``_cat`` and the weights of a side:
+    ``_side_weights(w, along)`` (default ``(w, along)`` as framework arrays),
+    ``_weights_rows(sw, lo, hi)`` (those of rows lo:hi) and ``_side_jacobian(sw, X) -> (J, y)``;
+    ``itemsize`` is the bytes per element of the model's dtype.
     """
 
     itemsize = 8
@@ -57,10 +58,7 @@ class JacobianBlockEngine(Engine):
     def _t(self, a: Any) -> Any:
         raise NotImplementedError
 
-    def _np(self, t: Any, dtype: Any) -> np.ndarray:
-        raise NotImplementedError
-
-    def _jacobian(self, w: Any, X: Any, along: tuple[Any, Any] | None = None) -> tuple[Any, Any]:
+    def _to_numpy(self, t: Any, dtype: Any) -> np.ndarray:
         raise NotImplementedError
 
     def _einsum(self, spec: str, a: Any, b: Any) -> Any:
@@ -69,17 +67,25 @@ class JacobianBlockEngine(Engine):
     def _cat(self, parts: list[Any], axis: int) -> Any:
         raise NotImplementedError
 
+    def _side_jacobian(self, sw: Any, X: Any) -> tuple[Any, Any]:
+        raise NotImplementedError
+
+    def _side_weights(self, w: Any, along: tuple[Any, Any] | None) -> Any:
+        return self._t(w), None if along is None else (self._t(along[0]), self._t(along[1]))
+
+    def _weights_rows(self, sw: Any, lo: int, hi: int) -> Any:
+        w, along = sw
+        return w, None if along is None else (along[0], along[1][lo:hi])
+
     def _result_dtype(self) -> Any:
         return np.float32 if self.itemsize == 4 else np.float64
 
     # --- kernels ------------------------------------------------------------------------------
     def jacobian(self, w: Any, X: Any, along: tuple[Any, Any] | None = None) -> np.ndarray:
-        """The per-row Jacobian ``J[i, c, p] = ∂f_c(w, x_i)/∂w_p``, ``(n, k, P)`` (NumPy)."""
-        return self._np(self._jacobian(self._t(w), self._t(X), self._along(along))[0],
-                        np.asarray(X).dtype)
-
-    def _along(self, along: tuple[Any, Any] | None) -> tuple[Any, Any] | None:
-        return None if along is None else (self._t(along[0]), self._t(along[1]))
+        """The per-row Jacobian ``J[i, c, p] = ∂f_c(w, x_i)/∂w_p``, ``(n, k, P)`` (NumPy);
+        row i at ``w + τ_i Δ`` with ``along = (Δ, τ)``."""
+        J = self._side_jacobian(self._side_weights(w, along), self._t(X))[0]
+        return self._to_numpy(J, np.asarray(X).dtype)
 
     def _rows(self) -> int:
         if self.chunk_rows is not None:
@@ -88,16 +94,16 @@ class JacobianBlockEngine(Engine):
         return max(1, DEFAULT_MEMORY // 2 // max(1, per_row))
 
     def side(self, w, X, along=None):
-        s = JacobianSide(self._t(w), self._t(X), along=self._along(along))
+        s = JacobianSide(self._side_weights(w, along), self._t(X))
         if s.n <= self._rows():  # fits in one chunk: computed once, reused by every block
-            J, y = self._jacobian(s.w, s.X, s.along)
-            s.jac, s.out = J, self._np(y, np.asarray(X).dtype)
+            J, y = self._side_jacobian(s.w, s.X)
+            s.jac, s.out = J, self._to_numpy(y, np.asarray(X).dtype)
         return s
 
     def side_rows(self, s, lo, hi):
-        along = None if s.along is None else (s.along[0], s.along[1][lo:hi])
-        return JacobianSide(s.w, s.X[lo:hi], None if s.jac is None else s.jac[lo:hi],
-                            None if s.out is None else s.out[lo:hi], along)
+        return JacobianSide(self._weights_rows(s.w, lo, hi), s.X[lo:hi],
+                            None if s.jac is None else s.jac[lo:hi],
+                            None if s.out is None else s.out[lo:hi])
 
     def side_output(self, s):
         return s.out
@@ -110,14 +116,13 @@ class JacobianBlockEngine(Engine):
         rows = self._rows()
         for lo in range(0, s.n, rows):
             hi = min(s.n, lo + rows)
-            yield lo, hi, self._jacobian(s.w, s.X[lo:hi], None if s.along is None else (
-                s.along[0], s.along[1][lo:hi]))[0]
+            yield lo, hi, self._side_jacobian(self._weights_rows(s.w, lo, hi), s.X[lo:hi])[0]
 
     def cross(self, A, B):
         out = None
         for lo, hi, Ja in self._blocks(A):
             for lo2, hi2, Jb in self._blocks(B):
-                K = self._np(self._einsum("icp,jdp->ijcd", Ja, Jb), self._result_dtype())
+                K = self._to_numpy(self._einsum("icp,jdp->ijcd", Ja, Jb), self._result_dtype())
                 if out is None:
                     k = K.shape[2]
                     out = np.empty((A.n, B.n, k, k), dtype=self._result_dtype())
@@ -129,7 +134,7 @@ class JacobianBlockEngine(Engine):
         """``∇f(x_i)·u_t`` for the rows of side B, ``(t, n, k)``, from its Jacobian blocks."""
         Ut = self._t(U)
         out = [self._einsum("icp,tp->tic", J, Ut) for _, _, J in self._blocks(B)]
-        return self._np(self._cat(out, 1), self._result_dtype())
+        return self._to_numpy(self._cat(out, 1), self._result_dtype())
 
     def weighted_products(self, w, X, cotangent, U):
         """``(f, Σ_c v_ic ∇f_c(x_i)·u_t (t, n))`` with ``v = cotangent(f)``: forward-mode

@@ -9,7 +9,9 @@
   block under the memory budget (:mod:`.jacobian_blocks`);
 * per-row weights along a step (``along=(Δ, τ)``: row r at ``w + τ_r Δ``): the same
   functions under ``vmap`` over (τ_r, x_r), so the exact rule may place its nodes per row;
-  ``jacobian_sum`` adds such Jacobians per query with ``jax.ops.segment_sum``.
+  ``jacobian_sum`` adds such Jacobians per query with ``jax.ops.segment_sum``;
+* switch values of the piecewise-linear operations (:mod:`pkverify.extra.jax_switches`)
+  at per-row weights, for the kink locator (:mod:`pkverify.kernels.switches`).
 
 Computation runs in the model's dtype (float64 needs ``jax_enable_x64``, checked when the
 engine is built); arrays arrive in NumPy and results are NumPy in the caller's dtype.
@@ -26,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ...extra.jax import require_x64
+from ...extra.jax_switches import switch_program
 from ...models.base import Model
 from . import DEFAULT_MEMORY, Implementation
 from .jacobian_blocks import JacobianBlockEngine
@@ -91,13 +94,20 @@ class JaxEngine(JacobianBlockEngine):
         return jnp.asarray(a, dtype=self.dtype)
 
     def _np(self, t: Any, dtype: Any) -> np.ndarray:
-        return np.asarray(t).astype(dtype, copy=False)
+        """A writable NumPy copy (``np.asarray`` of a JAX array is a read-only view, and
+        pkverify accumulates in place)."""
+        return np.array(t, dtype=dtype)
+
+    _to_numpy = _np
 
     def _einsum(self, spec: str, a: Any, b: Any) -> Any:
         return jnp.einsum(spec, a, b, precision=jax.lax.Precision.HIGHEST)
 
     def _cat(self, parts: list[Any], axis: int) -> Any:
         return jnp.concatenate(parts, axis=axis)
+
+    def _side_jacobian(self, sw: Any, X: Any) -> tuple[Any, Any]:
+        return self._jacobian(sw[0], X, sw[1])
 
     def _jacobian(self, w: Any, X: Any, along: tuple[Any, Any] | None = None) -> tuple[Any, Any]:
         if along is None:
@@ -109,6 +119,27 @@ class JaxEngine(JacobianBlockEngine):
         tangents: within the memory budget."""
         per_row = self.itemsize * self.model.n_params * (2 + t)
         return max(1, DEFAULT_MEMORY // 2 // per_row)
+
+    # --- kinks --------------------------------------------------------------------------------
+    def locates_kinks(self) -> bool:
+        """Whether every jumping operation of the function has a switch value
+        (:mod:`pkverify.extra.jax_switches`)."""
+        return not self.model.foreign.unlocated  # type: ignore[union-attr]
+
+    def switch_values(self, w: Any, X: Any, along: tuple[Any, Any]) -> list[np.ndarray]:
+        """Row r's switch values at ``w + τ_r Δ``: one ``(n, units)`` array per switch, in
+        the jaxpr's order, rows in chunks within the memory budget (an (n, P) weight array)."""
+        fm = self.model.foreign
+        assert fm is not None
+        program = switch_program(self.call, self.model.n_params, (int(np.prod(fm.input_shape)),),
+                                 str(self.dtype))
+        wt, Xt = self._t(w), self._t(X)
+        d, taus = self._t(along[0]), self._t(along[1])
+        rows = self._rows_along(0)
+        parts = [program(wt, d, taus[lo:lo + rows], Xt[lo:lo + rows])
+                 for lo in range(0, int(Xt.shape[0]), rows)]
+        return [np.concatenate([np.asarray(p[h], dtype=np.float64) for p in parts], axis=0)
+                for h in range(len(parts[0]))]
 
     # --- values and products ----------------------------------------------------------------
     def forward(self, w, X):

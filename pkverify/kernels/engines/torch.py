@@ -13,7 +13,8 @@
   torch.func NTK recipe), contracted ``K[i, j, c, d] = Σ_p J_a[i, c, p] J_b[j, d, p]`` block
   by block. Each side is chunked: a side's Jacobian is kept whole only when it fits in half
   the memory budget (``DEFAULT_MEMORY``), otherwise its blocks are recomputed for each block
-  of the other side — never an n × P array beyond one chunk of each side.
+  of the other side — never an n × P array beyond one chunk of each side (the chunking is
+  shared with the JAX engine: :mod:`.jacobian_blocks`).
 
 Arrays arrive in NumPy (pkverify's ``xp`` for torch models) and are converted at each call:
 ``torch.from_numpy`` is zero-copy on the CPU when the dtype matches; on CUDA each call moves
@@ -26,56 +27,38 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from ...errors import InvalidArgumentError
 from ...extra.torch import check_mode, to_tensor
+from ...extra.torch_switches import switch_values
 from ...models.base import Model
-from . import DEFAULT_MEMORY, Engine, Implementation
+from ..exact import scatter_rows
+from . import DEFAULT_MEMORY, Implementation
+from .jacobian_blocks import JacobianBlockEngine, JacobianSide
 
 __all__ = ["TorchEngine", "TorchSide"]
 
 
-@dataclass
-class TorchSide:
-    """One side of a kernel: weights and rows as tensors on the module's device, and — when
-    it fits in one chunk — the rows' Jacobian ``(n, k, P)`` and outputs ``(n, k)``."""
-
-    w: Any
-    X: Any
-    jac: Any | None = None
-    out: np.ndarray | None = None
-
-    @property
-    def n(self) -> int:
-        return int(self.X.shape[0])
+TorchSide = JacobianSide
+"""One side of a kernel (the shared :class:`~.jacobian_blocks.JacobianSide`)."""
 
 
 @contextmanager
 def _quiet_forward_ad() -> Iterator[None]:
     """torch's forward mode loads its decompositions with ``torch.jit.script`` on first use,
-    which warns (DeprecationWarning) in recent PyTorch: torch's own noise, not the user's."""
+    which warns (DeprecationWarning; FutureWarning in 2.14) in recent PyTorch: torch's own
+    noise, not the user's."""
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated",
-                                DeprecationWarning)
+        warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated")  # any category
         yield
 
 
-def _no_along(along: Any) -> None:
-    if along is not None:
-        raise InvalidArgumentError(
-            "the torch engine evaluates each call at one weight vector (per-row weights along "
-            "a step are not supported yet); the exact rule integrates with shared nodes."
-        )
-
-
-class TorchEngine(Engine):
+class TorchEngine(JacobianBlockEngine):
     implementation = Implementation.TORCH
-    supports_along = False
+    supports_along = True
 
     def __init__(self, model: Model, xp: Any):
         super().__init__(model, xp)
@@ -86,7 +69,7 @@ class TorchEngine(Engine):
         self.tdtype = getattr(torch, fm.dtype)
         self.device = torch.device(fm.device)
         self.jvp_mode = "vmap"  # falls back to "loop", then "transpose", on the first failure
-        self.chunk_rows: int | None = None  # rows per Jacobian block; None: from the budget
+        self.itemsize = self.tdtype.itemsize
 
     # --- conversions ----------------------------------------------------------------------
     def _t(self, a: Any) -> Any:
@@ -95,6 +78,56 @@ class TorchEngine(Engine):
     @staticmethod
     def _np(t: Any, like: Any) -> np.ndarray:
         return t.detach().cpu().numpy().astype(np.asarray(like).dtype, copy=False)
+
+    def _to_numpy(self, t: Any, dtype: Any) -> np.ndarray:
+        return t.detach().cpu().numpy().astype(dtype, copy=False)
+
+    def _einsum(self, spec: str, a: Any, b: Any) -> Any:
+        return torch.einsum(spec, a, b)
+
+    def _cat(self, parts: list[Any], axis: int) -> Any:
+        return torch.cat(parts, dim=axis)
+
+    def _side_weights(self, w: Any, along: tuple[Any, Any] | None) -> Any:
+        return self._weights(w, along)
+
+    def _weights_rows(self, sw: Any, lo: int, hi: int) -> Any:
+        return sw if sw.ndim == 1 else sw[lo:hi]
+
+    def _side_jacobian(self, sw: Any, X: Any) -> tuple[Any, Any]:
+        return self._jacobian(sw, X)
+
+    def _weights(self, w: Any, along: tuple[Any, Any] | None) -> Any:
+        """The weights as a tensor: ``(P,)``, or ``(n, P)`` rows ``w + τ_r Δ`` with along."""
+        wt = self._t(w)
+        if along is None:
+            return wt
+        delta, taus = along
+        return wt[None, :] + self._t(taus)[:, None] * self._t(delta)[None, :]
+
+    def _row_call(self, Xt: Any, along: tuple[Any, Any] | None) -> Any:
+        """``fn(p)``: the outputs ``(n, k)`` at weights p, or with along at ``p + τ_r Δ`` per
+        row r (a ``vmap`` over rows with per-row weights), so that ``jvp(fn, w, u)`` is
+        ``∇f(w + τ_r Δ, x_r)·u``."""
+        call = self.call
+        if along is None:
+            return lambda p: call(p, Xt)
+        delta, taus = self._t(along[0]), self._t(along[1])
+
+        def one(p: Any, x: Any) -> Any:
+            return call(p, x[None])[0]
+
+        return lambda p: torch.func.vmap(one)(p[None, :] + taus[:, None] * delta[None, :], Xt)
+
+    def locates_kinks(self) -> bool:
+        """Whether every kinked op of the module has switch values
+        (:mod:`pkverify.extra.torch_switches`)."""
+        return not self.model.foreign.unlocated  # type: ignore[union-attr]
+
+    def switch_values(self, w: Any, X: Any, along: tuple[Any, Any]) -> list[np.ndarray]:
+        """Row r's switch values at ``w + τ_r Δ``: one ``(n, units)`` array per kinked op."""
+        vals = switch_values(self.call, self._weights(w, along), self._t(X), DEFAULT_MEMORY)
+        return [v.detach().cpu().numpy().astype(np.float64) for v in vals]
 
     # --- values and products --------------------------------------------------------------
     def forward(self, w, X):
@@ -110,14 +143,15 @@ class TorchEngine(Engine):
         return y_np, v, self._np(g, X)
 
     def jvp(self, w, X, U, along=None):
-        _no_along(along)
         wt, Xt, Ut = self._t(w), self._t(X), self._t(U)
-        y = self.forward(w, X)
+        fn = self._row_call(Xt, along)
+        if along is None:
+            y = self.forward(w, X)
+        else:
+            with torch.no_grad():
+                y = self._np(fn(wt), X)
         if Ut.shape[0] == 0:
             return y, np.zeros((0,) + y.shape, dtype=y.dtype)
-
-        def fn(p):
-            return self.call(p, Xt)
 
         def push(u):
             return torch.func.jvp(fn, (wt,), (u,))[1]
@@ -126,7 +160,7 @@ class TorchEngine(Engine):
         for mode in modes[modes.index(self.jvp_mode):]:
             try:
                 with _quiet_forward_ad():
-                    dY = self._push(mode, push, fn, wt, Xt, Ut)
+                    dY = self._push(mode, push, fn, wt, self._weights(w, along), Xt, Ut)
             except (RuntimeError, NotImplementedError):
                 if mode == "jacobian":
                     raise
@@ -135,14 +169,16 @@ class TorchEngine(Engine):
             return y, self._np(dY, X)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _push(self, mode: str, push: Any, fn: Any, wt: Any, Xt: Any, Ut: Any) -> Any:
+    def _push(self, mode: str, push: Any, fn: Any, wt: Any, W: Any, Xt: Any, Ut: Any) -> Any:
+        """``∇f·u`` for every tangent by one mode; W: the weights of the rows (``(P,)``, or
+        ``(n, P)`` along a step) for the Jacobian mode."""
         if mode == "vmap":
             return torch.func.vmap(push)(Ut)
         if mode == "loop":
             return torch.stack([push(u) for u in Ut])
         if mode == "transpose":
             return self._transposed(fn, wt, Ut)
-        return self._through_jacobian(wt, Xt, Ut)
+        return self._through_jacobian(W, Xt, Ut)
 
     @staticmethod
     def _transposed(fn: Any, wt: Any, Ut: Any) -> Any:
@@ -151,106 +187,37 @@ class TorchEngine(Engine):
         pull2 = torch.func.vjp(lambda c: pull(c)[0], torch.zeros_like(y))[1]
         return torch.stack([pull2(u)[0] for u in Ut])
 
-    def _through_jacobian(self, wt: Any, Xt: Any, Ut: Any) -> Any:
+    def _through_jacobian(self, W: Any, Xt: Any, Ut: Any) -> Any:
         """``J u`` from row blocks of the Jacobian: for layers with neither a forward-mode
         rule nor a second derivative (CPU flash attention), at the cost of n·k reverse
         passes."""
         rows = self._rows()
-        return torch.cat([torch.einsum("icp,tp->tic", self._jacobian(wt, Xt[lo:lo + rows])[0], Ut)
+        return torch.cat([torch.einsum("icp,tp->tic", self._jacobian(
+            W if W.ndim == 1 else W[lo:lo + rows], Xt[lo:lo + rows])[0], Ut)
                           for lo in range(0, int(Xt.shape[0]), rows)], dim=1)
 
     # --- kernels ----------------------------------------------------------------------------
-    def jacobian(self, w: Any, X: Any, along: tuple[Any, Any] | None = None) -> np.ndarray:
-        """The per-row Jacobian ``J[i, c, p] = ∂f_c(w, x_i)/∂w_p``, ``(n, k, P)`` (NumPy)."""
-        _no_along(along)
-        return self._np(self._jacobian(self._t(w), self._t(X))[0], X)
+    def jacobian_sum(self, w, X, along, rows, weights, q):
+        """``Σ_{e: rows[e] = r} weights[e] ∇f(w + τ_e Δ, x_e)``, ``(q, k, P)``, block by
+        block of the evaluation rows."""
+        W, Xt = self._weights(w, along), self._t(X)
+        out = None
+        step = self._rows()
+        for lo in range(0, int(Xt.shape[0]), step):
+            J = self._np(self._jacobian(W[lo:lo + step], Xt[lo:lo + step])[0], X)
+            part = scatter_rows(np, J, rows[lo:lo + step], weights[lo:lo + step], q)
+            out = part if out is None else out + part
+        return out
 
     def _jacobian(self, w: Any, X: Any) -> tuple[Any, Any]:
-        """``(J (n, k, P), f (n, k))`` as tensors: ``vmap`` over rows of ``jacrev``."""
+        """``(J (n, k, P), f (n, k))`` as tensors: ``vmap`` over rows of ``jacrev``; w is
+        shared ``(P,)`` or per row ``(n, P)``."""
         call = self.call
 
         def row(p, x):
             y = call(p, x[None])[0]
             return y, y
 
-        J, y = torch.func.vmap(torch.func.jacrev(row, has_aux=True), in_dims=(None, 0))(w, X)
+        dims = (None, 0) if w.ndim == 1 else (0, 0)
+        J, y = torch.func.vmap(torch.func.jacrev(row, has_aux=True), in_dims=dims)(w, X)
         return J, y
-
-    def _rows(self) -> int:
-        if self.chunk_rows is not None:
-            return self.chunk_rows
-        per_row = self.row_bytes(0, self.tdtype.itemsize)
-        return max(1, DEFAULT_MEMORY // 2 // max(1, per_row))
-
-    def side(self, w, X, along=None):
-        _no_along(along)
-        s = TorchSide(self._t(w), self._t(X))
-        if s.n <= self._rows():  # fits in one chunk: computed once, reused by every block
-            J, y = self._jacobian(s.w, s.X)
-            s.jac, s.out = J, self._np(y, X)
-        return s
-
-    def side_rows(self, s, lo, hi):
-        return TorchSide(s.w, s.X[lo:hi], None if s.jac is None else s.jac[lo:hi],
-                         None if s.out is None else s.out[lo:hi])
-
-    def side_output(self, s):
-        return s.out
-
-    def _blocks(self, s: TorchSide):
-        """``(lo, hi, J)`` for consecutive row blocks of a side."""
-        if s.jac is not None:
-            yield 0, s.n, s.jac
-            return
-        rows = self._rows()
-        for lo in range(0, s.n, rows):
-            hi = min(s.n, lo + rows)
-            yield lo, hi, self._jacobian(s.w, s.X[lo:hi])[0]
-
-    def cross(self, A, B):
-        out = None
-        for lo, hi, Ja in self._blocks(A):
-            for lo2, hi2, Jb in self._blocks(B):
-                K = torch.einsum("icp,jdp->ijcd", Ja, Jb).detach().cpu().numpy()
-                if out is None:
-                    k = K.shape[2]
-                    out = np.empty((A.n, B.n, k, k), dtype=self._result_dtype())
-                out[lo:hi, lo2:hi2] = K
-        assert out is not None  # a side has at least one row
-        return out
-
-    def side_products(self, B, U):
-        """``∇f(x_i)·u_t`` for the rows of side B, ``(t, n, k)``, from its Jacobian blocks."""
-        Ut = self._t(U)
-        out = [torch.einsum("icp,tp->tic", J, Ut) for _, _, J in self._blocks(B)]
-        return torch.cat(out, dim=1).detach().cpu().numpy().astype(self._result_dtype(),
-                                                                   copy=False)
-
-    def weighted_products(self, w, X, cotangent, U):
-        """``(f, Σ_c v_ic ∇f_c(x_i)·u_t (t, n))`` with ``v = cotangent(f)``: forward-mode
-        products ``∇f·u_t`` (:meth:`jvp`) contracted with v, never a Jacobian."""
-        y, dY = self.jvp(w, X, U)
-        v = np.asarray(cotangent(y))
-        return y, np.einsum("tic,ic->ti", dY, v.reshape(y.shape))
-
-    def _result_dtype(self) -> Any:
-        return np.float32 if self.tdtype == torch.float32 else np.float64
-
-    def row_bytes(self, n2, itemsize):
-        """One row's Jacobian ``(k, P)`` and the two like it that ``jacrev`` holds while
-        building it (cotangents, gradients), plus its share of the ``(n2, k, k)`` block;
-        the module's own activations are not counted."""
-        return itemsize * (3 * self.k * self.model.n_params + 2 * n2 * self.k * self.k)
-
-    def kernel(self, w_a, X_a, w_b, X_b, *, same=False, along=None, batch_size=None,
-               show=False, B=None):
-        """As :meth:`Engine.kernel`, with ``batch_size`` (chunk_rows) bounding the Jacobian
-        blocks of both sides, not only side A's."""
-        _no_along(along)
-        self.chunk_rows = batch_size
-        try:
-            out = super().kernel(w_a, X_a, w_b, X_b, same=same, batch_size=batch_size,
-                                 show=show, B=B)
-        finally:
-            self.chunk_rows = None
-        return np.asarray(out).astype(np.asarray(X_a).dtype, copy=False)
