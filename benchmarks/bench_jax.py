@@ -24,10 +24,13 @@ see pyproject's ``bench`` extra). Every process is single-threaded (BLAS, XLA, t
 Measured per kernel and contender: the first call (tracing, compilation, first-touch: the
 figure minus the median is the start-up cost), the median of ``--repeat`` calls, the peak RSS
 of one call above the RSS it started from (every library's buffers), the process's lifetime
-peak RSS. Processes are compared through a NumPy yardstick timed interleaved with the
-contenders in each process: ratio = (t_a / yardstick_a) / (t_b / yardstick_b), so load on the
-shared machine cancels; ``--clock cpu`` (default) counts the process's CPU time. Every pair of
-contenders' kernels is compared: max |K_a − K_b| / max |K_b|, which must be rounding.
+peak RSS. Ratios are given two ways: raw (t_a / t_b; with ``--clock cpu``, the default, each
+process's CPU time, all processes single-threaded) and through a NumPy yardstick timed
+interleaved with the contenders in each process, (t_a / yardstick_a) / (t_b / yardstick_b),
+the yardstick being the median over the process's kernels, so that a process slowed as a
+whole by load on a shared machine is not charged for it; where the two disagree, the machine
+was too busy for either to be trusted. Every pair of contenders' kernels is compared:
+max |K_a − K_b| / max(|K_a|, |K_b|), which must be rounding.
 Writes nothing unless ``--json PATH`` (a new file) is given. Ratios are the result;
 benchmarks are not tests.
 """
@@ -39,6 +42,7 @@ import itertools
 import json
 import math
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -138,7 +142,19 @@ def run_case(net: str, dtype: str, case: dict, sizes: list[int], args) -> dict:
 
 
 def normalised(row: dict) -> float:
-    return row["median_s"] / row["yardstick_s"]
+    """The median ÷ its process's yardstick (the median over all the process's kernels: one
+    kernel's three yardstick calls of a few ms are at the mercy of a burst of load)."""
+    return row["median_s"] / row["process_yardstick_s"]
+
+
+def pool_yardsticks(res: dict) -> None:
+    """Set each row's ``process_yardstick_s``: a contender's rows all come from its process."""
+    labels = {label for rows in res["kernels"].values() for label in rows}
+    for label in labels:
+        rows = [r[label] for r in res["kernels"].values() if "yardstick_s" in r.get(label, {})]
+        pooled = statistics.median(r["yardstick_s"] for r in rows) if rows else None
+        for r in rows:
+            r["process_yardstick_s"] = pooled
 
 
 def timed(row: dict | None) -> bool:
@@ -146,6 +162,7 @@ def timed(row: dict | None) -> bool:
 
 
 def print_case(res: dict) -> None:
+    pool_yardsticks(res)
     print(f"\n{res['net']}, {res['dtype']}, P = {res['P']}")
     for role, proc in res["processes"].items():
         vs = ", ".join(f"{k} {v}" for k, v in proc.get("versions", {}).items())
