@@ -20,6 +20,7 @@ arora2019      the deep NTK recursion (the notes' eqs. 16–23)
 bell2023       the exact kernel equivalence at finite step size (the ``exact`` rule)
 explaind2025   the exact path kernel for AdamW and momentum by per-example buffers (the peer)
 pytorch-optim  PyTorch's optimizers, whose conventions pkverify.optim follows
+trefethen2019  Chebyshev interpolation, chopping and colleague-matrix roots (the kink locator)
 =============  ==========================================================================
 """
 
@@ -141,6 +142,17 @@ SOURCES: dict[str, Source] = {
             "torch.optim: SGD, Adam, AdamW",
             "PyTorch documentation and source (torch/optim/sgd.py, torch/optim/adam.py)",
             "https://pytorch.org/docs/stable/optim.html",
+        ),
+        Source(
+            "trefethen2019",
+            "Lloyd N. Trefethen",
+            2019,
+            "Approximation Theory and Approximation Practice, Extended Edition",
+            "SIAM, Philadelphia",
+            "https://doi.org/10.1137/1.9781611975949",
+            "ch. 3–4: Chebyshev points and coefficients; ch. 8 and Aurentz & Trefethen, "
+            "'Chopping a Chebyshev series', ACM TOMS 43 (2017): where to cut the series; ch. 15: "
+            "Lebesgue constants; ch. 18: roots as eigenvalues of the colleague matrix",
         ),
     )
 }

@@ -36,8 +36,7 @@ from torch.overrides import TorchFunctionMode
 
 __all__ = ["SwitchCapture", "kinked_calls", "switch_values"]
 
-_INPUT = {"relu", "relu_", "leaky_relu", "leaky_relu_", "prelu", "rrelu", "rrelu_", "selu",
-          "selu_", "abs", "abs_", "absolute", "__abs__"}
+_INPUT = {"relu", "leaky_relu", "prelu", "rrelu", "selu", "abs", "absolute"}
 _PAIR = {"maximum", "minimum", "fmax", "fmin"}
 _REDUCE = {"max", "min", "amax", "amin"}
 _UNLOCATED = {"adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d",
@@ -111,13 +110,13 @@ def _reduction(x: Any, args: tuple, kwargs: dict) -> Any:
 def _switches(name: str, args: tuple, kwargs: dict) -> list[Any] | None:
     """The switch values of one call (before it runs), [] for a smooth call, None where
     its kinks are not located."""
-    if name in _UNLOCATED:
+    if name.strip("_") in _UNLOCATED:
         return None
     if not args or not isinstance(args[0], torch.Tensor):
         return []
     x = args[0]
-    base = name.rstrip("_")
-    if name in _INPUT:
+    base = name.strip("_")  # relu_ (in place), _threshold, __abs__, _max_pool2d
+    if base in _INPUT:
         return [x.clone()]
     if base == "elu":
         return [] if float(_arg(args, kwargs, 1, "alpha", 1.0)) == 1.0 else [x.clone()]
@@ -146,7 +145,7 @@ def _switches(name: str, args: tuple, kwargs: dict) -> list[Any] | None:
             return [x - other]
         return [_reduction(x, args, kwargs)]
     for d in (1, 2, 3):
-        if base in (f"max_pool{d}d", f"_max_pool{d}d", f"max_pool{d}d_with_indices"):
+        if base in (f"max_pool{d}d", f"max_pool{d}d_with_indices"):
             w = _windows(x, d, args, kwargs)
             return None if w is None else [w]
     return []

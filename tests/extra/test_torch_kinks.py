@@ -116,12 +116,13 @@ def reference_kinks(kind, M, w, delta, X, grid=2001):
             kind, M, w + t * delta, x[None])], axis=1) for t in taus])  # (grid, units)
         g, u = np.nonzero(np.sign(vals[:-1]) * np.sign(vals[1:]) < 0)
         lo, hi = taus[g], taus[g + 1]
+        s_lo = vals[g, u]
         for _ in range(55):
             mid = 0.5 * (lo + hi)
-            s_lo = np.asarray([_unit(kind, M, w + t * delta, x, k) for t, k in zip(lo, u)])
             s_mid = np.asarray([_unit(kind, M, w + t * delta, x, k) for t, k in zip(mid, u)])
             left = np.sign(s_lo) * np.sign(s_mid) <= 0
             hi, lo = np.where(left, mid, hi), np.where(left, lo, mid)
+            s_lo = np.where(left, s_lo, s_mid)
         out.append(np.sort(0.5 * (lo + hi)))
     return out
 
@@ -257,9 +258,21 @@ def _pool_cnn_by_recorder():
     return rec.trajectory(), X
 
 
+def gelu_relu_mlp(seed=0):
+    """GELU, then ReLU: between the ReLU's kinks the pieces are smooth, not polynomial, in τ
+    (the locator raises its Chebyshev degree, the quadrature climbs its levels)."""
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.GELU(), torch.nn.Linear(8, 8),
+                               torch.nn.ReLU(), torch.nn.Linear(8, 2)).double()
+
+
 def _trained(kind):
     if kind == "pool_cnn_adam":
         return _pool_cnn_by_recorder()
+    if kind == "gelu_relu_mlp":
+        X, Y = _regression(10, 3, 2, seed=1)
+        M = pk.torch.model(gelu_relu_mlp(1))
+        return pk.train(M, X, Y, loss="mse", lr=0.1, steps=6, batch_size=5, seed=0), X
     build, shape = NETS[kind]
     M = pk.torch.model(build(seed=1), input_shape=shape)
     d = 3 if shape is None else 36
@@ -267,7 +280,8 @@ def _trained(kind):
     return pk.train(M, X, Y, loss="mse", lr=0.03, steps=6, batch_size=5, seed=0), X
 
 
-@pytest.mark.parametrize("kind", ["relu_mlp", "leaky_cnn", "pool_cnn", "pool_cnn_adam"])
+@pytest.mark.parametrize("kind", ["relu_mlp", "leaky_cnn", "pool_cnn", "pool_cnn_adam",
+                                  "gelu_relu_mlp"])
 def test_exact_machine_rebuilds_piecewise_linear_nets_to_rounding(kind):
     traj, X = _trained(kind)
     assert not traj.model.smooth
@@ -277,6 +291,10 @@ def test_exact_machine_rebuilds_piecewise_linear_nets_to_rounding(kind):
         assert rel(km.predict(Z), traj.predict(Z)) <= RTOL64
     diag = km.diagnostics(Xq)
     assert diag.max_residual <= adaptive_rtol(np.float64)
+    # the kernel pass evaluates the same per-row nodes (per-row Jacobians and kernels along
+    # the steps): the training points' contributions and b add up to the model
+    C = km.contributions(Xq)
+    assert rel(km.b(Xq) + C.sum(axis=1), traj.predict(Xq)) <= RTOL64
 
 
 def test_relu_mlp_pieces_are_polynomial_so_the_first_level_is_exact():
@@ -301,10 +319,11 @@ def test_float32_relu_net_is_rebuilt_at_float32_rounding():
     traj = pk.train(M, X, Y, loss="mse", lr=0.1, steps=4)
     km = pk.kernel_machine(traj, rule="exact")
     assert km.dtype == np.float32
-    # float32: each step's identity holds to ~45 ulps of float32 (5e-6 relative; the
-    # kinks are located to float32 rounding of the switch values); 4 steps and a depth-3
-    # forward pass: 5e-5 relative is ~400 ulps of 6e-8 — far below the 1e-2 that a step
-    # integrated across unlocated kinks misses by
+    # float32: the exact rule's target is 45 ulps of float32 per step (adaptive_rtol:
+    # 5.4e-6 relative; the kinks are located to float32 rounding of the switch values), so
+    # 4 steps stay within 4 × 5.4e-6 ≈ 2.2e-5, and 5e-5 leaves a factor 2 for the forward
+    # passes' own rounding. Measured: 1.7e-7 here, against 9.6e-4 when the same steps are
+    # integrated across their kinks without locating them
     assert rel(km.predict(X), traj.predict(X)) <= 5e-5
 
 
@@ -325,3 +344,80 @@ def test_kinked_steps_cost_against_a_smooth_net():
         out[act.__name__] = (time.perf_counter() - t0, float(np.mean(diag.evaluations)))
     print(out)
     assert out["ReLU"][1] >= 3 and out["Tanh"][1] >= 1
+
+
+def test_per_row_products_in_row_chunks_equal_one_batch(monkeypatch):
+    import pkverify.kernels.engines.torch as torch_engine
+
+    M = pk.torch.model(relu_mlp())
+    eng = engine_for(M)
+    rng = np.random.default_rng(0)
+    X, U = rng.standard_normal((7, 3)), rng.standard_normal((2, M.n_params))
+    w, delta = _step(M, 1, 0.3)
+    along = (delta, rng.uniform(0.0, 1.0, 7))
+    y1, dY1 = eng.jvp(w, X, U, along)
+    # a budget of 2 rows of (tangents + 1) per-row weight vectors: 4 chunks
+    monkeypatch.setattr(torch_engine, "DEFAULT_MEMORY", 4 * 3 * M.n_params * 8 * 2)
+    y2, dY2 = eng.jvp(w, X, U, along)
+    np.testing.assert_array_equal(dY1, dY2)  # the same products row by row, no sums between
+    np.testing.assert_array_equal(y1, y2)
+
+
+def _captured(fn, *args):
+    from pkverify.extra.torch_switches import SwitchCapture
+
+    cap = SwitchCapture()
+    with cap:
+        fn(*args)
+    return [np.sort(s.detach().numpy().ravel()) for s in cap.switches], cap.unlocated
+
+
+def _pairs_unfold(x, kernel, stride, padding, dilation):
+    """Pairwise differences per window by F.unfold (zero padding, pairs with a padded element
+    held at 1): the obvious version of the pooling switch values."""
+    n, c = x.shape[:2]
+    win = F.unfold(x, kernel, dilation=dilation, padding=padding, stride=stride)
+    ones = F.unfold(torch.ones_like(x), kernel, dilation=dilation, padding=padding,
+                    stride=stride)
+    k = int(np.prod(kernel)) if isinstance(kernel, tuple) else kernel * kernel
+    win, ones = win.reshape(n, c, k, -1), ones.reshape(n, c, k, -1)
+    i, j = np.triu_indices(k, 1)
+    valid = ones[:, :, i] * ones[:, :, j]
+    return np.sort(((win[:, :, i] - win[:, :, j]) * valid + (1 - valid)).numpy().ravel())
+
+
+def test_each_kinked_op_records_the_values_whose_signs_switch_it():
+    x = torch.from_numpy(np.random.default_rng(0).standard_normal((2, 3, 5, 6)))
+    y = torch.from_numpy(np.random.default_rng(1).standard_normal((2, 3, 5, 6)))
+    s = np.sort
+    cases = [
+        (lambda: F.hardtanh(x, -0.5, 0.7), [x + 0.5, x - 0.7]),
+        (lambda: F.relu6(x), [x, x - 6.0]),
+        (lambda: x.clamp(min=-0.2), [x + 0.2]),
+        (lambda: torch.clamp(x, y, None), [x - y]),
+        (lambda: F.leaky_relu(x, 0.2), [x]),
+        (lambda: F.threshold(x, 0.3, 0.3), [x - 0.3]),
+        (lambda: torch.maximum(x, y), [x - y]),
+        (lambda: x.abs(), [x]),
+        (lambda: F.hardswish(x), [x + 3.0, x - 3.0]),
+        (lambda: F.elu(x, alpha=1.0), []),  # C¹: counted smooth (the module docstring)
+        (lambda: F.gelu(x), []),
+    ]
+    for fn, want in cases:
+        got, unlocated = _captured(fn)
+        assert unlocated == [] and len(got) == len(want)
+        for g, h in zip(got, want):
+            np.testing.assert_array_equal(g, s(h.numpy().ravel()))
+    for kernel, stride, padding, dilation in [(2, 2, 0, 1), (3, 1, 1, 1), (2, 1, 1, 2),
+                                              ((2, 3), (1, 2), (1, 0), (1, 1))]:
+        got, _ = _captured(F.max_pool2d, x, kernel, stride, padding, dilation)
+        np.testing.assert_array_equal(got[0], _pairs_unfold(x, kernel, stride, padding,
+                                                            dilation))
+    got, _ = _captured(lambda: F.max_pool1d(x[:, :, 0], 3, 2))  # as a 1 × 3 window in 2-d
+    np.testing.assert_array_equal(got[0], _pairs_unfold(x[:, :, :1], (1, 3), (1, 2), 0, 1))
+    got, _ = _captured(lambda: x.amax(dim=(2, 3)))
+    flat = x.reshape(2, 3, -1).numpy()
+    i, j = np.triu_indices(30, 1)
+    np.testing.assert_array_equal(got[0], s((flat[..., i] - flat[..., j]).ravel()))
+    assert _captured(lambda: F.max_pool2d(x, 2, ceil_mode=True))[1] == ["max_pool2d"]
+    assert _captured(lambda: F.adaptive_max_pool2d(x, 2))[1] == ["adaptive_max_pool2d"]

@@ -143,6 +143,15 @@ class TorchEngine(JacobianBlockEngine):
         return y_np, v, self._np(g, X)
 
     def jvp(self, w, X, U, along=None):
+        n = int(X.shape[0])
+        if along is not None:  # per-row weights: (rows, P) per tangent, in row chunks
+            rows = max(1, DEFAULT_MEMORY // max(1, 4 * (int(U.shape[0]) + 1) * self.model.n_params
+                                               * self.tdtype.itemsize))
+            if n > rows:
+                parts = [self.jvp(w, X[lo:lo + rows], U, (along[0], along[1][lo:lo + rows]))
+                         for lo in range(0, n, rows)]
+                return (np.concatenate([p[0] for p in parts]),
+                        np.concatenate([p[1] for p in parts], axis=1))
         wt, Xt, Ut = self._t(w), self._t(X), self._t(U)
         fn = self._row_call(Xt, along)
         if along is None:
