@@ -51,11 +51,15 @@ def warn_not_exact(model: Any, residual: float, nodes: int | None) -> None:
                if not model.smooth else
                f"({framework}) did not reach rounding with 65 nodes a step and bisection (a "
                "gradient that jumps inside steps, or steps too large for the quadrature)")
-        fix = ("relu, leaky relu, clamp, hardtanh, abs, maximum and max-pooling (without "
-               "ceil_mode) are located, as are smooth activations; the residual is recorded in "
-               "km.diagnostics(Xq)." if not model.smooth else
+        located = ("relu, leaky relu, clip, abs, maximum/minimum and where on a comparison"
+                   if framework == "jax" else "relu, leaky relu, clamp, hardtanh, abs, "
+                   "maximum and max-pooling (without ceil_mode)")
+        rebuild = ("pk.jax.model(apply_fn, params, smooth=False)" if framework == "jax"
+                   else f"pk.{framework}.model(module, smooth=False)")
+        fix = (f"{located} are located, as are smooth activations; the residual is recorded "
+               "in km.diagnostics(Xq)." if not model.smooth else
                "If the module computes relu/abs/max through a function call the adapter cannot "
-               f"see, build the model with pk.{framework}.model(module, smooth=False).")
+               f"see, build the model with {rebuild}.")
     elif model.kinks is not None:
         cause = "located"
         why = "has a kink locator, but steps still miss the step identity"
