@@ -238,6 +238,24 @@ def test_a_side_too_large_for_one_chunk_is_computed_block_by_block(monkeypatch):
     assert rel(K, engine_for(ref).kernel(w, X, w, X)) <= RTOL64
 
 
+def test_a_gram_too_large_for_one_chunk_computes_each_block_pair_once(monkeypatch):
+    import pkverify.kernels.engines.jacobian_blocks as blocks
+
+    M, ref = tanh_mlp((3, 5, 2))
+    je = engine_for(M)
+    monkeypatch.setattr(blocks, "DEFAULT_MEMORY", 2 * 3 * je.row_bytes(0, 8))  # 3 rows/block
+    X = data(8, 3)  # blocks of 3, 3, 2 rows
+    w = M.init()
+    calls = []
+    inner = je._jacobian
+    monkeypatch.setattr(je, "_jacobian",
+                        lambda w_, X_, a=None: calls.append(X_.shape[0]) or inner(w_, X_, a))
+    K = je.kernel(w, X, w, X, same=True)
+    assert sorted(calls) == sorted([3, 3, 2, 3, 2, 2])  # 3 blocks: 3·4/2 block Jacobians
+    assert rel(K, engine_for(ref).kernel(w, X, w, X)) <= RTOL64
+    assert np.array_equal(K[3:, :3], K[:3, 3:].transpose(1, 0, 3, 2))  # mirrored: exact
+
+
 # ----- training, the kernel machine, save and load ----------------------------------------
 
 

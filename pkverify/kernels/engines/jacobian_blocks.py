@@ -6,8 +6,12 @@ A framework gives ``J[i, c, p] = ∂f_c(w_i, x_i)/∂w_p`` for a chunk of rows b
 the tangent kernel ``K[i, j, c, d] = Σ_p J_a[i, c, p] J_b[j, d, p]`` (jacot2018; k × k
 blocks: su2021). Each side is chunked: a side's Jacobian is kept whole only when it fits in
 half the memory budget (``DEFAULT_MEMORY``), otherwise its blocks are recomputed for each
-block of the other side — never an n × P array beyond one chunk of each side. Subclasses
-supply the framework's arrays and Jacobians.
+block of the other side — never an n × P array beyond one chunk of each side. A Gram whose
+side is not kept computes each pair of blocks once, the upper triangle, and mirrors it
+(``K(x_j, x_i) = K(x_i, x_j)ᵀ`` in the output axes): ``m(m + 1)/2`` block Jacobians for m
+blocks instead of about ``m²``. How many copies of a row's Jacobian building it holds
+(``build_copies``) is the framework's, measured. Subclasses supply the framework's arrays
+and Jacobians.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ...progress import progress
 from ..rows import scatter_rows
 from . import DEFAULT_MEMORY, Engine
 
@@ -50,6 +55,9 @@ class JacobianBlockEngine(Engine):
     """
 
     itemsize = 8
+    build_copies = 3
+    """Row Jacobians ``(k, P)`` alive per row while a chunk's Jacobian is built, the result
+    included (torch's ``vmap(jacrev)``: cotangents, gradients, result)."""
 
     def __init__(self, model: Any, xp: Any):
         super().__init__(model, xp)
@@ -136,6 +144,30 @@ class JacobianBlockEngine(Engine):
             hi = min(s.n, lo + rows)
             yield lo, hi, self._side_jacobian(self._weights_rows(s.w, lo, hi), s.X[lo:hi])[0]
 
+    def _gram(self, s: JacobianSide, show: bool | None) -> np.ndarray:
+        """``K(X, X)`` of a side not kept whole: for each block i, its Jacobian once, then the
+        blocks j ≥ i, each pair contracted once and mirrored; two blocks alive at a time."""
+        rows = self._rows()
+        starts = list(range(0, s.n, rows))
+        out = None
+        for lo in progress(starts, total=len(starts), desc="kernel rows", enabled=show):
+            hi = min(s.n, lo + rows)
+            Ja = self._side_jacobian(self._weights_rows(s.w, lo, hi), s.X[lo:hi])[0]
+            for lo2 in range(lo, s.n, rows):
+                hi2 = min(s.n, lo2 + rows)
+                Jb = Ja if lo2 == lo else self._side_jacobian(
+                    self._weights_rows(s.w, lo2, hi2), s.X[lo2:hi2])[0]
+                K = self._to_numpy(self._einsum("icp,jdp->ijcd", Ja, Jb), self._result_dtype())
+                if out is None:
+                    k = K.shape[2]
+                    out = np.empty((s.n, s.n, k, k), dtype=self._result_dtype())
+                out[lo:hi, lo2:hi2] = K
+                if lo2 != lo:
+                    out[lo2:hi2, lo:hi] = K.transpose(1, 0, 3, 2)
+                del Jb
+        assert out is not None  # a side has at least one row
+        return out
+
     def cross(self, A, B):
         out = None
         for lo, hi, Ja in self._blocks(A):
@@ -162,10 +194,11 @@ class JacobianBlockEngine(Engine):
         return y, np.einsum("tic,ic->ti", dY, v.reshape(y.shape))
 
     def row_bytes(self, n2, itemsize):
-        """One row's Jacobian ``(k, P)`` and the two like it that ``jacrev`` holds while
-        building it (cotangents, gradients), plus its share of the ``(n2, k, k)`` block;
-        the model's own activations are not counted."""
-        return itemsize * (3 * self.k * self.model.n_params + 2 * n2 * self.k * self.k)
+        """One row's Jacobian ``(k, P)`` and the copies like it that building it holds
+        (``build_copies`` in all), plus its share of the ``(n2, k, k)`` block; the model's
+        own activations are not counted."""
+        return itemsize * (self.build_copies * self.k * self.model.n_params
+                           + 2 * n2 * self.k * self.k)
 
     def kernel(self, w_a, X_a, w_b, X_b, *, same=False, along=None, batch_size=None,
                show=False, B=None):
@@ -173,8 +206,12 @@ class JacobianBlockEngine(Engine):
         blocks of both sides, not only side A's."""
         self.chunk_rows = batch_size
         try:
-            out = super().kernel(w_a, X_a, w_b, X_b, same=same, along=along,
-                                 batch_size=batch_size, show=show, B=B)
+            if same and (B is None or B.jac is None):
+                side = self.side(w_b, X_b) if B is None else B
+                out = self._gram(side, show) if side.jac is None else self.cross(side, side)
+            else:
+                out = super().kernel(w_a, X_a, w_b, X_b, same=same, along=along,
+                                     batch_size=batch_size, show=show, B=B)
         finally:
             self.chunk_rows = None
         return np.asarray(out).astype(np.asarray(X_a).dtype, copy=False)
