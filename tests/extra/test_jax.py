@@ -225,10 +225,11 @@ def test_a_side_too_large_for_one_chunk_is_computed_block_by_block(monkeypatch):
     je = engine_for(M)
     per_row = je.row_bytes(0, 8)
     monkeypatch.setattr(blocks, "DEFAULT_MEMORY", 2 * 3 * per_row)  # 3 rows per side
-    X = data(8, 3)
+    n = 3 * je.build_copies + 1  # over half the budget at one Jacobian copy per row
+    X = data(n, 3)
     w = M.init()
     B = je.side(w, X)
-    assert B.jac is None  # 8 rows do not fit in one chunk: nothing held
+    assert B.jac is None  # n rows do not fit: nothing held
     calls = []
     inner = je._jacobian
     monkeypatch.setattr(je, "_jacobian",
@@ -236,6 +237,29 @@ def test_a_side_too_large_for_one_chunk_is_computed_block_by_block(monkeypatch):
     K = je.cross(je.side(w, X), B)
     assert max(calls) <= 3
     assert rel(K, engine_for(ref).kernel(w, X, w, X)) <= RTOL64
+
+
+def test_a_side_within_half_the_budget_is_kept_as_blocks_computed_once(monkeypatch):
+    import pkverify.kernels.engines.jacobian_blocks as blocks
+
+    M, ref = tanh_mlp((3, 5, 2))
+    je = engine_for(M)
+    monkeypatch.setattr(blocks, "DEFAULT_MEMORY", 2 * 3 * je.row_bytes(0, 8))  # 3 rows/block
+    n = 3 * je.build_copies  # exactly half the budget at one Jacobian copy per row
+    X, Xq = data(n, 3), data(5, 3, seed=1)
+    w = M.init()
+    calls = []
+    inner = je._jacobian
+    monkeypatch.setattr(je, "_jacobian",
+                        lambda w_, X_, a=None: calls.append(X_.shape[0]) or inner(w_, X_, a))
+    B = je.side(w, X)
+    assert [hi - lo for lo, hi, _ in B.jac] == [3] * je.build_copies  # kept, never joined
+    assert rel(je.side_output(B), je.forward(w, X)) <= RTOL64
+    K = je.kernel(w, Xq, w, X, B=B)
+    assert sorted(calls) == sorted([3] * je.build_copies + [3, 2])  # each block once
+    assert rel(K, engine_for(ref).kernel(w, Xq, w, X)) <= RTOL64
+    assert rel(je.kernel(w, X, w, X, same=True, B=B), engine_for(ref).kernel(w, X, w, X)) \
+        <= RTOL64
 
 
 def test_a_gram_too_large_for_one_chunk_computes_each_block_pair_once(monkeypatch):

@@ -252,9 +252,10 @@ def test_a_side_too_large_for_one_chunk_is_computed_block_by_block(monkeypatch):
     te = engine_for(M)
     per_row = te.row_bytes(0, 8)
     monkeypatch.setattr(te_mod, "DEFAULT_MEMORY", 2 * 3 * per_row)  # 3 rows per side
-    X = data(8, 3)
+    n = 3 * te.build_copies + 1  # over half the budget at one Jacobian copy per row
+    X = data(n, 3)
     B = te.side(w, X)
-    assert B.jac is None  # 8 rows do not fit in one chunk: nothing held
+    assert B.jac is None  # n rows do not fit: nothing held
     calls = []
     inner = te._jacobian
     monkeypatch.setattr(te, "_jacobian", lambda w_, X_: calls.append(X_.shape[0]) or inner(w_, X_))

@@ -61,7 +61,8 @@ class Implementation(str, Enum):
                max-pooling, …; kernels.switches). Torch models only (imported on first use).
     JAX        JAX's transforms for ``pk.jax.model(apply_fn, params)``: jitted forward,
                ``jax.vjp``, ``jax.jvp`` under ``vmap`` over tangents, kernels from jitted
-               ``vmap(jacrev)`` Jacobians of row chunks contracted block by block (as TORCH),
+               per-row ``jacrev`` Jacobians (``lax.map`` over the rows of a chunk: XLA:CPU's
+               batched float64 convolutions are slow) contracted block by block (as TORCH),
                per-row weights along a step through ``vmap``, switch values read from the
                JVP's jaxpr (relu, leaky relu, abs, clip, max/min: kinks located as TORCH's).
                In the model's dtype (float64 needs ``jax_enable_x64``); results NumPy. JAX

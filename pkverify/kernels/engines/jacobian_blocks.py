@@ -1,17 +1,19 @@
 """Kernels from per-row Jacobians of row chunks, contracted block by block: the part of a
 framework engine (JAX's, torch's) that does not depend on the framework.
 
-A framework gives ``J[i, c, p] = ∂f_c(w_i, x_i)/∂w_p`` for a chunk of rows by
-``vmap(jacrev)`` (the torch.func and JAX per-example Jacobian recipe); the cross kernel is
-the tangent kernel ``K[i, j, c, d] = Σ_p J_a[i, c, p] J_b[j, d, p]`` (jacot2018; k × k
-blocks: su2021). Each side is chunked: a side's Jacobian is kept whole only when it fits in
-half the memory budget (``DEFAULT_MEMORY``), otherwise its blocks are recomputed for each
-block of the other side — never an n × P array beyond one chunk of each side. A Gram whose
-side is not kept computes each pair of blocks once, the upper triangle, and mirrors it
-(``K(x_j, x_i) = K(x_i, x_j)ᵀ`` in the output axes): ``m(m + 1)/2`` block Jacobians for m
-blocks instead of about ``m²``. How many copies of a row's Jacobian building it holds
-(``build_copies``) is the framework's, measured. Subclasses supply the framework's arrays
-and Jacobians.
+A framework gives ``J[i, c, p] = ∂f_c(w_i, x_i)/∂w_p`` for a chunk of rows (torch:
+``vmap(jacrev)``, the torch.func recipe; JAX: ``jacrev`` per row under ``lax.map``); the
+cross kernel is the tangent kernel ``K[i, j, c, d] = Σ_p J_a[i, c, p] J_b[j, d, p]``
+(jacot2018; k × k blocks: su2021). A side's Jacobian is kept only when one copy of it fits
+in half the memory budget (``DEFAULT_MEMORY``), held as its row blocks (never joined);
+otherwise its blocks are recomputed for each block of the other side — never an n × P
+array beyond one chunk of each side. A kernel's side A is never kept: its blocks are the
+outer loop, each computed once. A Gram computes each pair of blocks once, the upper
+triangle, and mirrors it (``K(x_j, x_i) = K(x_i, x_j)ᵀ`` in the output axes): half the
+contractions, and where the side is not kept ``m(m + 1)/2`` block Jacobians for m blocks
+instead of about ``m²``. How many copies of a row's Jacobian building a block holds
+(``build_copies``) is the framework's, measured; blocks are sized so that building one
+takes at most half the budget. Subclasses supply the framework's arrays and Jacobians.
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ __all__ = ["JacobianSide", "JacobianBlockEngine"]
 @dataclass
 class JacobianSide:
     """One side of a kernel: the rows' weights (the engine's own form: shared, or per row
-    ``w + τ_r Δ``) and inputs as framework arrays, and — when it fits in one chunk — the
-    rows' Jacobian ``(n, k, P)`` and outputs ``(n, k)``."""
+    ``w + τ_r Δ``) and inputs as framework arrays, and — when it is kept — the rows'
+    Jacobian as row blocks ``[(lo, hi, J (hi − lo, k, P))]`` and outputs ``(n, k)``."""
 
     w: Any
     X: Any
@@ -120,57 +122,88 @@ class JacobianBlockEngine(Engine):
         return max(1, DEFAULT_MEMORY // 2 // max(1, per_row))
 
     def side(self, w, X, along=None):
+        """A side whose Jacobian is kept, as row blocks ``[(lo, hi, J)]`` (never joined:
+        one copy), when it fits in half the memory budget — or in one ``chunk_rows`` block
+        when that is set — otherwise recomputed block by block where used."""
         s = JacobianSide(self._side_weights(w, along), self._t(X))
-        if s.n <= self._rows():  # fits in one chunk: computed once, reused by every block
-            J, y = self._side_jacobian(s.w, s.X)
-            s.jac, s.out = J, self._to_numpy(y, np.asarray(X).dtype)
+        fits = (s.n <= self.chunk_rows if self.chunk_rows is not None else
+                s.n * self.k * self.model.n_params * self.itemsize <= DEFAULT_MEMORY // 2)
+        if fits:
+            s.jac = list(self._computed_blocks(s))
+            s.out = np.concatenate([self._to_numpy(y, np.asarray(X).dtype)
+                                    for *_, y in s.jac], axis=0)
+            s.jac = [(lo, hi, J) for lo, hi, J, _ in s.jac]
         return s
 
     def side_rows(self, s, lo, hi):
-        return JacobianSide(self._weights_rows(s.w, lo, hi), s.X[lo:hi],
-                            None if s.jac is None else s.jac[lo:hi],
+        jac = None if s.jac is None else [
+            (max(a, lo) - lo, min(b, hi) - lo, J[max(a, lo) - a:min(b, hi) - a])
+            for a, b, J in s.jac if a < hi and b > lo]
+        return JacobianSide(self._weights_rows(s.w, lo, hi), s.X[lo:hi], jac,
                             None if s.out is None else s.out[lo:hi])
 
     def side_output(self, s):
         return s.out
 
-    def _blocks(self, s: JacobianSide):
-        """``(lo, hi, J)`` for consecutive row blocks of a side."""
-        if s.jac is not None:
-            yield 0, s.n, s.jac
-            return
+    def _computed_blocks(self, s: JacobianSide):
+        """``(lo, hi, J, f)`` for consecutive row blocks of a side, each computed now."""
         rows = self._rows()
         for lo in range(0, s.n, rows):
             hi = min(s.n, lo + rows)
-            yield lo, hi, self._side_jacobian(self._weights_rows(s.w, lo, hi), s.X[lo:hi])[0]
+            yield (lo, hi) + tuple(self._side_jacobian(self._weights_rows(s.w, lo, hi),
+                                                       s.X[lo:hi]))
+
+    def _blocks(self, s: JacobianSide):
+        """``(lo, hi, J)`` for consecutive row blocks of a side: kept, or computed now."""
+        if s.jac is not None:
+            yield from s.jac
+            return
+        for lo, hi, J, _ in self._computed_blocks(s):
+            yield lo, hi, J
 
     def _gram(self, s: JacobianSide, show: bool | None) -> np.ndarray:
-        """``K(X, X)`` of a side not kept whole: for each block i, its Jacobian once, then the
-        blocks j ≥ i, each pair contracted once and mirrored; two blocks alive at a time."""
-        rows = self._rows()
-        starts = list(range(0, s.n, rows))
+        """``K(X, X)``: for each block i its Jacobian (kept, or computed once), then the blocks
+        j ≥ i (kept, or recomputed), each pair contracted once and mirrored."""
+        bounds = [(lo, hi) for lo, hi, *_ in (s.jac if s.jac is not None else
+                                               self._bounds(s.n))]
+        kept = None if s.jac is None else [J for *_, J in s.jac]
+
+        def block(i: int) -> Any:
+            lo, hi = bounds[i]
+            return kept[i] if kept is not None else self._side_jacobian(
+                self._weights_rows(s.w, lo, hi), s.X[lo:hi])[0]
+
         out = None
-        for lo in progress(starts, total=len(starts), desc="kernel rows", enabled=show):
-            hi = min(s.n, lo + rows)
-            Ja = self._side_jacobian(self._weights_rows(s.w, lo, hi), s.X[lo:hi])[0]
-            for lo2 in range(lo, s.n, rows):
-                hi2 = min(s.n, lo2 + rows)
-                Jb = Ja if lo2 == lo else self._side_jacobian(
-                    self._weights_rows(s.w, lo2, hi2), s.X[lo2:hi2])[0]
+        for i in progress(range(len(bounds)), total=len(bounds), desc="kernel rows",
+                          enabled=show):
+            lo, hi = bounds[i]
+            Ja = block(i)
+            for j in range(i, len(bounds)):
+                lo2, hi2 = bounds[j]
+                Jb = Ja if j == i else block(j)
                 K = self._to_numpy(self._einsum("icp,jdp->ijcd", Ja, Jb), self._result_dtype())
                 if out is None:
                     k = K.shape[2]
                     out = np.empty((s.n, s.n, k, k), dtype=self._result_dtype())
                 out[lo:hi, lo2:hi2] = K
-                if lo2 != lo:
+                if j != i:
                     out[lo2:hi2, lo:hi] = K.transpose(1, 0, 3, 2)
                 del Jb
         assert out is not None  # a side has at least one row
         return out
 
-    def cross(self, A, B):
+    def _bounds(self, n: int) -> list[tuple[int, int]]:
+        rows = self._rows()
+        return [(lo, min(n, lo + rows)) for lo in range(0, n, rows)]
+
+    def cross(self, A, B, show: bool | None = False):
+        """``(n1, n2, k, k)``: A's blocks outside, each computed once (or kept), B's inside."""
         out = None
-        for lo, hi, Ja in self._blocks(A):
+        blocks = self._blocks(A)
+        if A.jac is None:
+            blocks = progress(blocks, total=len(self._bounds(A.n)), desc="kernel rows",
+                              enabled=show)
+        for lo, hi, Ja in blocks:
             for lo2, hi2, Jb in self._blocks(B):
                 K = self._to_numpy(self._einsum("icp,jdp->ijcd", Ja, Jb), self._result_dtype())
                 if out is None:
@@ -206,12 +239,13 @@ class JacobianBlockEngine(Engine):
         blocks of both sides, not only side A's."""
         self.chunk_rows = batch_size
         try:
-            if same and (B is None or B.jac is None):
-                side = self.side(w_b, X_b) if B is None else B
-                out = self._gram(side, show) if side.jac is None else self.cross(side, side)
-            else:
-                out = super().kernel(w_a, X_a, w_b, X_b, same=same, along=along,
-                                     batch_size=batch_size, show=show, B=B)
+            if B is None:
+                B = self.side(w_b, X_b)
+            if same:
+                out = self._gram(B, show)
+            else:  # side A's blocks outside, each computed once; B's kept or recomputed
+                out = self.cross(JacobianSide(self._side_weights(w_a, along), self._t(X_a)), B,
+                                 show)
         finally:
             self.chunk_rows = None
         return np.asarray(out).astype(np.asarray(X_a).dtype, copy=False)

@@ -11,10 +11,10 @@
   the tangents. The first mode that works is remembered for the engine's later calls;
 * kernels: per-row Jacobians ``J[i, c, p]`` of a chunk of rows by ``vmap(jacrev)`` (the
   torch.func NTK recipe), contracted ``K[i, j, c, d] = Σ_p J_a[i, c, p] J_b[j, d, p]`` block
-  by block. Each side is chunked: a side's Jacobian is kept whole only when it fits in half
-  the memory budget (``DEFAULT_MEMORY``), otherwise its blocks are recomputed for each block
-  of the other side — never an n × P array beyond one chunk of each side (the chunking is
-  shared with the JAX engine: :mod:`.jacobian_blocks`).
+  by block. A side's Jacobian is kept (as row blocks) only when it fits in half the memory
+  budget (``DEFAULT_MEMORY``), otherwise its blocks are recomputed for each block of the
+  other side; a Gram contracts each pair of blocks once and mirrors — never an n × P array
+  beyond one chunk of each side (shared with the JAX engine: :mod:`.jacobian_blocks`).
 
 Arrays arrive in NumPy (pkverify's ``xp`` for torch models) and are converted at each call:
 ``torch.from_numpy`` is zero-copy on the CPU when the dtype matches; on CUDA each call moves
