@@ -31,6 +31,28 @@ the yardstick being the median over the process's kernels, so that a process slo
 whole by load on a shared machine is not charged for it; where the two disagree, the machine
 was too busy for either to be trusted. Every pair of contenders' kernels is compared:
 max |K_a − K_b| / max(|K_a|, |K_b|), which must be rounding.
+Results, 2026-12-02 (jax 0.10.2, torch 2.13 CPU, one thread each, a shared 2-core machine:
+CPU seconds of one warm call, n = 256 Gram and q = 64 × 256 cross kernel, float64, W = 512;
+"before" is main at e74df84, "after" the jax-perf branch, measured in the same session;
+peak = the process's max RSS, libraries included):
+
+    kernel              JAX before   JAX after    torch before  torch after
+    cnn gram256         3.67 s       0.43 s       0.29 s        0.42 s (load noise: same ops)
+    cnn cross           3.07 s       0.11 s       0.11 s        0.15 s
+    mlp gram256         7.64 s       4.68 s       see below     see below
+    mlp cross           2.92 s       2.55 s
+    peak (cnn / mlp)    1594/653 MB  698/929 MB   530 MB        520 MB
+
+The CNN's float64 Jacobians were the cost: ``vmap(jacrev)`` turns the convolutions' weight
+gradients into grouped convolutions, which XLA:CPU runs ~80× slower in float64 than a
+``lax.map`` of per-row ``jacrev`` (2.5 s against 0.03 s for 256 rows; float32 0.017 s
+against 0.026 s); the engine now loops. The MLP's float64 Jacobian at n = 256 (557 MB) is
+over the 512 MB budget, so its blocks are still recomputed (now each pair once: 15 block
+Jacobians for 5 blocks); ``chunk_rows=256`` holds it whole. Earlier full runs of this script
+(issue 16) had neural-tangents at 0.90 s (structured derivatives, CNN Gram 256) and 0.52 s
+(Jacobian contraction, MLP Gram 256 at a 144 MB Jacobian); the rerun of the whole table did
+not finish within this session's time.
+
 Writes nothing unless ``--json PATH`` (a new file) is given. Ratios are the result;
 benchmarks are not tests.
 """
