@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidArgumentError, ShapeError, unknown_name
+from ..errors import InvalidArgumentError, unknown_name
 from ..losses import get_loss
 from ..optim import parse_reduction
 from ..trajectory import Trajectory
@@ -61,6 +61,7 @@ from .recording import (
     RecorderError,
     StepCheck,
     batch_rows,
+    flat_inputs,
     loss_cotangent,
     prepare_targets,
     recorded_trajectory,
@@ -120,7 +121,7 @@ class Recorder:
         self._rtol = STEP_RTOL[self._dtype_name]
         confirm(optimizer, self.mapped, self._unravel(jnp.asarray(self.model.init(),
                                                                   self._dtype)), self._rtol)
-        self.X = self._inputs(Xa)
+        self.X = flat_inputs(Xa, self.model.input_dim, "array", "apply_fn")
         self.ws: list[np.ndarray] = [flatten(foreign, params0)]
         self.Y = prepare_targets(self.loss, np.asarray(Y), self.model.apply(self.ws[0], self.X),
                                  f"(loss={self.loss.name!r})")
@@ -137,20 +138,6 @@ class Recorder:
     def rule(self) -> Any:
         """The pk.optim rule read from the optax transformation (lr: its value at step 0)."""
         return self.mapped.rule
-
-    def _inputs(self, Xa: np.ndarray) -> np.ndarray:
-        if Xa.ndim < 2 or Xa.shape[0] == 0 or Xa.dtype.kind not in "fiu":
-            raise ShapeError(
-                f"X must hold n ≥ 1 real inputs as an (n, ...) array; got shape {Xa.shape}, "
-                f"dtype {Xa.dtype}."
-            )
-        flat = Xa.reshape(Xa.shape[0], -1).astype(np.float64)
-        if flat.shape[1] != self.model.input_dim:
-            raise ShapeError(
-                f"X's inputs hold {flat.shape[1]} numbers each but apply_fn takes "
-                f"{self.model.input_dim}; pass input_shape=... (the shape of one input)."
-            )
-        return flat
 
     def _loss_gradient(self, w: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """``ρ Σ_{i∈rows} ℓ'_i ∇f(w, x_i)`` with pkverify's loss: one ``jax.vjp``."""
@@ -235,6 +222,6 @@ class Recorder:
     def trajectory(self) -> Trajectory:
         """The recorded path: weights, the step sizes used, the batches, the mapped optimizer
         (its lr the schedule actually used) and the loss with its reduction."""
-        rule = replace(self.rule, lr=schedule_as_used(self.lrs)) if self.lrs else self.rule
+        rule = replace(self.rule, lr=schedule_as_used(self.lrs))
         return recorded_trajectory(self.model, self.X, self.Y, self.loss, rule, self.ws,
                                    self.lrs, self.batches, self.reduction)
