@@ -63,10 +63,10 @@ from .recording import (
     batch_rows,
     flat_inputs,
     loss_cotangent,
+    one_input_shape,
     prepare_targets,
     recorded_trajectory,
     schedule_as_used,
-    warn_step,
 )
 
 __all__ = ["Recorder", "SUPPORTED_LOSSES"]
@@ -109,10 +109,8 @@ class Recorder:
         self.loss = get_loss(loss)
         self.reduction = parse_reduction(reduction)
         self.mapped = optimizer_rule(optimizer)
-        Xa = np.asarray(X)
-        if input_shape is None and Xa.ndim > 2:
-            input_shape = tuple(Xa.shape[1:])
-        self.model = jax_model(apply_fn, params0, input_shape=input_shape, smooth=smooth)
+        self.model = jax_model(apply_fn, params0, input_shape=one_input_shape(X, input_shape),
+                               smooth=smooth)
         foreign = self.model.foreign
         assert foreign is not None and foreign.unravel is not None
         self._foreign, self._unravel = foreign, foreign.unravel
@@ -121,7 +119,7 @@ class Recorder:
         self._rtol = STEP_RTOL[self._dtype_name]
         confirm(optimizer, self.mapped, self._unravel(jnp.asarray(self.model.init(),
                                                                   self._dtype)), self._rtol)
-        self.X = flat_inputs(Xa, self.model.input_dim, "array", "apply_fn")
+        self.X = flat_inputs(np.asarray(X), self.model.input_dim, "array", "apply_fn")
         self.ws: list[np.ndarray] = [flatten(foreign, params0)]
         self.Y = prepare_targets(self.loss, np.asarray(Y), self.model.apply(self.ws[0], self.X),
                                  f"(loss={self.loss.name!r})")
@@ -132,7 +130,6 @@ class Recorder:
         self.lrs: list[float] = []
         self.batches: list[np.ndarray] = []
         self.mismatch: list[float] = []
-        self._first_off: int | None = None
 
     @property
     def rule(self) -> Any:
@@ -197,9 +194,7 @@ class Recorder:
         replayed = self._replayed(g, w)
         self.mismatch.append(gap)
         if gap > self._rtol:
-            if self._first_off is None:
-                self._first_off = s
-            warn_step(s, gap, self._cause(after - w, replayed), self._first_off)
+            self._check.warn(s, gap, self._cause(after - w, replayed))
         mask = np.zeros(self.X.shape[0], dtype=bool)
         mask[rows] = True
         self.ws.append(after)

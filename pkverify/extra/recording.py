@@ -29,7 +29,8 @@ from ..optim import Optimizer, OptimizerState
 from ..trajectory import Trajectory
 from .torch_step_check import step_gaps
 
-__all__ = ["STEP_RTOL", "RecorderWarning", "RecorderError", "flat_inputs", "batch_rows",
+__all__ = ["STEP_RTOL", "RecorderWarning", "RecorderError", "one_input_shape", "flat_inputs",
+           "batch_rows",
            "prepare_targets", "loss_cotangent", "StepCheck", "warn_step", "schedule_as_used",
            "recorded_trajectory"]
 
@@ -47,6 +48,13 @@ class RecorderWarning(PathWarning):
 
 class RecorderError(InvalidArgumentError):
     """The loop and the recorder are out of step (a step recorded twice, or not at all)."""
+
+
+def one_input_shape(X: Any, input_shape: Any) -> Any:
+    """``input_shape`` as given, else the shape of one of X's rows when they are not flat
+    (X ``(n, d1, d2, ...)``), else None (the model's adapter decides)."""
+    shape = np.shape(X)
+    return tuple(shape[1:]) if input_shape is None and len(shape) > 2 else input_shape
 
 
 def flat_inputs(arr: np.ndarray, input_dim: int | None, kinds: str, model: str
@@ -118,11 +126,13 @@ class StepCheck:
     the weights before and after the step and η_s (with parameter groups whose rates differ,
     the ``(P,)`` vector of each weight's group's: :meth:`pkverify.optim.ParamGroups.per_weight`),
     advances the rule and returns the gap; the per-group gaps are
-    ``step_gaps(after − w, rebuilt, index)``'s.
+    ``step_gaps(after − w, rebuilt, index)``'s. ``warn`` warns of a step that is off and
+    keeps ``first_off``, the first such step.
     """
 
     rule: Optimizer
     state: OptimizerState = OptimizerState()
+    first_off: int | None = None
 
     def check(self, g: np.ndarray, w: np.ndarray, after: np.ndarray,
               lr: float | np.ndarray, s: int) -> tuple[float, np.ndarray]:
@@ -133,9 +143,15 @@ class StepCheck:
         rebuilt = parts[0] + decay
         return step_gaps(after - w, rebuilt, None)[0], rebuilt
 
+    def warn(self, s: int, gap: float, cause: str, where: str = "") -> None:
+        """:func:`warn_step` for step s (attributed to the caller of the recorder's step)."""
+        if self.first_off is None:
+            self.first_off = s
+        warn_step(s, gap, cause, self.first_off, where, stacklevel=4)
+
 
 def warn_step(s: int, gap: float, cause: str, first_off: int | None = None,
-              where: str = "") -> None:
+              where: str = "", stacklevel: int = 3) -> None:
     """The :class:`RecorderWarning` of a step the rule does not rebuild (attributed to the
     caller of the recorder's ``step``); ``first_off``, an earlier step that differed, whose
     gap the optimizer's momenta and moments carry on into this one; ``where``, the parameter
@@ -146,7 +162,7 @@ def warn_step(s: int, gap: float, cause: str, first_off: int | None = None,
         f"recorded step {s} differs from the step pk.optim rebuilds by {gap:.2e} (relative)"
         f"{where}: "
         f"{cause}. The kernel machine will rebuild the path as recorded and warn that it "
-        "does not follow its optimizer.", RecorderWarning, stacklevel=3)
+        "does not follow its optimizer.", RecorderWarning, stacklevel=stacklevel)
 
 
 def _require_steps(lrs: Any) -> None:

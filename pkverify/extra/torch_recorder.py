@@ -49,10 +49,10 @@ from .recording import (
     batch_rows,
     flat_inputs,
     loss_cotangent,
+    one_input_shape,
     prepare_targets,
     recorded_trajectory,
     schedule_as_used,
-    warn_step,
 )
 from .torch import model as torch_model
 from .torch import to_tensor
@@ -96,9 +96,8 @@ class Recorder:
             )
         loss_name, self.reduction = loss_mapping(loss_fn)
         self.loss = get_loss(loss_name)
-        if input_shape is None and isinstance(X, (torch.Tensor, np.ndarray)) and X.ndim > 2:
-            input_shape = tuple(X.shape[1:])
-        self.model = torch_model(module, input_shape=input_shape, smooth=smooth)
+        self.model = torch_model(module, input_shape=one_input_shape(X, input_shape),
+                                 smooth=smooth)
         foreign = self.model.foreign
         assert foreign is not None
         self._call, self._dtype = foreign.call, getattr(torch, foreign.dtype)
@@ -120,7 +119,6 @@ class Recorder:
         self.mismatch: list[float] = []
         self._check = StepCheck(self.rule)
         self._pending: dict[str, Any] | None = None
-        self._first_off: int | None = None  # the first step the check warned about
         self._hooks = [optimizer.register_step_pre_hook(self._before),
                        optimizer.register_step_post_hook(self._after)]
 
@@ -199,10 +197,7 @@ class Recorder:
             at = slice(None) if not off else self._layout.index == off[0]
             cause = likely_cause(step[at], rebuilt[at], self._pending["grad"][at], g[at],
                                  self.rule)
-            if self._first_off is None:  # momenta and moments carry its gap on
-                self._first_off = s
-            warn_step(s, gap, cause, self._first_off,
-                      f" (in parameter group(s) {off})" if groups else "")
+            self._check.warn(s, gap, cause, f" (in parameter group(s) {off})" if groups else "")
         mask = np.zeros(self.X.shape[0], dtype=bool)
         mask[rows] = True
         self.ws.append(after)
