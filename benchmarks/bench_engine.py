@@ -29,12 +29,9 @@ Ratios are the result; benchmarks are not tests.
 from __future__ import annotations
 
 import argparse
-import ctypes
-import json
 import math
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,12 +40,13 @@ from pathlib import Path
 
 import numpy as np
 from plain import plain_gd_step, plain_kernel, unpack
+from timing import CLOCKS, MALLOC_TRIM, run_json_process
+from timing import interleaved as timing_interleaved
 
 import pkverify as pk
 from pkverify.activations import c_sigma
 
 PEERS = Path(__file__).with_name("peers.py")
-CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 clock = time.perf_counter  # set from --clock
 
 
@@ -69,33 +67,12 @@ def measure(fn, repeat: int = 5, memory: bool = True) -> tuple[float, float | No
     return statistics.median(times), peak
 
 
-def _malloc_trim():
-    """glibc's ``malloc_trim(0)`` (None elsewhere): hands the heap's free pages back."""
-    try:
-        return ctypes.CDLL("libc.so.6").malloc_trim
-    except (OSError, AttributeError):
-        return None
-
-
-trim_heap = _malloc_trim()  # set to None by --no-trim
+trim_heap = MALLOC_TRIM  # set to None by --no-trim
 
 
 def interleaved(fns: dict, repeat: int = 5) -> dict[str, float]:
-    """Median seconds of each function, called in turn ``repeat`` times after one warm-up each
-    (interleaving makes a burst of load on a shared machine hit every function alike). Each
-    timed call starts from a trimmed heap (glibc), so that neither function runs on pages the
-    other left mapped: a page fault costs the same to both, as in a process of its own."""
-    for fn in fns.values():
-        fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeat):
-        for name, fn in fns.items():
-            if trim_heap is not None:
-                trim_heap(0)
-            start = clock()
-            fn()
-            times[name].append(clock() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
+    """timing.interleaved on this run's clock and heap setting."""
+    return timing_interleaved(fns, repeat, clock=clock, trim=trim_heap)
 
 
 def peak_mb(fn) -> float:
@@ -130,16 +107,7 @@ def run_peer(peer: str, python: str, params, A, B, s, ours) -> dict:
         if B is not None:
             arrays["X2"] = B
         np.savez(case, X1=A, s=np.float64(s), ours=np.asarray(ours), **arrays)
-        try:
-            done = subprocess.run([python, str(PEERS), peer, str(case), clock_name()],
-                                  capture_output=True, text=True, timeout=1800)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return {"failed": f"{type(exc).__name__}: {exc}"[:200]}
-    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
-    if done.returncode != 0 or not lines:
-        tail = " ".join(done.stderr.strip().splitlines()[-2:])[:200]
-        return {"failed": f"exit code {done.returncode}: {tail}"}
-    return json.loads(lines[-1])
+        return run_json_process([python, str(PEERS), peer, str(case), clock_name()])
 
 
 def clock_name() -> str:

@@ -14,16 +14,14 @@ one run. One JSON object goes to stdout: ``versions``, ``peer_s`` and ``plain_s`
 
 from __future__ import annotations
 
-import ctypes
 import json
 import math
-import statistics
 import sys
-import time
-from importlib import metadata
 
 import numpy as np
 from plain import plain_kernel
+from timing import CLOCKS, interleaved
+from timing import versions as package_versions
 
 PEERS = ("neural-tangents", "torch.func")
 PACKAGES = {"neural-tangents": ("neural-tangents", "jax", "jaxlib", "tensorflow", "numpy"),
@@ -31,13 +29,7 @@ PACKAGES = {"neural-tangents": ("neural-tangents", "jax", "jaxlib", "tensorflow"
 
 
 def versions(peer: str) -> dict[str, str]:
-    out = {"python": sys.version.split()[0]}
-    for name in PACKAGES[peer]:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
+    return package_versions(PACKAGES[peer])
 
 
 def neural_tangents_kernel(params, X1, X2, s, dtype):
@@ -106,7 +98,7 @@ BUILDERS = {"neural-tangents": neural_tangents_kernel, "torch.func": torch_func_
 
 
 def run_peer(peer: str, path: str, clock_name: str = "wall", repeat: int = 5) -> dict:
-    clock = time.process_time if clock_name == "cpu" else time.perf_counter
+    clock = CLOCKS[clock_name]
     case = np.load(path)
     params = [(case[f"W{i}"], case[f"b{i}"]) for i in range(3)]
     X1 = case["X1"]
@@ -121,27 +113,13 @@ def run_peer(peer: str, path: str, clock_name: str = "wall", repeat: int = 5) ->
         return result
     result["agrees"] = float(np.max(np.abs(np.asarray(K).reshape(ours.shape) - ours))
                              / np.max(np.abs(ours)))
+
     def plain():
         return plain_kernel(params, X1, X2, s)
-    plain()
-    peer_t, plain_t = [], []
-    try:  # glibc: each timed call from a trimmed heap, as in bench_engine.interleaved
-        trim = ctypes.CDLL("libc.so.6").malloc_trim
-    except (OSError, AttributeError):
-        trim = None
-    for _ in range(repeat):  # interleaved: load on the machine hits both alike
-        if trim is not None:
-            trim(0)
-        start = clock()
-        run()
-        peer_t.append(clock() - start)
-        if trim is not None:
-            trim(0)
-        start = clock()
-        plain()
-        plain_t.append(clock() - start)
-    result["peer_s"] = statistics.median(peer_t)
-    result["plain_s"] = statistics.median(plain_t)
+
+    plain()  # both warm now (the peer ran above)
+    times = interleaved({"peer": run, "plain": plain}, repeat, clock=clock, warm=False)
+    result["peer_s"], result["plain_s"] = times["peer"], times["plain"]
     return result
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..rows import scatter_rows
 from . import DEFAULT_MEMORY, Engine
 
 __all__ = ["JacobianSide", "JacobianBlockEngine"]
@@ -86,6 +87,23 @@ class JacobianBlockEngine(Engine):
         row i at ``w + τ_i Δ`` with ``along = (Δ, τ)``."""
         J = self._side_jacobian(self._side_weights(w, along), self._t(X))[0]
         return self._to_numpy(J, np.asarray(X).dtype)
+
+    def jacobian_sum(self, w, X, along, rows, weights, q):
+        """``J[r] = Σ_{e: rows[e] = r} weights[e] ∇f(w + τ_e Δ, x_e)``, ``(q, k, P)``: the
+        evaluation rows' Jacobians block by block, weighted and added per query on the host
+        (:func:`~pkverify.kernels.rows.scatter_rows`)."""
+        sw, Xt = self._side_weights(w, along), self._t(X)
+        dt = np.asarray(X).dtype
+        out = None
+        step = self._rows()
+        for lo in range(0, int(Xt.shape[0]), step):
+            hi = min(int(Xt.shape[0]), lo + step)
+            J = self._to_numpy(self._side_jacobian(self._weights_rows(sw, lo, hi),
+                                                   Xt[lo:hi])[0], dt)
+            part = scatter_rows(np, J, rows[lo:hi], weights[lo:hi], q)
+            out = part if out is None else out + part
+        assert out is not None  # at least one evaluation row
+        return out
 
     def _rows(self) -> int:
         if self.chunk_rows is not None:

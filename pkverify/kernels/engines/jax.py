@@ -9,7 +9,7 @@
   block under the memory budget (:mod:`.jacobian_blocks`);
 * per-row weights along a step (``along=(Δ, τ)``: row r at ``w + τ_r Δ``): the same
   functions under ``vmap`` over (τ_r, x_r), so the exact rule may place its nodes per row;
-  ``jacobian_sum`` adds such Jacobians per query with ``jax.ops.segment_sum``;
+  ``jacobian_sum`` (:mod:`.jacobian_blocks`) adds such Jacobians per query;
 * switch values of the piecewise-linear operations (:mod:`pkverify.extra.jax_switches`)
   at per-row weights, for the kink locator (:mod:`pkverify.kernels.switches`).
 
@@ -169,19 +169,3 @@ class JaxEngine(JacobianBlockEngine):
                  for lo in range(0, int(Xt.shape[0]), rows)]
         return (self._np(jnp.concatenate([p[0] for p in parts], axis=0), dt),
                 self._np(jnp.concatenate([p[1] for p in parts], axis=1), dt))
-
-    def jacobian_sum(self, w, X, along, rows, weights, q):
-        """``J[r] = Σ_{e: rows[e] = r} weights[e] ∇f(w + τ_e Δ, x_e)``, ``(q, k, P)``: the
-        per-row Jacobians in chunks, weighted and summed per query (``segment_sum``)."""
-        wt, Xt = self._t(w), self._t(X)
-        d, taus = self._t(along[0]), self._t(along[1])
-        cw, seg = self._t(weights), jnp.asarray(np.asarray(rows, dtype=np.int32))
-        chunk = self._rows()
-        total = None
-        for lo in range(0, int(Xt.shape[0]), chunk):
-            hi = min(int(Xt.shape[0]), lo + chunk)
-            J = self.fn["jacobian_along"](wt, d, taus[lo:hi], Xt[lo:hi])[0]
-            part = jax.ops.segment_sum(cw[lo:hi, None, None] * J, seg[lo:hi], num_segments=q)
-            total = part if total is None else total + part
-        assert total is not None
-        return self._np(total, np.asarray(X).dtype)

@@ -35,7 +35,6 @@ import torch
 from ...extra.torch import check_mode, to_tensor
 from ...extra.torch_switches import switch_values
 from ...models.base import Model
-from ..rows import scatter_rows
 from . import DEFAULT_MEMORY, Implementation
 from .jacobian_blocks import JacobianBlockEngine, JacobianSide
 
@@ -206,18 +205,6 @@ class TorchEngine(JacobianBlockEngine):
                           for lo in range(0, int(Xt.shape[0]), rows)], dim=1)
 
     # --- kernels ----------------------------------------------------------------------------
-    def jacobian_sum(self, w, X, along, rows, weights, q):
-        """``Σ_{e: rows[e] = r} weights[e] ∇f(w + τ_e Δ, x_e)``, ``(q, k, P)``, block by
-        block of the evaluation rows."""
-        W, Xt = self._weights(w, along), self._t(X)
-        out = None
-        step = self._rows()
-        for lo in range(0, int(Xt.shape[0]), step):
-            J = self._np(self._jacobian(W[lo:lo + step], Xt[lo:lo + step])[0], X)
-            part = scatter_rows(np, J, rows[lo:lo + step], weights[lo:lo + step], q)
-            out = part if out is None else out + part
-        return out
-
     def _jacobian(self, w: Any, X: Any) -> tuple[Any, Any]:
         """``(J (n, k, P), f (n, k))`` as tensors: ``vmap`` over rows of ``jacrev``; w is
         shared ``(P,)`` or per row ``(n, P)``."""
