@@ -67,6 +67,7 @@ from .recording import (
     prepare_targets,
     recorded_trajectory,
     schedule_as_used,
+    step_gaps,
 )
 
 __all__ = ["Recorder", "SUPPORTED_LOSSES"]
@@ -202,7 +203,7 @@ class Recorder:
         self.batches.append(mask)
 
     def _cause(self, step: np.ndarray, replayed: np.ndarray) -> str:
-        off = float(np.linalg.norm(step - replayed)) / max(float(np.linalg.norm(step)), 1e-300)
+        off = step_gaps(step, replayed, None)[0]
         parts = " → ".join(self.mapped.parts)
         if off <= self._rtol:
             return (f"the loop's update is the optax transformation's ({parts}) of the batch "

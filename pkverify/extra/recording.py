@@ -27,10 +27,9 @@ from ..losses import Loss
 from ..models.base import Model
 from ..optim import Optimizer, OptimizerState
 from ..trajectory import Trajectory
-from .torch_step_check import step_gaps
 
 __all__ = ["STEP_RTOL", "RecorderWarning", "RecorderError", "one_input_shape", "flat_inputs",
-           "batch_rows",
+           "batch_rows", "step_gaps",
            "prepare_targets", "loss_cotangent", "StepCheck", "warn_step", "schedule_as_used",
            "recorded_trajectory"]
 
@@ -40,6 +39,9 @@ gradients are the same sum taken in another order (rounding ~1e-16 of the terms 
 Adam divides by √v̂ + eps, which lifts a gradient component that cancels to ~1e-16 into a step
 component of η·1e-16/eps ≈ 1e-8·η: 1e-9 of ‖Δ‖ leaves two orders of margin in float64 for the
 networks tested, and float32's 6e-8 roundoff scaled the same way gives 1e-3."""
+
+
+_TINY = float(np.finfo(np.float64).tiny)
 
 
 class RecorderWarning(PathWarning):
@@ -116,6 +118,18 @@ def loss_cotangent(loss: Loss, y: np.ndarray, Yb: np.ndarray, reduction: str) ->
     if reduction == "mean":
         d = d / y.shape[0]
     return d.reshape(y.shape)
+
+
+def step_gaps(step: np.ndarray, rebuilt: np.ndarray,
+              index: np.ndarray | None) -> tuple[float, np.ndarray | None]:
+    """``(‖Δ − Δ̃‖/‖Δ‖, per-group gaps or None)``; ``index`` is each weight's group."""
+    gap = float(np.linalg.norm(step - rebuilt)) / max(float(np.linalg.norm(step)), _TINY)
+    if index is None:
+        return gap, None
+    G = int(index.max()) + 1
+    off = np.sqrt(np.bincount(index, (step - rebuilt) ** 2, minlength=G))
+    size = np.sqrt(np.bincount(index, step ** 2, minlength=G))
+    return gap, off / np.maximum(size, _TINY)
 
 
 @dataclass

@@ -53,6 +53,7 @@ from .recording import (
     prepare_targets,
     recorded_trajectory,
     schedule_as_used,
+    step_gaps,
 )
 from .torch import model as torch_model
 from .torch import to_tensor
@@ -63,7 +64,7 @@ from .torch_mapping import (
     loss_mapping,
     optimizer_rule,
 )
-from .torch_step_check import likely_cause, step_gaps
+from .torch_step_check import likely_cause
 
 __all__ = ["Recorder", "RecorderWarning", "RecorderError", "indexed_loader", "STEP_RTOL"]
 
