@@ -37,18 +37,21 @@ CPU seconds of one warm call, n = 256 Gram and q = 64 × 256 cross kernel, float
 peak = the process's max RSS, libraries included):
 
     kernel              JAX before   JAX after    torch before  torch after
-    cnn gram256         3.67 s       0.43 s       0.29 s        0.42 s (load noise: same ops)
-    cnn cross           3.07 s       0.11 s       0.11 s        0.15 s
-    mlp gram256         7.64 s       4.68 s       see below     see below
-    mlp cross           2.92 s       2.55 s
-    peak (cnn / mlp)    1594/653 MB  698/929 MB   530 MB        520 MB
+    cnn gram256         3.67 s       0.43 s       0.24-0.25 s   0.25-0.28 s  (min of 7)
+    cnn cross           3.07 s       0.11 s       0.10 s        0.09-0.10 s  (min of 7)
+    mlp gram256         7.64 s       4.68 s       19.20 s       14.05 s
+    mlp cross           2.92 s       2.55 s       10.06 s       9.66 s
+    peak cnn            1594 MB      698 MB       500-565 MB    540-580 MB
+    peak mlp            653 MB       929 MB       1099 MB       973 MB
 
 The CNN's float64 Jacobians were the cost: ``vmap(jacrev)`` turns the convolutions' weight
 gradients into grouped convolutions, which XLA:CPU runs ~80× slower in float64 than a
 ``lax.map`` of per-row ``jacrev`` (2.5 s against 0.03 s for 256 rows; float32 0.017 s
 against 0.026 s); the engine now loops. The MLP's float64 Jacobian at n = 256 (557 MB) is
 over the 512 MB budget, so its blocks are still recomputed (now each pair once: 15 block
-Jacobians for 5 blocks); ``chunk_rows=256`` holds it whole. Earlier full runs of this script
+Jacobians for 5 blocks); ``chunk_rows=256`` holds it whole. Its JAX peak rose (blocks of
+58 rows at 2 Jacobian copies while building, measured 1.4, instead of 39 rows at 3): two
+blocks and one being built stay within the 512 MB budget above the libraries' ~300 MB. Earlier full runs of this script
 (issue 16) had neural-tangents at 0.90 s (structured derivatives, CNN Gram 256) and 0.52 s
 (Jacobian contraction, MLP Gram 256 at a 144 MB Jacobian); the rerun of the whole table did
 not finish within this session's time.
