@@ -25,7 +25,10 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from .jax_smooth import sub_jaxprs, trace_jvp, where
+import numpy as np
+
+from ..kernels.window_pairs import reduction_pairs, window_pairs
+from .jax_smooth import JUMPING, sub_jaxprs, trace_jvp, where
 
 __all__ = ["switch_plan", "switch_program"]
 
@@ -54,7 +57,11 @@ def _walk(jaxpr: Any, producer: dict[Any, Any], reach: set[int]) -> None:
             producer[v] = eqn
         inner = _inner(eqn)
         if inner is not None:
-            _walk(getattr(inner, "jaxpr", inner), producer, reach)
+            j = getattr(inner, "jaxpr", inner)
+            for iv, ov in zip(j.invars, eqn.invars):  # a call's input: its outer producer
+                if not hasattr(ov, "val") and ov in producer:
+                    producer[iv] = producer[ov]
+            _walk(j, producer, reach)
         else:  # equations the interpreter does not enter stay unreachable
             for sub in sub_jaxprs(eqn):
                 for e in sub.eqns:
@@ -62,32 +69,102 @@ def _walk(jaxpr: Any, producer: dict[Any, Any], reach: set[int]) -> None:
                         producer[v] = e
 
 
+_THROUGH = frozenset({"reshape", "broadcast_in_dim", "expand_dims", "squeeze",
+                      "convert_element_type", "copy"})
+"""Equations that pass a reduce_max's result on to its JVP's ``eq`` unchanged in value."""
+_REDUCE = frozenset({"reduce_max", "reduce_min", "argmax", "argmin"})
+
+
+def _source(v: Any, producer: dict[Any, Any]) -> Any | None:
+    """The equation producing v, looking through reshapes and broadcasts."""
+    m = None if hasattr(v, "val") else producer.get(v)
+    while m is not None and m.primitive.name in _THROUGH and len(m.invars) == 1:
+        v = m.invars[0]
+        m = None if hasattr(v, "val") else producer.get(v)
+    return m
+
+
+def _target(eqn: Any, producer: dict[Any, Any]) -> Any | None:
+    """The equation whose inputs give a jumping equation's switch values, or None."""
+    name = eqn.primitive.name
+    if name in _ORDER or name in ("argmax", "argmin"):
+        return eqn
+    if name == "select_and_gather_add":  # reduce_window_max/min's derivative
+        return eqn
+    if name != "eq":
+        return None
+    for v in eqn.invars:  # eq(x, max(x, y)) or eq(x, reshape(reduce_max(x)))
+        m = _source(v, producer)
+        if m is not None and (m.primitive.name in ("max", "min") and len(m.invars) == 2
+                              or m.primitive.name in ("reduce_max", "reduce_min")):
+            return m
+    return None
+
+
 def switch_plan(closed: Any, found: list[Any]) -> tuple[set[int], tuple[str, ...]]:
-    """``(ids of the equations whose operands' difference is a switch value, the names of
-    the jumping equations that have none)`` (module docstring)."""
+    """``(ids of the equations whose inputs give switch values, the names of the jumping
+    equations that have none)`` (module docstring)."""
     producer: dict[Any, Any] = {}
     reach: set[int] = set()
     _walk(closed.jaxpr, producer, reach)
     switches: set[int] = set()
     unlocated = []
+    jumping, covered = {id(e) for e in found}, set()
     for eqn in found:
-        name = eqn.primitive.name
-        target = eqn if name in _ORDER else None
-        if name == "eq":
-            for v in eqn.invars:
-                m = None if hasattr(v, "val") else producer.get(v)
-                if m is not None and m.primitive.name in ("max", "min") and len(m.invars) == 2:
-                    target = m
+        if _follows(eqn, producer, jumping, covered):
+            covered.add(id(eqn))
+            continue
+        target = _target(eqn, producer)
         if target is None or id(target) not in reach:
             unlocated.append(where(eqn))
         else:
             switches.add(id(target))
+            if eqn.primitive.name in ("argmax", "argmin"):
+                covered.add(id(eqn))
     return switches, tuple(dict.fromkeys(unlocated))
+
+
+def _follows(eqn: Any, producer: dict[Any, Any], jumping: set[int], covered: set[int]
+             ) -> bool:
+    """Whether an integer/bool equation only passes on located jumps: each of its inputs
+    is an integer or bool computed without the weights or by a covered equation (the index
+    arithmetic and comparisons after an ``argmax``)."""
+    ins = [v for v in eqn.invars if not hasattr(v, "val")]
+    for v in ins:
+        dtype = np.dtype(v.aval.dtype)
+        if not (np.issubdtype(dtype, np.integer) or dtype == np.bool_):
+            return False
+        m = producer.get(v)
+        if m is not None and id(m) in jumping and id(m) not in covered:
+            return False
+    return bool(ins) and eqn.primitive.name not in JUMPING
+
+
+def _switch(eqn: Any, vals: list[Any]) -> Any:
+    """The switch values of one located equation, flat (module docstring)."""
+    import jax.numpy as jnp
+
+    name, prm = eqn.primitive.name, eqn.params
+    if name == "select_and_gather_add":  # (tangent, operand)
+        x = vals[1]
+        pairs = window_pairs(tuple(x.shape), tuple(prm["window_dimensions"]),
+                             tuple(prm["window_strides"]),
+                             tuple(tuple(int(a) for a in p) for p in prm["padding"]),
+                             tuple(prm["base_dilation"]), tuple(prm["window_dilation"]))
+    elif name in _REDUCE:
+        x = vals[0]
+        pairs = reduction_pairs(tuple(x.shape), tuple(prm["axes"]))
+    else:
+        a, b = jnp.broadcast_arrays(vals[0], vals[1])
+        return jnp.ravel(a - b)
+    I, J, valid = pairs
+    flat = jnp.ravel(x)
+    diff = flat[I] - flat[J]
+    return jnp.ravel(diff if valid.all() else jnp.where(valid, diff, jnp.ones_like(diff)))
 
 
 def _interpret(jaxpr: Any, consts: list[Any], args: list[Any], switches: set[int],
                out: list[Any]) -> list[Any]:
-    import jax.numpy as jnp
 
     env: dict[Any, Any] = {}
 
@@ -101,8 +178,7 @@ def _interpret(jaxpr: Any, consts: list[Any], args: list[Any], switches: set[int
     for eqn in jaxpr.eqns:
         vals = [read(v) for v in eqn.invars]
         if id(eqn) in switches:
-            a, b = jnp.broadcast_arrays(vals[0], vals[1])
-            out.append(jnp.ravel(a - b))
+            out.append(_switch(eqn, vals))
         inner = _inner(eqn)
         if inner is not None:
             j = getattr(inner, "jaxpr", inner)
