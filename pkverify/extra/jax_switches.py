@@ -9,11 +9,26 @@ exactly where the equation's value jumps:
   ``x > 0``; ``jnp.where(x > 0, ...)``, ``abs``, leaky relu): ``a − b``;
 * ``eq`` whose operand is the result of a binary ``max``/``min`` (JAX's JVP of
   ``jnp.maximum(x, 0)``, ``clip``, ``minimum``: it asks which operand won): the difference
-  of that ``max``/``min``'s two operands, once per ``max``/``min``.
+  of that ``max``/``min``'s two operands, once per ``max``/``min``;
+* max-pooling, ``reduce_window`` with ``lax.max``/``lax.min`` (``flax.linen.max_pool``;
+  any window, strides, padding, base and window dilation), whose JVP is
+  ``select_and_gather_add``: for every window, the differences of all pairs of its elements
+  (padding and dilation holes never win: pairs with one are held at 1);
+* ``eq`` whose operand is, through reshapes and broadcasts, the result of ``reduce_max``/
+  ``reduce_min`` (``jnp.max``/``jnp.min`` over any axes), and ``argmax``/``argmin``: the
+  differences of all pairs along the reduced axes, once per reduction. The integer
+  arithmetic and comparisons that only pass an argmax on (``take_along_axis``'s index
+  handling) jump only where it does and need no switch value of their own.
 
-Every other jumping equation is **unlocated** (``reduce_max`` over an axis and max-pooling's
-``select_and_gather_add``, ``argmax``, ``sort``, ``sign``/``floor``/``round``, conversions to
-integers, comparisons inside ``cond``/``while``/``scan``): the model is then not smooth and
+These are the conventions of torch's max-pool capture (:mod:`.torch_switches`), with the same
+pairs (:mod:`pkverify.kernels.window_pairs`): every change of a window's winner is a sign
+change of the difference of the old and the new winner; crossings between two non-winners
+split the step too, which costs nodes but never exactness.
+
+Every other jumping equation is **unlocated** (``sort``, ``sign``/``floor``/``round``,
+conversions of floats to integers, comparisons inside ``cond``/``while``/``scan``, a
+``reduce_window`` max whose initial value is not −inf, e.g. 0): the model is then not
+smooth and
 the exact rule warns with its residual. The values are computed by interpreting the jaxpr
 (``primitive.bind`` equation by equation, descending into ``jit`` and ``custom_jvp``/
 ``custom_vjp`` calls) at the weights with a zero tangent, one row at a time under ``vmap``
