@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidArgumentError, ShapeError, unknown_name
+from ..errors import InvalidArgumentError, unknown_name
 from ..losses import get_loss
 from ..optim import parse_reduction
 from ..trajectory import Trajectory
@@ -61,11 +61,13 @@ from .recording import (
     RecorderError,
     StepCheck,
     batch_rows,
+    flat_inputs,
     loss_cotangent,
+    one_input_shape,
     prepare_targets,
     recorded_trajectory,
     schedule_as_used,
-    warn_step,
+    step_gaps,
 )
 
 __all__ = ["Recorder", "SUPPORTED_LOSSES"]
@@ -108,10 +110,8 @@ class Recorder:
         self.loss = get_loss(loss)
         self.reduction = parse_reduction(reduction)
         self.mapped = optimizer_rule(optimizer)
-        Xa = np.asarray(X)
-        if input_shape is None and Xa.ndim > 2:
-            input_shape = tuple(Xa.shape[1:])
-        self.model = jax_model(apply_fn, params0, input_shape=input_shape, smooth=smooth)
+        self.model = jax_model(apply_fn, params0, input_shape=one_input_shape(X, input_shape),
+                               smooth=smooth)
         foreign = self.model.foreign
         assert foreign is not None and foreign.unravel is not None
         self._foreign, self._unravel = foreign, foreign.unravel
@@ -120,7 +120,7 @@ class Recorder:
         self._rtol = STEP_RTOL[self._dtype_name]
         confirm(optimizer, self.mapped, self._unravel(jnp.asarray(self.model.init(),
                                                                   self._dtype)), self._rtol)
-        self.X = self._inputs(Xa)
+        self.X = flat_inputs(np.asarray(X), self.model.input_dim, "array", "apply_fn")
         self.ws: list[np.ndarray] = [flatten(foreign, params0)]
         self.Y = prepare_targets(self.loss, np.asarray(Y), self.model.apply(self.ws[0], self.X),
                                  f"(loss={self.loss.name!r})")
@@ -131,26 +131,11 @@ class Recorder:
         self.lrs: list[float] = []
         self.batches: list[np.ndarray] = []
         self.mismatch: list[float] = []
-        self._first_off: int | None = None
 
     @property
     def rule(self) -> Any:
         """The pk.optim rule read from the optax transformation (lr: its value at step 0)."""
         return self.mapped.rule
-
-    def _inputs(self, Xa: np.ndarray) -> np.ndarray:
-        if Xa.ndim < 2 or Xa.shape[0] == 0 or Xa.dtype.kind not in "fiu":
-            raise ShapeError(
-                f"X must hold n ≥ 1 real inputs as an (n, ...) array; got shape {Xa.shape}, "
-                f"dtype {Xa.dtype}."
-            )
-        flat = Xa.reshape(Xa.shape[0], -1).astype(np.float64)
-        if flat.shape[1] != self.model.input_dim:
-            raise ShapeError(
-                f"X's inputs hold {flat.shape[1]} numbers each but apply_fn takes "
-                f"{self.model.input_dim}; pass input_shape=... (the shape of one input)."
-            )
-        return flat
 
     def _loss_gradient(self, w: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """``ρ Σ_{i∈rows} ℓ'_i ∇f(w, x_i)`` with pkverify's loss: one ``jax.vjp``."""
@@ -210,9 +195,7 @@ class Recorder:
         replayed = self._replayed(g, w)
         self.mismatch.append(gap)
         if gap > self._rtol:
-            if self._first_off is None:
-                self._first_off = s
-            warn_step(s, gap, self._cause(after - w, replayed), self._first_off)
+            self._check.warn(s, gap, self._cause(after - w, replayed))
         mask = np.zeros(self.X.shape[0], dtype=bool)
         mask[rows] = True
         self.ws.append(after)
@@ -220,7 +203,7 @@ class Recorder:
         self.batches.append(mask)
 
     def _cause(self, step: np.ndarray, replayed: np.ndarray) -> str:
-        off = float(np.linalg.norm(step - replayed)) / max(float(np.linalg.norm(step)), 1e-300)
+        off = step_gaps(step, replayed, None)[0]
         parts = " → ".join(self.mapped.parts)
         if off <= self._rtol:
             return (f"the loop's update is the optax transformation's ({parts}) of the batch "
@@ -235,6 +218,6 @@ class Recorder:
     def trajectory(self) -> Trajectory:
         """The recorded path: weights, the step sizes used, the batches, the mapped optimizer
         (its lr the schedule actually used) and the loss with its reduction."""
-        rule = replace(self.rule, lr=schedule_as_used(self.lrs)) if self.lrs else self.rule
+        rule = replace(self.rule, lr=schedule_as_used(self.lrs))
         return recorded_trajectory(self.model, self.X, self.Y, self.loss, rule, self.ws,
                                    self.lrs, self.batches, self.reduction)

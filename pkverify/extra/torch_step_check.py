@@ -1,5 +1,5 @@
-"""The recorder's step check: how far a recorded step is from the step pk.optim rebuilds, per
-parameter group, and which cause the mismatch's pattern fits.
+"""The torch recorder's reading of a step that pk.optim does not rebuild: which cause the
+mismatch's pattern fits (the gaps themselves: :func:`pkverify.extra.recording.step_gaps`).
 
 A recorded step ``Δ_s = w_{s+1} − w_s`` is compared with ``Δ̃_s``, the rule's step
 (:meth:`pkverify.optim.Optimizer.advance`) from the batch loss's gradient ``g_s`` recomputed at
@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["step_gaps", "likely_cause", "PARALLEL_RTOL"]
+__all__ = ["likely_cause", "PARALLEL_RTOL"]
 
 PARALLEL_RTOL = 1e-6
 """ĝ counts as ``c·g_s`` (or as g_s itself) when its distance from that, relative to ‖ĝ‖, is
@@ -38,18 +38,6 @@ below this: the two gradients are the same sums taken in another order, which co
 (bfloat16 / float16) forward pass moves ĝ by ~1e-3, far above it."""
 
 _TINY = float(np.finfo(np.float64).tiny)
-
-
-def step_gaps(step: np.ndarray, rebuilt: np.ndarray,
-              index: np.ndarray | None) -> tuple[float, np.ndarray | None]:
-    """``(‖Δ − Δ̃‖/‖Δ‖, per-group gaps or None)``; ``index`` is each weight's group."""
-    gap = float(np.linalg.norm(step - rebuilt)) / max(float(np.linalg.norm(step)), _TINY)
-    if index is None:
-        return gap, None
-    G = int(index.max()) + 1
-    off = np.sqrt(np.bincount(index, (step - rebuilt) ** 2, minlength=G))
-    size = np.sqrt(np.bincount(index, step ** 2, minlength=G))
-    return gap, off / np.maximum(size, _TINY)
 
 
 def likely_cause(step: np.ndarray, rebuilt: np.ndarray, seen: np.ndarray, g_loss: np.ndarray,

@@ -18,6 +18,8 @@ torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip insta
                             "'pkverify[torch]'); the benchmark's torch side needs it")
 jax = pytest.importorskip("jax", reason="JAX is not installed (pip install 'pkverify[jax]'); "
                           "the benchmark's JAX networks need it")
+pytest.importorskip("sklearn", reason="scikit-learn is not installed (the [test] extra); the "
+                    "digits the benchmark's CNN is built for ship inside it")
 
 import pkverify as pk  # noqa: E402
 from pkverify.activations import c_sigma  # noqa: E402
