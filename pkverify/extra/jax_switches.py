@@ -124,7 +124,8 @@ def switch_plan(closed: Any, found: list[Any]) -> tuple[set[int], tuple[str, ...
     _walk(closed.jaxpr, producer, reach)
     switches: set[int] = set()
     unlocated = []
-    jumping, covered = {id(e) for e in found}, set()
+    jumping = {id(e) for e in found}
+    covered: set[int] = set()
     for eqn in found:
         if _follows(eqn, producer, jumping, covered):
             covered.add(id(eqn))
