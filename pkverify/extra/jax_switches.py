@@ -16,9 +16,12 @@ exactly where the equation's value jumps:
   (padding and dilation holes never win: pairs with one are held at 1);
 * ``eq`` whose operand is, through reshapes and broadcasts, the result of ``reduce_max``/
   ``reduce_min`` (``jnp.max``/``jnp.min`` over any axes), and ``argmax``/``argmin``: the
-  differences of all pairs along the reduced axes, once per reduction. The integer
-  arithmetic and comparisons that only pass an argmax on (``take_along_axis``'s index
-  handling) jump only where it does and need no switch value of their own.
+  differences of all pairs along the reduced axes, once per reduction.
+
+An integer or bool equation whose inputs are all integers or bools computed without the
+weights or by located equations (the index arithmetic after an ``argmax`` in
+``take_along_axis``, ``(x > 0) & (x < 1)``) jumps only where they do: no switch value of its
+own.
 
 These are the conventions of torch's max-pool capture (:mod:`.torch_switches`), with the same
 pairs (:mod:`pkverify.kernels.window_pairs`): every change of a window's winner is a sign
@@ -135,16 +138,15 @@ def switch_plan(closed: Any, found: list[Any]) -> tuple[set[int], tuple[str, ...
             unlocated.append(where(eqn))
         else:
             switches.add(id(target))
-            if eqn.primitive.name in ("argmax", "argmin"):
-                covered.add(id(eqn))
+            covered.add(id(eqn))
     return switches, tuple(dict.fromkeys(unlocated))
 
 
 def _follows(eqn: Any, producer: dict[Any, Any], jumping: set[int], covered: set[int]
              ) -> bool:
     """Whether an integer/bool equation only passes on located jumps: each of its inputs
-    is an integer or bool computed without the weights or by a covered equation (the index
-    arithmetic and comparisons after an ``argmax``)."""
+    is an integer or bool computed without the weights or by a located or covered equation
+    (the index arithmetic after an ``argmax``, ``&`` of two located comparisons)."""
     ins = [v for v in eqn.invars if not hasattr(v, "val")]
     for v in ins:
         dtype = np.dtype(v.aval.dtype)

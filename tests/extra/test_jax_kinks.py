@@ -47,7 +47,7 @@ def _act_net(act, seed=0):
     return pk.jax.model(lambda q, x: act(x @ q["w1"] + q["b1"]) @ q["w2"], p), p
 
 
-@pytest.mark.parametrize("kind", ["relu", "maximum", "leaky", "clip"])
+@pytest.mark.parametrize("kind", ["relu", "maximum", "leaky", "clip", "band"])
 def test_switch_values_are_the_hand_written_ones(kind):
     act, expect = {
         "relu": (jax.nn.relu, lambda h: [h]),
@@ -56,6 +56,8 @@ def test_switch_values_are_the_hand_written_ones(kind):
         # clip = min(max(h, lo), hi): max's operands h − lo, then min's hi − max(h, lo)
         "clip": (lambda h: jnp.clip(h, -0.5, 0.5),
                  lambda h: [h + 0.5, 0.5 - np.maximum(h, -0.5)]),
+        # the `and` of two located comparisons switches only where they do: no value of its own
+        "band": (lambda h: jnp.where((h > 0.0) & (h < 1.0), h, 0.0), lambda h: [h, h - 1.0]),
     }[kind]
     M, _ = _act_net(act)
     assert not M.smooth and M.foreign.unlocated == ()
