@@ -24,7 +24,7 @@ weights or by located equations (the index arithmetic after an ``argmax`` in
 own.
 
 These are the conventions of torch's max-pool capture (:mod:`.torch_switches`), with the same
-pairs (:mod:`pkverify.kernels.window_pairs`): every change of a window's winner is a sign
+pairs (:mod:`pkverify.extra.window_pairs`): every change of a window's winner is a sign
 change of the difference of the old and the new winner; crossings between two non-winners
 split the step too, which costs nodes but never exactness.
 
@@ -45,8 +45,8 @@ from typing import Any
 
 import numpy as np
 
-from ..kernels.window_pairs import reduction_pairs, window_pairs
 from .jax_smooth import JUMPING, sub_jaxprs, trace_jvp, where
+from .window_pairs import reduction_pairs, window_pairs
 
 __all__ = ["switch_plan", "switch_program"]
 

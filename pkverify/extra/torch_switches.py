@@ -17,7 +17,7 @@ where the op's gradient jumps:
 * max-pooling (1-, 2-, 3-d, any stride, padding and dilation) and max/min/amax/amin over
   dimensions: for every window, the differences of all pairs of its elements (padding never
   wins: pairs with a padded element are held at 1; the pairs from
-  :mod:`pkverify.kernels.window_pairs`). Every change of a window's winner is a
+  :mod:`pkverify.extra.window_pairs`). Every change of a window's winner is a
   sign change of the difference of the old and the new winner; crossings between two
   non-winners split the step too, which costs nodes but never exactness.
 
@@ -35,7 +35,7 @@ from typing import Any
 import torch
 from torch.overrides import TorchFunctionMode
 
-from ..kernels.window_pairs import reduction_pairs, window_pairs
+from .window_pairs import reduction_pairs, window_pairs
 
 __all__ = ["SwitchCapture", "kinked_calls", "switch_values"]
 
@@ -58,7 +58,7 @@ def _arg(args: tuple, kwargs: dict, i: int, name: str, default: Any = None) -> A
 
 def _differences(x: Any, pairs: tuple[Any, Any, Any]) -> Any:
     """``x[I] − x[J]`` (x flattened in C order) per window and pair
-    (:func:`~pkverify.kernels.window_pairs.window_pairs`), held at 1 where invalid."""
+    (:func:`~pkverify.extra.window_pairs.window_pairs`), held at 1 where invalid."""
     I, J, valid = (torch.from_numpy(a).to(x.device) for a in pairs)
     flat = x.reshape(-1)
     diff = flat[I] - flat[J]
