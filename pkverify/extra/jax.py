@@ -20,8 +20,9 @@ Smoothness (``smooth=None``): decided from the jaxpr of the function's JVP
 (:mod:`.jax_smooth`: comparisons, ``sign``/``floor``/``round``, max-pool derivatives that
 depend on the weights and reach the tangent); ``smooth=`` overrides it. Where each jump has a
 switch value (:mod:`.jax_switches`: relu, leaky relu, abs, clip, ``maximum``/``minimum``,
-``where`` on a comparison) the exact rule splits every row's steps at its kinks; the others
-(max-pooling, ``reduce_max``, ``argmax``, ``round``, ...) are ``foreign.unlocated``.
+``where`` on a comparison, max-pooling (``reduce_window`` max/min), ``jnp.max``/``jnp.min``
+over axes, ``argmax``/``argmin``) the exact rule splits every row's steps at its kinks; the
+others (``sort``, ``round``, ...) are ``foreign.unlocated``.
 """
 
 from __future__ import annotations

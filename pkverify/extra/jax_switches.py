@@ -9,11 +9,29 @@ exactly where the equation's value jumps:
   ``x > 0``; ``jnp.where(x > 0, ...)``, ``abs``, leaky relu): ``a − b``;
 * ``eq`` whose operand is the result of a binary ``max``/``min`` (JAX's JVP of
   ``jnp.maximum(x, 0)``, ``clip``, ``minimum``: it asks which operand won): the difference
-  of that ``max``/``min``'s two operands, once per ``max``/``min``.
+  of that ``max``/``min``'s two operands, once per ``max``/``min``;
+* max-pooling, ``reduce_window`` with ``lax.max``/``lax.min`` (``flax.linen.max_pool``;
+  any window, strides, padding, base and window dilation), whose JVP is
+  ``select_and_gather_add``: for every window, the differences of all pairs of its elements
+  (padding and dilation holes never win: pairs with one are held at 1);
+* ``eq`` whose operand is, through reshapes and broadcasts, the result of ``reduce_max``/
+  ``reduce_min`` (``jnp.max``/``jnp.min`` over any axes), and ``argmax``/``argmin``: the
+  differences of all pairs along the reduced axes, once per reduction.
 
-Every other jumping equation is **unlocated** (``reduce_max`` over an axis and max-pooling's
-``select_and_gather_add``, ``argmax``, ``sort``, ``sign``/``floor``/``round``, conversions to
-integers, comparisons inside ``cond``/``while``/``scan``): the model is then not smooth and
+An integer or bool equation whose inputs are all integers or bools computed without the
+weights or by located equations (the index arithmetic after an ``argmax`` in
+``take_along_axis``, ``(x > 0) & (x < 1)``) jumps only where they do: no switch value of its
+own.
+
+These are the conventions of torch's max-pool capture (:mod:`.torch_switches`), with the same
+pairs (:mod:`pkverify.extra.window_pairs`): every change of a window's winner is a sign
+change of the difference of the old and the new winner; crossings between two non-winners
+split the step too, which costs nodes but never exactness.
+
+Every other jumping equation is **unlocated** (``sort``, ``sign``/``floor``/``round``,
+conversions of floats to integers, comparisons inside ``cond``/``while``/``scan``, a
+``reduce_window`` max whose initial value is not −inf, e.g. 0): the model is then not
+smooth and
 the exact rule warns with its residual. The values are computed by interpreting the jaxpr
 (``primitive.bind`` equation by equation, descending into ``jit`` and ``custom_jvp``/
 ``custom_vjp`` calls) at the weights with a zero tangent, one row at a time under ``vmap``
@@ -25,7 +43,10 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from .jax_smooth import sub_jaxprs, trace_jvp, where
+import numpy as np
+
+from .jax_smooth import JUMPING, sub_jaxprs, trace_jvp, where
+from .window_pairs import reduction_pairs, window_pairs
 
 __all__ = ["switch_plan", "switch_program"]
 
@@ -54,7 +75,11 @@ def _walk(jaxpr: Any, producer: dict[Any, Any], reach: set[int]) -> None:
             producer[v] = eqn
         inner = _inner(eqn)
         if inner is not None:
-            _walk(getattr(inner, "jaxpr", inner), producer, reach)
+            j = getattr(inner, "jaxpr", inner)
+            for iv, ov in zip(j.invars, eqn.invars):  # a call's input: its outer producer
+                if not hasattr(ov, "val") and ov in producer:
+                    producer[iv] = producer[ov]
+            _walk(j, producer, reach)
         else:  # equations the interpreter does not enter stay unreachable
             for sub in sub_jaxprs(eqn):
                 for e in sub.eqns:
@@ -62,32 +87,102 @@ def _walk(jaxpr: Any, producer: dict[Any, Any], reach: set[int]) -> None:
                         producer[v] = e
 
 
+_THROUGH = frozenset({"reshape", "broadcast_in_dim", "expand_dims", "squeeze",
+                      "convert_element_type", "copy"})
+"""Equations that pass a reduce_max's result on to its JVP's ``eq`` unchanged in value."""
+_REDUCE = frozenset({"reduce_max", "reduce_min", "argmax", "argmin"})
+
+
+def _source(v: Any, producer: dict[Any, Any]) -> Any | None:
+    """The equation producing v, looking through reshapes and broadcasts."""
+    m = None if hasattr(v, "val") else producer.get(v)
+    while m is not None and m.primitive.name in _THROUGH and len(m.invars) == 1:
+        v = m.invars[0]
+        m = None if hasattr(v, "val") else producer.get(v)
+    return m
+
+
+def _target(eqn: Any, producer: dict[Any, Any]) -> Any | None:
+    """The equation whose inputs give a jumping equation's switch values, or None."""
+    name = eqn.primitive.name
+    if name in _ORDER or name in ("argmax", "argmin"):
+        return eqn
+    if name == "select_and_gather_add":  # reduce_window_max/min's derivative
+        return eqn
+    if name != "eq":
+        return None
+    for v in eqn.invars:  # eq(x, max(x, y)) or eq(x, reshape(reduce_max(x)))
+        m = _source(v, producer)
+        if m is not None and (m.primitive.name in ("max", "min") and len(m.invars) == 2
+                              or m.primitive.name in ("reduce_max", "reduce_min")):
+            return m
+    return None
+
+
 def switch_plan(closed: Any, found: list[Any]) -> tuple[set[int], tuple[str, ...]]:
-    """``(ids of the equations whose operands' difference is a switch value, the names of
-    the jumping equations that have none)`` (module docstring)."""
+    """``(ids of the equations whose inputs give switch values, the names of the jumping
+    equations that have none)`` (module docstring)."""
     producer: dict[Any, Any] = {}
     reach: set[int] = set()
     _walk(closed.jaxpr, producer, reach)
     switches: set[int] = set()
     unlocated = []
+    jumping = {id(e) for e in found}
+    covered: set[int] = set()
     for eqn in found:
-        name = eqn.primitive.name
-        target = eqn if name in _ORDER else None
-        if name == "eq":
-            for v in eqn.invars:
-                m = None if hasattr(v, "val") else producer.get(v)
-                if m is not None and m.primitive.name in ("max", "min") and len(m.invars) == 2:
-                    target = m
+        if _follows(eqn, producer, jumping, covered):
+            covered.add(id(eqn))
+            continue
+        target = _target(eqn, producer)
         if target is None or id(target) not in reach:
             unlocated.append(where(eqn))
         else:
             switches.add(id(target))
+            covered.add(id(eqn))
     return switches, tuple(dict.fromkeys(unlocated))
+
+
+def _follows(eqn: Any, producer: dict[Any, Any], jumping: set[int], covered: set[int]
+             ) -> bool:
+    """Whether an integer/bool equation only passes on located jumps: each of its inputs
+    is an integer or bool computed without the weights or by a located or covered equation
+    (the index arithmetic after an ``argmax``, ``&`` of two located comparisons)."""
+    ins = [v for v in eqn.invars if not hasattr(v, "val")]
+    for v in ins:
+        dtype = np.dtype(v.aval.dtype)
+        if not (np.issubdtype(dtype, np.integer) or dtype == np.bool_):
+            return False
+        m = producer.get(v)
+        if m is not None and id(m) in jumping and id(m) not in covered:
+            return False
+    return bool(ins) and eqn.primitive.name not in JUMPING
+
+
+def _switch(eqn: Any, vals: list[Any]) -> Any:
+    """The switch values of one located equation, flat (module docstring)."""
+    import jax.numpy as jnp
+
+    name, prm = eqn.primitive.name, eqn.params
+    if name == "select_and_gather_add":  # (tangent, operand)
+        x = vals[1]
+        pairs = window_pairs(tuple(x.shape), tuple(prm["window_dimensions"]),
+                             tuple(prm["window_strides"]),
+                             tuple(tuple(int(a) for a in p) for p in prm["padding"]),
+                             tuple(prm["base_dilation"]), tuple(prm["window_dilation"]))
+    elif name in _REDUCE:
+        x = vals[0]
+        pairs = reduction_pairs(tuple(x.shape), tuple(prm["axes"]))
+    else:
+        a, b = jnp.broadcast_arrays(vals[0], vals[1])
+        return jnp.ravel(a - b)
+    I, J, valid = pairs
+    flat = jnp.ravel(x)
+    diff = flat[I] - flat[J]
+    return jnp.ravel(diff if valid.all() else jnp.where(valid, diff, jnp.ones_like(diff)))
 
 
 def _interpret(jaxpr: Any, consts: list[Any], args: list[Any], switches: set[int],
                out: list[Any]) -> list[Any]:
-    import jax.numpy as jnp
 
     env: dict[Any, Any] = {}
 
@@ -101,8 +196,7 @@ def _interpret(jaxpr: Any, consts: list[Any], args: list[Any], switches: set[int
     for eqn in jaxpr.eqns:
         vals = [read(v) for v in eqn.invars]
         if id(eqn) in switches:
-            a, b = jnp.broadcast_arrays(vals[0], vals[1])
-            out.append(jnp.ravel(a - b))
+            out.append(_switch(eqn, vals))
         inner = _inner(eqn)
         if inner is not None:
             j = getattr(inner, "jaxpr", inner)

@@ -16,7 +16,8 @@ where the op's gradient jumps:
 * maximum, minimum, fmax, fmin and binary max/min: the difference of the two operands;
 * max-pooling (1-, 2-, 3-d, any stride, padding and dilation) and max/min/amax/amin over
   dimensions: for every window, the differences of all pairs of its elements (padding never
-  wins: pairs with a padded element are held at 1). Every change of a window's winner is a
+  wins: pairs with a padded element are held at 1; the pairs from
+  :mod:`pkverify.extra.window_pairs`). Every change of a window's winner is a
   sign change of the difference of the old and the new winner; crossings between two
   non-winners split the step too, which costs nodes but never exactness.
 
@@ -33,6 +34,8 @@ from typing import Any
 
 import torch
 from torch.overrides import TorchFunctionMode
+
+from .window_pairs import reduction_pairs, window_pairs
 
 __all__ = ["SwitchCapture", "kinked_calls", "switch_values"]
 
@@ -53,11 +56,13 @@ def _arg(args: tuple, kwargs: dict, i: int, name: str, default: Any = None) -> A
     return args[i] if len(args) > i else default
 
 
-def _pairs(x: Any) -> Any:
-    """``x[..., i] − x[..., j]`` for every pair i < j of the last dimension."""
-    n = int(x.shape[-1])
-    i, j = torch.triu_indices(n, n, 1, device=x.device)
-    return x[..., i] - x[..., j]
+def _differences(x: Any, pairs: tuple[Any, Any, Any]) -> Any:
+    """``x[I] − x[J]`` (x flattened in C order) per window and pair
+    (:func:`~pkverify.extra.window_pairs.window_pairs`), held at 1 where invalid."""
+    I, J, valid = (torch.from_numpy(a).to(x.device) for a in pairs)
+    flat = x.reshape(-1)
+    diff = flat[I] - flat[J]
+    return diff if bool(valid.all()) else torch.where(valid, diff, torch.ones_like(diff))
 
 
 def _windows(x: Any, d: int, args: tuple, kwargs: dict) -> Any | None:
@@ -74,37 +79,19 @@ def _windows(x: Any, d: int, args: tuple, kwargs: dict) -> Any | None:
     stride = tup(_arg(args, kwargs, 2, "stride"), kernel)
     padding = tup(_arg(args, kwargs, 3, "padding", 0), 0)
     dilation = tup(_arg(args, kwargs, 4, "dilation", 1), 1)
-    pad = [p for p in reversed(padding) for _ in range(2)]
-    mask = None
-    if any(padding):
-        mask = torch.nn.functional.pad(torch.ones_like(x), pad)
-        x = torch.nn.functional.pad(x, pad)
-    first = x.ndim - d
-    for i in range(d):
-        span = (kernel[i] - 1) * dilation[i] + 1
-        x = x.unfold(first + i, span, stride[i])[..., :: dilation[i]]
-        if mask is not None:
-            mask = mask.unfold(first + i, span, stride[i])[..., :: dilation[i]]
-    diff = _pairs(x.flatten(-d))
-    if mask is None:
-        return diff
-    m = mask.flatten(-d)
-    n = int(m.shape[-1])
-    i, j = torch.triu_indices(n, n, 1, device=m.device)
-    valid = m[..., i] * m[..., j]
-    return diff * valid + (1.0 - valid)
+    lead = x.ndim - d  # batch and channel axes: windows of one element
+    pairs = window_pairs(tuple(int(n) for n in x.shape), (1,) * lead + kernel,
+                         (1,) * lead + stride, ((0, 0),) * lead + tuple((p, p) for p in padding),
+                         None, (1,) * lead + dilation)
+    return _differences(x, pairs)
 
 
 def _reduction(x: Any, args: tuple, kwargs: dict) -> Any:
     """Pairwise differences over the reduced dimensions of max/min/amax/amin (the second
     operand of a binary max/min is handled by the caller)."""
     dim = _arg(args, kwargs, 1, "dim")
-    if dim is None or (isinstance(dim, (list, tuple)) and len(dim) == 0):
-        return _pairs(x.reshape(-1))
-    dims = [int(dim)] if not isinstance(dim, (list, tuple)) else [int(a) for a in dim]
-    dims = sorted(a % x.ndim for a in dims)
-    moved = x.movedim(dims, list(range(x.ndim - len(dims), x.ndim)))
-    return _pairs(moved.flatten(x.ndim - len(dims)) if dims else moved)
+    dims = None if dim is None else [dim] if not isinstance(dim, (list, tuple)) else dim
+    return _differences(x, reduction_pairs(tuple(int(n) for n in x.shape), dims))
 
 
 def _switches(name: str, args: tuple, kwargs: dict) -> list[Any] | None:

@@ -1,7 +1,9 @@
 """Piecewise-linear JAX networks rebuilt exactly: switch values read from the JVP's jaxpr
 (pkverify.extra.jax_switches) against hand-written ones, the kinks they locate, the exact
 machine on relu / clip MLPs and a relu CNN to rounding, the same nets in torch and JAX agreeing,
-and the operations left unlocated (max-pooling) warned about."""
+max-pooling, max over axes and argmax located by all pairs of each window (by hand, on a
+dense grid, in a max-pool CNN trained by Adam, in torch and JAX twins, in Flax), and the
+operations left unlocated (sort) warned about."""
 
 from __future__ import annotations
 
@@ -45,7 +47,7 @@ def _act_net(act, seed=0):
     return pk.jax.model(lambda q, x: act(x @ q["w1"] + q["b1"]) @ q["w2"], p), p
 
 
-@pytest.mark.parametrize("kind", ["relu", "maximum", "leaky", "clip"])
+@pytest.mark.parametrize("kind", ["relu", "maximum", "leaky", "clip", "band"])
 def test_switch_values_are_the_hand_written_ones(kind):
     act, expect = {
         "relu": (jax.nn.relu, lambda h: [h]),
@@ -54,6 +56,8 @@ def test_switch_values_are_the_hand_written_ones(kind):
         # clip = min(max(h, lo), hi): max's operands h − lo, then min's hi − max(h, lo)
         "clip": (lambda h: jnp.clip(h, -0.5, 0.5),
                  lambda h: [h + 0.5, 0.5 - np.maximum(h, -0.5)]),
+        # the `and` of two located comparisons switches only where they do: no value of its own
+        "band": (lambda h: jnp.where((h > 0.0) & (h < 1.0), h, 0.0), lambda h: [h, h - 1.0]),
     }[kind]
     M, _ = _act_net(act)
     assert not M.smooth and M.foreign.unlocated == ()
@@ -134,16 +138,15 @@ def test_relu_twins_in_torch_and_jax_agree_to_rounding():
     assert rel(kms[1].predict(Xq), runs[1].predict(Xq)) <= RTOL64
 
 
-def test_max_pooling_is_unlocated_and_warned_with_its_residual():
+def test_sort_is_unlocated_and_warned_with_its_residual():
     rng = np.random.default_rng(5)
     p = {"w1": rng.standard_normal((2, 12)), "w2": rng.standard_normal((12, 1)) / 3}
 
-    def apply(q, x):
-        h = jnp.tanh(x @ q["w1"])
-        return lax.reduce_window(h, -jnp.inf, lax.max, (1, 2), (1, 1), "SAME") @ q["w2"]
+    def apply(q, x):  # the sorted units: the permutation jumps, not located
+        return jnp.sort(jnp.tanh(x @ q["w1"]), axis=1) @ q["w2"]
 
     M = pk.jax.model(apply, p)
-    assert not M.smooth and "select_and_gather_add" in M.foreign.unlocated[0]
+    assert not M.smooth and "sort" in M.foreign.unlocated[0]
     assert not engine_for(M).locates_kinks()
     X, Y = _regression(12, 2, 1, seed=5)
     traj = pk.train(M, X, Y[:, 0], loss="mse", lr=0.05, steps=5)
@@ -151,4 +154,185 @@ def test_max_pooling_is_unlocated_and_warned_with_its_residual():
     with pytest.warns(PathWarning, match="residual") as record:
         km.predict(X)
     assert "(jax)" in str(record[0].message)
-    assert km.diagnostics(X).max_residual > 1e-8  # windows' winners change, unlocated
+    assert km.diagnostics(X).max_residual > 1e-8  # the order changes, unlocated
+
+
+# ----- max-pooling, max over axes, argmax ------------------------------------------------
+
+
+def _pool_pairs_by_hand(h, window, strides, pads, base=None, dil=None):
+    """All pairs' differences in every window of h, by loops: h dilated by ``base`` and padded
+    with −inf, each window's elements listed, a pair with a −inf element held at 1."""
+    base = base or (1,) * h.ndim
+    dil = dil or (1,) * h.ndim
+    shape = [(n - 1) * b + 1 + lo + hi for n, b, (lo, hi) in zip(h.shape, base, pads)]
+    full = np.full(shape, -np.inf)
+    full[tuple(slice(lo, lo + (n - 1) * b + 1, b)
+               for n, b, (lo, _) in zip(h.shape, base, pads))] = h
+    outs = [(L - ((w - 1) * d + 1)) // s + 1 for L, w, s, d in zip(shape, window, strides, dil)]
+    vals = []
+    for o in np.ndindex(*outs):
+        elems = [full[tuple(oi * s + ki * d for oi, s, ki, d in zip(o, strides, k, dil))]
+                 for k in np.ndindex(*window)]
+        for i in range(len(elems)):
+            for j in range(i + 1, len(elems)):
+                a, b = elems[i], elems[j]
+                vals.append(1.0 if np.isinf(a) or np.isinf(b) else a - b)
+    return np.asarray(vals)
+
+
+POOLS = {  # name: (op on h (1, 4, 6, 2) NHWC, the same pairs by hand)
+    "valid_2x2": (lambda h: lax.reduce_window(h, -jnp.inf, lax.max, (1, 2, 2, 1),
+                                              (1, 2, 2, 1), "VALID"),
+                  lambda h: _pool_pairs_by_hand(h, (1, 2, 2, 1), (1, 2, 2, 1), [(0, 0)] * 4)),
+    "same_3x3": (lambda h: lax.reduce_window(h, -jnp.inf, lax.max, (1, 3, 3, 1),
+                                             (1, 1, 1, 1), "SAME"),
+                 lambda h: _pool_pairs_by_hand(h, (1, 3, 3, 1), (1, 1, 1, 1),
+                                               [(0, 0), (1, 1), (1, 1), (0, 0)])),
+    "dilated_min": (lambda h: lax.reduce_window(h, jnp.inf, lax.min, (1, 2, 2, 1),
+                                                (1, 1, 2, 1), ((0, 0), (1, 0), (0, 1), (0, 0)),
+                                                window_dilation=(1, 2, 1, 1)),
+                    lambda h: _pool_pairs_by_hand(h, (1, 2, 2, 1), (1, 1, 2, 1),
+                                                  [(0, 0), (1, 0), (0, 1), (0, 0)],
+                                                  dil=(1, 2, 1, 1))),
+    "base_dilated": (lambda h: lax.reduce_window(h, -jnp.inf, lax.max, (1, 2, 2, 1),
+                                                 (1, 1, 1, 1), "VALID",
+                                                 base_dilation=(1, 2, 1, 1)),
+                     lambda h: _pool_pairs_by_hand(h, (1, 2, 2, 1), (1, 1, 1, 1),
+                                                   [(0, 0)] * 4, base=(1, 2, 1, 1))),
+    "max_axis": (lambda h: jnp.max(h, axis=2),
+                 lambda h: _pool_pairs_by_hand(h, (1, 1, 6, 1), (1, 1, 1, 1), [(0, 0)] * 4)),
+    "min_axes": (lambda h: jnp.min(h, axis=(1, 3), keepdims=True),
+                 lambda h: _pool_pairs_by_hand(h, (1, 4, 1, 2), (1, 1, 1, 1), [(0, 0)] * 4)),
+    "argmax": (lambda h: jnp.take_along_axis(h, jnp.argmax(h, axis=1)[:, None], axis=1),
+               lambda h: _pool_pairs_by_hand(h, (1, 4, 1, 1), (1, 1, 1, 1), [(0, 0)] * 4)),
+}
+
+
+def _pool_net(op, seed=0):
+    rng = np.random.default_rng(seed)
+    p = {"w1": rng.standard_normal((3, 48)) / 2}
+
+    def apply(q, x):  # h = x W reshaped to (n, 4, 6, 2), pooled, summed per output
+        h = (x @ q["w1"]).reshape(-1, 4, 6, 2)
+        return jnp.tanh(op(h)).reshape(x.shape[0], -1).sum(axis=1, keepdims=True)
+
+    return pk.jax.model(apply, p, input_shape=(3,))
+
+
+@pytest.mark.parametrize("kind", list(POOLS))
+def test_pooling_switch_values_are_all_pairs_of_each_window(kind):
+    op, by_hand = POOLS[kind]
+    M = _pool_net(op)
+    assert not M.smooth and M.foreign.unlocated == ()
+    eng = engine_for(M)
+    assert eng.locates_kinks()
+    rng = np.random.default_rng(1)
+    w, delta = M.init(), 0.5 * rng.standard_normal(M.n_params)
+    X, taus = rng.standard_normal((3, 3)), np.array([0.0, 0.4, 1.0])
+    (got,) = eng.switch_values(w, X, (delta, taus))
+    for r, t in enumerate(taus):
+        h = (X[r] @ (w + t * delta).reshape(3, 48)).reshape(1, 4, 6, 2)
+        want = by_hand(h)
+        assert got[r].shape == want.shape
+        # the same differences of the same products, in another order: rounding of O(1)
+        np.testing.assert_allclose(np.sort(got[r]), np.sort(want), rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize("kind", ["same_3x3", "max_axis", "argmax"])
+def test_pooling_kinks_match_a_dense_grid(kind):
+    op, by_hand = POOLS[kind]
+    M = _pool_net(op, seed=2)
+    eng = engine_for(M)
+    rng = np.random.default_rng(3)
+    w, delta = M.init(), 2.0 * rng.standard_normal(M.n_params)
+    X = rng.standard_normal((3, 3))
+    found = locate_switches(lambda r, t: eng.switch_values(w, X[r], (delta, t)), 3, EPS)
+    assert found.unresolved == 0  # pair differences are linear in τ here: exact
+
+    def pairs(r, t):
+        return by_hand((X[r] @ (w + t * delta).reshape(3, 48)).reshape(1, 4, 6, 2))
+
+    grid = np.linspace(0.0, 1.0, 2001)
+    total = 0
+    for r in range(3):
+        vals = np.stack([pairs(r, t) for t in grid])
+        cells = np.flatnonzero((np.sign(vals[:-1]) * np.sign(vals[1:]) < 0).any(axis=1))
+        total += cells.size
+        k = found.kinks[r]
+        for c in cells:  # every cell where a pair changes sign holds a located kink
+            assert np.any((grid[c] - 1e-12 <= k) & (k <= grid[c + 1] + 1e-12))
+        for t in k:  # and every located kink is a zero of a hand-written pair difference
+            # (slope O(1) in τ, located to rounding of τ: 1e-12 leaves ~5000 ulps)
+            assert np.min(np.abs(pairs(r, t))) <= 1e-12
+    assert total >= 3  # the check has kinks to compare
+
+
+def _adam_run(M, seed=1, steps=6):
+    X, Y = _regression(10, M.input_dim, 2, seed=seed)
+    return pk.train(M, X, Y, loss="mse", optimizer=pk.optim.adam(0.02), steps=steps,
+                    batch_size=5, seed=0), X
+
+
+@pytest.mark.parametrize("pool", ["max", "max_axes"])
+def test_exact_machine_rebuilds_a_max_pool_cnn_trained_by_adam(pool):
+    twin = cnn(act="relu", pool=pool, seed=1)
+    M = pk.jax.model(*twin.jax(), input_shape=twin.input_shape)
+    assert not M.smooth and M.foreign.unlocated == ()
+    traj, X = _adam_run(M)
+    Xq = np.random.default_rng(7).standard_normal((4, M.input_dim))
+    km = pk.kernel_machine(traj, rule="exact")  # a PathWarning would fail (pyproject)
+    for Z in (Xq, X):
+        assert rel(km.predict(Z), traj.predict(Z)) <= RTOL64
+    diag = km.diagnostics(Xq)
+    assert diag.max_residual <= adaptive_rtol(np.float64)
+    print(pool, "evaluations per row and step", float(np.mean(diag.evaluations)))
+    C = km.contributions(Xq)
+    assert rel(km.b(Xq) + C.sum(axis=1), traj.predict(Xq)) <= RTOL64
+
+
+def test_max_pool_twins_in_torch_and_jax_locate_the_same_kinks_and_machines():
+    pytest.importorskip("torch", reason="PyTorch is not installed: the torch twin needs it")
+    twin = cnn(act="relu", pool="max", seed=3)
+    Mt = pk.torch.model(twin.torch(), input_shape=twin.input_shape)
+    Mj = pk.jax.model(*twin.jax(), input_shape=twin.input_shape)
+    runs = [_adam_run(M, seed=3)[0] for M in (Mt, Mj)]
+    Xq = np.random.default_rng(8).standard_normal((4, twin.d))
+    assert rel(runs[1].predict(Xq), runs[0].predict(Xq)) <= RTOL64
+    kinks = []
+    for run in runs:  # each its own flat layout of the same weights (torch's, the pytree's)
+        eng, w = engine_for(run.model), run.ws[1]
+        delta = run.ws[2] - w
+        kinks.append(locate_switches(
+            lambda r, t, eng=eng, w=w, d=delta: eng.switch_values(w, Xq[r], (d, t)), 4,
+            EPS).kinks)
+    for a, b in zip(*kinks):  # the same switch values, so the same kinks to rounding of τ
+        assert a.size == b.size
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+    assert sum(k.size for k in kinks[0]) > 0
+    kms = [pk.kernel_machine(t, rule="exact") for t in runs]
+    assert rel(kms[1].predict(Xq), kms[0].predict(Xq)) <= RTOL64
+    assert rel(kms[1].predict(Xq), runs[1].predict(Xq)) <= RTOL64
+
+
+def test_flax_max_pool_cnn_is_rebuilt_exactly():
+    nn = pytest.importorskip("flax.linen", reason="Flax is not installed: the nn.max_pool "
+                             "test needs it (pip install flax)")
+
+    class PoolCNN(nn.Module):
+        @nn.compact
+        def __call__(self, x):  # x (n, 6, 6, 1) NHWC
+            h = nn.relu(nn.Conv(3, (3, 3), padding=1, param_dtype=jnp.float64,
+                                precision=lax.Precision.HIGHEST)(x))
+            h = nn.max_pool(h, (2, 2), strides=(2, 2))
+            return nn.Dense(2, param_dtype=jnp.float64)(h.reshape(x.shape[0], -1))
+
+    net = PoolCNN()
+    params = net.init(jax.random.PRNGKey(0), jnp.zeros((1, 6, 6, 1)))
+    M = pk.jax.model(net.apply, params, input_shape=(6, 6, 1))
+    assert not M.smooth and M.foreign.unlocated == ()
+    traj, X = _adam_run(M)
+    km = pk.kernel_machine(traj, rule="exact")  # a PathWarning would fail (pyproject)
+    Xq = np.random.default_rng(7).standard_normal((4, M.input_dim))
+    for Z in (Xq, X):
+        assert rel(km.predict(Z), traj.predict(Z)) <= RTOL64

@@ -23,6 +23,7 @@ class Twin:
     weights: dict[str, np.ndarray]
     input_shape: tuple[int, ...]
     act: str = "tanh"
+    pool: str = "avg"
 
     @property
     def d(self) -> int:
@@ -52,11 +53,13 @@ def mlp(sizes=(3, 8, 8, 2), act="tanh", seed=0, dtype="float64") -> Twin:
     return Twin("mlp", _draw(shapes, seed, dtype), (sizes[0],), act)
 
 
-def cnn(act="gelu", k=2, seed=0, dtype="float64") -> Twin:
-    """Conv 3×3 (1 → 3 channels, zero padding 1) on 6×6 images, act, 2×2 average pooling,
-    flatten (channel-major, as torch's Flatten), dense to k."""
+def cnn(act="gelu", k=2, seed=0, dtype="float64", pool="avg") -> Twin:
+    """Conv 3×3 (1 → 3 channels, zero padding 1) on 6×6 images, act, 2×2 pooling (stride 2),
+    flatten (channel-major, as torch's Flatten), dense to k. ``pool``: "avg"; "max" (torch's
+    MaxPool2d, JAX's ``lax.reduce_window`` with ``lax.max``); "max_axes" (the same max-pool,
+    in JAX as ``jnp.max`` over the axes of a reshape)."""
     shapes = {"cw": (3, 1, 3, 3), "cb": (3,), "w": (k, 27), "b": (k,)}
-    return Twin("cnn", _draw(shapes, seed, dtype), (1, 6, 6), act)
+    return Twin("cnn", _draw(shapes, seed, dtype), (1, 6, 6), act, pool)
 
 
 def attention(E=4, L=3, k=2, seed=0, dtype="float64") -> Twin:
@@ -108,8 +111,9 @@ def _torch_mlp(t: Twin, dtype: str) -> Any:
 def _torch_cnn(t: Twin, dtype: str) -> Any:
     import torch
 
+    pool = torch.nn.AvgPool2d(2) if t.pool == "avg" else torch.nn.MaxPool2d(2)
     m = torch.nn.Sequential(torch.nn.Conv2d(1, 3, 3, padding=1), _torch_act(t.act),
-                            torch.nn.AvgPool2d(2), torch.nn.Flatten(),
+                            pool, torch.nn.Flatten(),
                             torch.nn.Linear(27, t.weights["w"].shape[0]))
     w = t.weights
     return _copy(m, [(m[0].weight, w["cw"]), (m[0].bias, w["cb"]), (m[4].weight, w["w"]),
@@ -169,6 +173,7 @@ def _jax_mlp(t: Twin) -> tuple[Any, Any]:
 
 
 def _jax_cnn(t: Twin) -> tuple[Any, Any]:
+    import jax.numpy as jnp
     from jax import lax
 
     act = _jax_act(t.act)
@@ -179,7 +184,11 @@ def _jax_cnn(t: Twin) -> tuple[Any, Any]:
                                      precision=lax.Precision.HIGHEST)
         h = act(h + p["cb"][None, :, None, None])
         n, c, hh, ww = h.shape
-        h = h.reshape(n, c, hh // 2, 2, ww // 2, 2).mean(axis=(3, 5))
+        if t.pool == "max":
+            h = lax.reduce_window(h, -jnp.inf, lax.max, (1, 1, 2, 2), (1, 1, 2, 2), "VALID")
+        else:
+            blocks = h.reshape(n, c, hh // 2, 2, ww // 2, 2)
+            h = blocks.max(axis=(3, 5)) if t.pool == "max_axes" else blocks.mean(axis=(3, 5))
         return h.reshape(n, -1) @ p["w"].T + p["b"]
 
     return apply, _params(t)

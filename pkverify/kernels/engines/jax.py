@@ -84,6 +84,18 @@ def _transforms(call: Any) -> dict[str, Any]:
     }
 
 
+def _bucket(n: int) -> int:
+    """The power of two ≥ n (at least 8): the switch program compiles once per size."""
+    return max(8, 1 << max(0, n - 1).bit_length())
+
+
+def _padded(a: Any, n: int, size: int) -> Any:
+    """a's n rows, the last repeated to fill whole chunks of ``size`` rows (the padding rows'
+    values are dropped by the caller)."""
+    total = size * -(-n // size)
+    return a if total == n else jnp.concatenate([a, jnp.repeat(a[-1:], total - n, axis=0)])
+
+
 class JaxEngine(JacobianBlockEngine):
     implementation = Implementation.JAX
     supports_along = True
@@ -144,12 +156,13 @@ class JaxEngine(JacobianBlockEngine):
         assert fm is not None
         program = switch_program(self.call, self.model.n_params, (int(np.prod(fm.input_shape)),),
                                  str(self.dtype))
-        wt, Xt = self._t(w), self._t(X)
-        d, taus = self._t(along[0]), self._t(along[1])
-        rows = self._rows_along(0)
-        parts = [program(wt, d, taus[lo:lo + rows], Xt[lo:lo + rows])
-                 for lo in range(0, int(Xt.shape[0]), rows)]
-        return [np.concatenate([np.asarray(p[h], dtype=np.float64) for p in parts], axis=0)
+        n = int(np.shape(X)[0])
+        size = min(self._rows_along(0), _bucket(n))  # chunks of few sizes: few compiles
+        wt, d = self._t(w), self._t(along[0])
+        Xt, taus = _padded(self._t(X), n, size), _padded(self._t(along[1]), n, size)
+        parts = [program(wt, d, taus[lo:lo + size], Xt[lo:lo + size])
+                 for lo in range(0, int(Xt.shape[0]), size)]
+        return [np.concatenate([np.asarray(p[h], dtype=np.float64) for p in parts], axis=0)[:n]
                 for h in range(len(parts[0]))]
 
     # --- values and products ----------------------------------------------------------------
