@@ -52,7 +52,9 @@ over the 512 MB budget, so its blocks are still recomputed (now each pair once: 
 Jacobians for 5 blocks); ``chunk_rows=256`` holds it whole. Its JAX peak rose (blocks of
 61 rows at 2 Jacobian copies while building, measured 1.4, instead of 41 rows at 3): 929 MB
 is ~630 MB above the libraries' ~300 MB, over the 512 MB budget by ~120 MB that the budget
-does not count (not yet traced; the contraction's operand copies are a suspect). Earlier full runs of this script
+does not count (not yet traced; the contraction's operand copies are a suspect). So the
+engine was set back to 3 copies (blocks of 41 rows), the torch engine's figure, after this
+table; the CNN's speed-up is the loop's, not the block size's. Earlier full runs of this script
 (issue 16) had neural-tangents at 0.90 s (structured derivatives, CNN Gram 256) and 0.52 s
 (Jacobian contraction, MLP Gram 256 at a 144 MB Jacobian); the rerun of the whole table did
 not finish within this session's time.

@@ -268,14 +268,19 @@ def test_a_gram_too_large_for_one_chunk_computes_each_block_pair_once(monkeypatc
     M, ref = tanh_mlp((3, 5, 2))
     je = engine_for(M)
     monkeypatch.setattr(blocks, "DEFAULT_MEMORY", 2 * 3 * je.row_bytes(0, 8))  # 3 rows/block
-    X = data(8, 3)  # blocks of 3, 3, 2 rows
+    # one copy of the side's Jacobian must exceed half the budget (so it is not kept):
+    # n/build_copies row_bytes > 3 row_bytes; n = 3·build_copies + 2 gives blocks 3, …, 3, 2
+    n = 3 * je.build_copies + 2
+    X = data(n, 3)
+    sizes = [3] * je.build_copies + [2]
     w = M.init()
     calls = []
     inner = je._jacobian
     monkeypatch.setattr(je, "_jacobian",
                         lambda w_, X_, a=None: calls.append(X_.shape[0]) or inner(w_, X_, a))
     K = je.kernel(w, X, w, X, same=True)
-    assert sorted(calls) == sorted([3, 3, 2, 3, 2, 2])  # 3 blocks: 3·4/2 block Jacobians
+    m = len(sizes)  # block i, then every block j ≥ i once: m(m+1)/2 block Jacobians
+    assert sorted(calls) == sorted(sizes[j] for i in range(m) for j in range(i, m))
     assert rel(K, engine_for(ref).kernel(w, X, w, X)) <= RTOL64
     assert np.array_equal(K[3:, :3], K[:3, 3:].transpose(1, 0, 3, 2))  # mirrored: exact
 

@@ -10,7 +10,8 @@
   (:mod:`.jacobian_blocks`). Not ``vmap(jacrev)``: batched over rows, the weight gradient of
   a convolution becomes a grouped convolution, which XLA:CPU runs about 80× slower than the
   loop in float64 (digits CNN, 256 rows, 2.5 s against 0.03 s), and even on the MLP the
-  loop was 2× faster with a lower peak (1.4 Jacobians alive, not 2.4: ``build_copies``);
+  loop was 2× faster with a lower peak (1.4 Jacobians alive, not 2.4; ``build_copies``
+  stays 3 for the budget, see the class);
   measured 2026-12-02 on jax 0.10.2, single-threaded;
 * per-row weights along a step (``along=(Δ, τ)``: row r at ``w + τ_r Δ``): the same
   functions under ``vmap`` over (τ_r, x_r), so the exact rule may place its nodes per row;
@@ -99,7 +100,11 @@ def _padded(a: Any, n: int, size: int) -> Any:
 class JaxEngine(JacobianBlockEngine):
     implementation = Implementation.JAX
     supports_along = True
-    build_copies = 2  # lax.map of jacrev: the result and one row's worth (measured 1.4)
+    # lax.map of jacrev holds the result and one row's worth (1.4 Jacobians measured on the
+    # digits CNN), but on a width-512 MLP the Gram's peak went ~120 MB past a 512 MB budget
+    # at 2 (a copy XLA makes for the contraction, not yet traced): 3, like torch, keeps the
+    # budget honest at some cost in block size
+    build_copies = 3
 
     def __init__(self, model: Model, xp: Any):
         super().__init__(model, xp)
