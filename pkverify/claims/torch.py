@@ -89,6 +89,19 @@ def kernel_shift_deviation(padding_mode: Padding, seed: int, side: int, n: int,
     return out
 
 
+
+def _torch_missing() -> Outcome | None:
+    """The INFO outcome of a torch claim where PyTorch is not installed, else None."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return Outcome(
+            None,
+            message="PyTorch is not installed, so this claim did not run (information, not a "
+            "failure); install it with pip install 'pkverify[torch]'.",
+        )
+    return None
+
 @claim(
     "torch.translation",
     title="A circular-padding CNN's tangent and path kernels are invariant to cyclic shifts",
@@ -103,14 +116,9 @@ def kernel_shift_deviation(padding_mode: Padding, seed: int, side: int, n: int,
     ),
 )
 def check_translation(cfg: CheckConfig) -> Outcome:
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        return Outcome(
-            None,
-            message="PyTorch is not installed, so this claim did not run (information, not a "
-            "failure); install it with pip install 'pkverify[torch]'.",
-        )
+    missing = _torch_missing()
+    if missing is not None:
+        return missing
     side, n = (5, 3) if cfg.quick else (8, 6)
     shifts = [(1, 0), (0, 2), (side - 1, 3)] if cfg.quick else [
         (dy, dx) for dy in range(side) for dx in range(side) if (dy, dx) != (0, 0)][::5]
@@ -221,14 +229,9 @@ def _rel(a: Any, b: Any) -> float:
     ),
 )
 def check_kinks(cfg: CheckConfig) -> Outcome:
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        return Outcome(
-            None,
-            message="PyTorch is not installed, so this claim did not run (information, not a "
-            "failure); install it with pip install 'pkverify[torch]'.",
-        )
+    missing = _torch_missing()
+    if missing is not None:
+        return missing
     import dataclasses
     import math
     import warnings
