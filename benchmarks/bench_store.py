@@ -78,19 +78,27 @@ P = 997,879, S = 200: a 1.61 GB path (run when the load had dropped to about 4)
   read, cold             store 83 MB/s with SHA-256, 156 MB/s without; dd 404 MB/s;
                          peak RSS 107 MB
 
+P = 997,879, S = 2,000: the issue's full size, a 15.97 GB path (run 2 Dec 2026 02:29–03:35,
+load 4–8: other jobs and a CI run shared the 2 cores)
+  train                 2733 s   CPU 1605 s    peak RSS 666 MB
+  predict                169 s   CPU  129 s    peak RSS 623 MB   predict/train 0.06 (CPU 0.08)
+                         max |predict − f(w_S)| = 1.1e-14
+  contributions here     232 s   CPU  182 s    peak RSS 621 MB   |b + Σ − predict| 6.9e-15
+  on 2 workers           272 s   CPU 11.1 s client + 320 s workers; RSS client 500 MB,
+                                 workers 649, 656 MB; max |cluster − here| 1.1e-15
+  read, cold             store 62 MB/s with SHA-256, 92 MB/s without; dd 622 MB/s;
+                         peak RSS 108 MB
+
 Every phase's peak RSS stays under 0.7 GB (target ≤ 2 GB) and does not grow with S (649 →
-650 MB training, 457 → 459 MB predict from S = 120 to 200): it is set by P, the chunk of
-steps, q and n, so the 16 GB run is expected to show the same (not measured). predict takes 0.05–0.25 of the
+666 MB training, 457 → 623 MB predict from S = 120 to 2,000): it is set by P, the chunk of
+steps, q and n, not by S. predict takes 0.05–0.25 of the
 training time (target ≤ 1.5): a mini-batch step's time is mostly the recorded full loss, a
 forward pass over all n rows, which predict does not repeat. At P ≈ 1M the store reads cold
 at 0.3–0.4 of dd's rate without its SHA-256 checks (at 0.16 GB, 1.2×) and 0.1–0.3 with them
-(all rates taken under the load above, which slows the hashing most). The issue's full size (S = 2,000,
-16 GB) was not run here; at the measured CPU per step at P ≈ 1M (train 0.89 s, predict 0.10 s,
-contributions 0.13 s in-process and 0.26 s of worker CPU on the cluster) it needs about 30 min
-of training CPU, 3.3 min for predict and 4.2 min for the contributions (≈ 9 min of worker CPU
-on the cluster), and, at S = 200's wall rate (2.4 s/step), 81 min of training wall-clock; on
-this loaded machine (3.9 s/step at S = 120) over two hours. A first S = 500 attempt trained
-272 steps in 1,134 s (4.2 s/step under load 9–11) before it was stopped for time. On the
+(all rates taken under the load above, which slows the hashing most; at full size 0.15 of
+dd's rate without checks, a gap still to be traced: dd ran after the CI job had ended). The
+full size's CPU per step matched the projection from S = 200 (train 0.80 s, predict 0.064 s,
+contributions 0.091 s in-process, 0.16 s of worker CPU on the cluster). On the
 cluster each block repeats the per-step work of its queries and of the step's batch rows; the
 latter dominates here (a block of 8 queries costs 3.0 s CPU against 3.4 s for all 16 in one
 process, at P ≈ 100k), so 2 blocks cost the workers about twice the in-process CPU, and on 2
