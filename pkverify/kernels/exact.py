@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..models.layers import Network
+from .exact_rows import gauss_on_pieces, integrate_pieces
 from .exactness import PathWarning, warn_inconsistent, warn_not_exact
 from .kinks import row_breakpoints
 from .rows import scatter_rows
@@ -68,7 +69,6 @@ def integrate_step(
         return _per_row(engine, net, w, delta, Xq, U, step_integral)
     if cuts is None and not engine.model.smooth and engine.supports_along \
             and engine.locates_kinks():  # a foreign model's kinks, from its switch values
-        from .exact_rows import integrate_pieces
 
         return integrate_pieces(engine, w, delta, Xq, U, step_integral, nodes)
     edges = [0.0, 1.0] if cuts is None or len(cuts) == 0 else [0.0, *sorted(cuts), 1.0]
@@ -185,28 +185,12 @@ def _climb(engine, w, delta, Xq, U, step_integral, pieces, open_rule=False):
 
 
 def _per_row(engine, net, w, delta, Xq, U, step_integral):
-    xp = engine.xp
     q = int(Xq.shape[0])
-    bps = row_breakpoints(net, w, delta, Xq, xp)
+    bps = row_breakpoints(net, w, delta, Xq, engine.xp)
+    pieces = [np.concatenate([[0.0], b, [1.0]]) for b in bps]
     g = max(1, math.ceil((net.hidden + 1) / 2))
-    x_g, w_g = np.polynomial.legendre.leggauss(g)
-    rows, taus, wts = [], [], []
-    for r in range(q):
-        e = np.concatenate([[0.0], bps[r], [1.0]])
-        for a, b in zip(e[:-1], e[1:]):
-            if b <= a:
-                continue
-            half = 0.5 * (b - a)
-            rows.append(np.full(g, r))
-            taus.append(a + half * (x_g + 1.0))
-            wts.append(half * w_g)
-    rows_a = np.concatenate(rows)
-    taus_a = np.concatenate(taus)
-    wts_a = np.concatenate(wts)
-    Xe = Xq[xp.asarray(rows_a)] if not isinstance(Xq, np.ndarray) else Xq[rows_a]
-    _, dY = engine.jvp(w, Xe, U, along=(delta, xp.asarray(taus_a, dtype=Xq.dtype)))
-    total = scatter_rows(xp, dY, rows_a, wts_a, q, axis=1)
+    total, (rows, taus, wts) = gauss_on_pieces(engine, w, delta, Xq, U, pieces, g)
     y0 = engine.forward(w, Xq)
     y1 = engine.forward(w + delta, Xq)
     res = RoundingScale(engine, w, delta, Xq).residual((y1 - y0) - step_integral(total), y0, y1)
-    return total, y0, StepPlan(taus_a, wts_a, rows_a, rows_a.size / q, res)
+    return total, y0, StepPlan(taus, wts, rows, rows.size / q, res)

@@ -24,7 +24,7 @@ from .rules import CC_LEVELS, fejer2, gauss_legendre
 from .step_identity import RoundingScale, StepPlan, adaptive_rtol, unit_roundoff
 from .switches import locate_switches
 
-__all__ = ["integrate_pieces"]
+__all__ = ["gauss_on_pieces", "integrate_pieces"]
 
 
 def _take(xp: Any, X: Any, rows: np.ndarray) -> Any:
@@ -48,7 +48,7 @@ def integrate_pieces(engine: Any, w: Any, delta: Any, Xq: Any, U: Any, step_inte
     y0, y1 = engine.forward(w, Xq), engine.forward(w + delta, Xq)
     scale = RoundingScale(engine, w, delta, Xq)
     if nodes is not None:
-        total, plan = _gauss(engine, w, delta, Xq, U, pieces, nodes)
+        total, plan = gauss_on_pieces(engine, w, delta, Xq, U, pieces, nodes)
         res = scale.residual((y1 - y0) - step_integral(total), y0, y1)
     else:
         total, plan, res = _climb_rows(engine, w, delta, Xq, U, step_integral, pieces, y0, y1,
@@ -71,7 +71,9 @@ def _nodes_of(pieces: list[np.ndarray], rows: Any, taus01: np.ndarray, wts01: np
     return np.concatenate(r_all), np.concatenate(t_all), np.concatenate(c_all)
 
 
-def _gauss(engine, w, delta, Xq, U, pieces, nodes):
+def gauss_on_pieces(engine, w, delta, Xq, U, pieces, nodes):
+    """``∫∇f·U`` by ``nodes`` Gauss–Legendre nodes on each row's pieces (``pieces[r]``: the
+    row's edges from 0 to 1), every (row, node) at its own weights; with the nodes used."""
     taus01, wts01 = gauss_legendre(nodes)
     rows, taus, wts = _nodes_of(pieces, range(len(pieces)), taus01, wts01)
     xp = engine.xp
